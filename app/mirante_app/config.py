@@ -1,0 +1,61 @@
+"""The app's settings, read from its environment and validated at start-up.
+
+Pure Python (no FastAPI import) so that it is testable on its own. An invalid value stops
+the app with one line naming the variable and the accepted form.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """A variable holds a value the app cannot use."""
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    service_name: str
+    otlp_endpoint: str
+    cb_threshold: int
+    cb_timeout: float
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: str) -> int:
+    text = env.get(name, default).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name}={text!r} is invalid: expected a whole number of at least 1")
+    return int(text)
+
+
+def _positive_seconds(env: Mapping[str, str], name: str, default: str) -> float:
+    text = env.get(name, default).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name}={text!r} is invalid: expected a number of seconds above 0")
+    return value
+
+
+def load(env: Mapping[str, str] | None = None) -> AppConfig:
+    """Read the app's configuration (``os.environ`` unless ``env`` is given).
+
+    Raises:
+        ConfigError: naming the first invalid variable.
+    """
+    env = os.environ if env is None else env
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4318").strip()
+    if not endpoint.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"OTEL_EXPORTER_OTLP_ENDPOINT={endpoint!r} is invalid: expected an http(s):// URL"
+        )
+    return AppConfig(
+        service_name=env.get("OTEL_SERVICE_NAME", "mirante-app").strip() or "mirante-app",
+        otlp_endpoint=endpoint.rstrip("/"),
+        cb_threshold=_positive_int(env, "MIRANTE_CB_THRESHOLD", "3"),
+        cb_timeout=_positive_seconds(env, "MIRANTE_CB_TIMEOUT", "60"),
+    )

@@ -1,0 +1,48 @@
+"""Nox sessions for mirante: lint, typecheck and tests run by default (`nox`)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_venv = "yes"
+nox.options.default_venv_backend = "venv"
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHON = "3.11"
+
+
+def install_groups(session: nox.Session, *groups: str) -> None:
+    for group in groups:
+        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Lint and check formatting with ruff."""
+    install_groups(session, "lint")
+    session.run("ruff", "check", *session.posargs, ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Type-check src/, tasks.py and noxfile.py with mypy --strict."""
+    install_groups(session, "lint")
+    session.install("-e", ".")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run unit and integration tests (integration needs a Docker daemon)."""
+    install_groups(session, "test")
+    session.install("-e", ".")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the whole-command benchmarks and print their figures and ratios."""
+    session.install("-e", ".")
+    session.run("python", "benchmarks/run.py", *session.posargs)

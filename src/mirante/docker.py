@@ -1,0 +1,106 @@
+"""The tool wrappers: Docker and compose through python-on-whales, other programs by argv.
+
+One factory builds the :class:`~python_on_whales.DockerClient` the whole library uses;
+:func:`docker_errors` turns python-on-whales exceptions into :mod:`mirante.errors`;
+:func:`run` is the one way to call any other program (an argv list, never a shell string).
+python-on-whales costs about 0.3 s to import, so it is imported inside these functions.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mirante.errors import ComposeMissing, DockerUnavailable, ToolError
+from mirante.settings import Settings
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+_DAEMON_DOWN = re.compile(
+    r"cannot connect to the docker daemon|is the docker daemon running|"
+    r"error during connect|connection refused.*docker\.sock|permission denied.*docker\.sock",
+    re.IGNORECASE,
+)
+
+
+def client(settings: Settings, env_file: Path | None = None) -> DockerClient:
+    """The DockerClient for this checkout's compose project.
+
+    Args:
+        settings: where the compose file is and the project name.
+        env_file: the rendered compose variables (see ``stack.write_compose_env``).
+    """
+    from python_on_whales import DockerClient
+
+    if shutil.which("docker") is None:
+        raise DockerUnavailable("the `docker` command is not on PATH")
+    return DockerClient(
+        compose_files=[settings.compose_file],
+        compose_project_name=settings.project_name,
+        compose_project_directory=settings.compose_file.parent,
+        compose_env_files=[env_file] if env_file else [],
+    )
+
+
+@contextmanager
+def docker_errors() -> Iterator[None]:
+    """Translate python-on-whales failures into mirante errors, keeping the command."""
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        yield
+    except DockerException as exc:
+        stderr = exc.stderr or exc.stdout or ""
+        if _DAEMON_DOWN.search(stderr):
+            raise DockerUnavailable(stderr.strip().splitlines()[-1]) from None
+        if "'compose' is not a docker command" in stderr or (
+            "unknown command" in stderr and "compose" in stderr
+        ):
+            raise ComposeMissing() from None
+        raise ToolError(exc.docker_command, exc.return_code, stderr) from None
+
+
+def run(
+    argv: Sequence[str | Path],
+    *,
+    check: bool = True,
+    input_bytes: bytes | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run one external program.
+
+    Args:
+        argv: the program and its arguments; never a shell string.
+        check: raise :class:`ToolError` on a non-zero exit.
+        input_bytes: bytes for standard input.
+        cwd: working directory.
+        timeout: seconds before the program is killed.
+
+    Raises:
+        ToolError: when ``check`` and the program fails or cannot be started.
+    """
+    args = [str(a) for a in argv]
+    try:
+        completed = subprocess.run(
+            args,
+            input=input_bytes.decode() if input_bytes is not None else None,
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ToolError(args, 127, f"{args[0]}: command not found") from None
+    except subprocess.TimeoutExpired:
+        raise ToolError(args, 124, f"timed out after {timeout:g} s") from None
+    if check and completed.returncode != 0:
+        raise ToolError(args, completed.returncode, completed.stderr or completed.stdout)
+    return completed

@@ -1,0 +1,108 @@
+"""The catalogue of the stack's services: names, ports, URLs, scrape targets, image recipes.
+
+This is the one table the stack, image and status code read; ``compose/docker-compose.yml``
+defines the same service names (a unit test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from mirante.errors import UnknownService
+from mirante.settings import VARIABLES, Settings
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of the stack.
+
+    Attributes:
+        name: the compose service name.
+        port: key of ``Settings.ports`` for the URL a user opens.
+        path: path appended to that URL (a UI page or the readiness endpoint).
+        container_port: where the service listens inside the network.
+        recipe: the ``images/`` recipe that builds it from Debian packages, if any.
+        scrape: the Prometheus jobs it feeds, as (job, port inside the network).
+        helpers: internal services it needs (started with it, never listed to users).
+    """
+
+    name: str
+    port: str
+    path: str
+    container_port: int
+    recipe: str | None = None
+    scrape: tuple[tuple[str, int], ...] = ()
+    helpers: tuple[str, ...] = ()
+
+    def url(self, settings: Settings) -> str:
+        host = settings.bind if settings.bind not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        scheme = "postgresql" if self.name == "postgres" else "http"
+        return f"{scheme}://{host}:{settings.ports[self.port]}{self.path}"
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("prometheus", "prometheus", "/", 9090, recipe="prometheus"),
+    Service("alertmanager", "alertmanager", "/", 9093, "alertmanager", (("alertmanager", 9093),)),
+    Service("grafana", "grafana", "/", 3000, scrape=(("grafana", 3000),)),
+    Service("loki", "loki", "/ready", 3100, scrape=(("loki", 3100),)),
+    Service("tempo", "tempo", "/ready", 3200, scrape=(("tempo", 3200),)),
+    Service(
+        "otel-collector",
+        "otlp-http",
+        "/",
+        4318,
+        scrape=(("otel-collector", 8888), ("otlp-metrics", 8889)),
+        helpers=("healthprobe",),
+    ),
+    Service(
+        "node-exporter",
+        "node-exporter",
+        "/metrics",
+        9100,
+        "node-exporter",
+        (("node-exporter", 9100),),
+    ),
+    Service("postgres", "postgres", "/", 5432, recipe="postgres"),
+    Service("app", "app", "/healthcheck", 8000, "app", (("app", 8000),)),
+)
+# Every job Prometheus discovers from a targets file (prometheus/prometheus.yml names them).
+SCRAPE_JOBS = tuple(job for s in SERVICES for job, _ in s.scrape)
+
+BY_NAME = {s.name: s for s in SERVICES}
+NAMES = tuple(BY_NAME)
+
+# Internal helper services: built locally from Debian packages wherever the stack runs.
+HELPER_RECIPES = {"healthprobe": "healthprobe"}
+
+
+def select(names: Iterable[str] = ()) -> list[Service]:
+    """The services named (all of them when none are), in catalogue order.
+
+    Accepts names separated by commas, as ``--services a,b`` passes them.
+
+    Raises:
+        UnknownService: listing every unknown name and the known ones.
+    """
+    wanted = [n.strip() for item in names for n in item.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in BY_NAME]
+    if unknown:
+        raise UnknownService(unknown, NAMES)
+    if not wanted:
+        return list(SERVICES)
+    return [s for s in SERVICES if s.name in wanted]
+
+
+def port_variable(port_key: str) -> str:
+    """The settings variable that sets one of the ``Settings.ports`` keys."""
+    for variable in VARIABLES:
+        if variable.field == "ports" and variable.key == port_key:
+            return variable.name
+    raise KeyError(port_key)
+
+
+def published_ports(service: Service) -> Sequence[str]:
+    """Keys of every host port a service publishes (the collector has two)."""
+    return ("otlp-grpc", "otlp-http") if service.name == "otel-collector" else (service.port,)

@@ -1,0 +1,473 @@
+"""Typed settings for mirante, read from the environment and ``.env``, validated on load.
+
+Precedence: environment > ``.env`` > the defaults in :data:`VARIABLES`. Every variable is
+declared once, in :data:`VARIABLES`; ``.env.example`` is rendered from that table
+(:func:`render_env_example`) and a test keeps the committed file equal to it.
+Secrets have no default: :func:`ensure_secrets` generates them into ``.env`` (mode 0600).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mirante.errors import ProjectNotFound, SettingsError
+from mirante.files import atomic_write
+
+ENV_FILE = ".env"
+COMPOSE_FILE = Path("compose") / "docker-compose.yml"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One setting: its variable name, default, form, and where it lands in :class:`Settings`.
+
+    ``field`` names the Settings attribute; when ``key`` is set the attribute is a mapping
+    and the value is stored under that key (images and ports, keyed by service).
+    """
+
+    name: str
+    default: str
+    form: str
+    doc: str
+    field: str
+    key: str = ""
+    secret: bool = False
+
+
+def _image(service: str, ref: str) -> Variable:
+    return Variable(
+        f"MIRANTE_{service.upper().replace('-', '_')}_IMAGE",
+        ref,
+        "image",
+        f"{service} image from the registry, pinned (name:tag or name@sha256:...)",
+        "images",
+        service,
+    )
+
+
+def _port(name: str, default: int, what: str) -> Variable:
+    return Variable(
+        f"MIRANTE_{name.upper().replace('-', '_')}_PORT",
+        str(default),
+        "port",
+        f"host port for {what}",
+        "ports",
+        name,
+    )
+
+
+# The one place where image tags are pinned.
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "MIRANTE_PROJECT_NAME",
+        "mirante",
+        "project",
+        "compose project name: prefixes containers, volumes and the network",
+        "project_name",
+    ),
+    Variable(
+        "MIRANTE_BIND",
+        "127.0.0.1",
+        "ip",
+        "address every published port binds to; keep loopback unless you mean to expose the stack",
+        "bind",
+    ),
+    Variable(
+        "MIRANTE_IMAGE_SOURCE",
+        "auto",
+        "source",
+        "registry | local | auto (= local when no registry answers)",
+        "image_source",
+    ),
+    Variable(
+        "MIRANTE_REGISTRY",
+        "registry-1.docker.io",
+        "host",
+        "registry probed by image source auto (https://HOST/v2/)",
+        "registry",
+    ),
+    Variable(
+        "MIRANTE_DEBIAN_MIRROR",
+        "http://deb.debian.org/debian",
+        "url",
+        "Debian mirror for locally built images (debootstrap and apt)",
+        "debian_mirror",
+    ),
+    _image("prometheus", "prom/prometheus:v3.15.0"),
+    _image("alertmanager", "prom/alertmanager:v0.34.1"),
+    _image("grafana", "grafana/grafana:13.2.2"),
+    _image("loki", "grafana/loki:3.7.8"),
+    _image("tempo", "grafana/tempo:2.10.0"),
+    _image("otel-collector", "otel/opentelemetry-collector-contrib:0.149.0"),
+    _image("node-exporter", "prom/node-exporter:v1.12.1"),
+    _image("postgres", "postgres:18.3"),
+    Variable(
+        "MIRANTE_APP_IMAGE",
+        "",
+        "image-or-empty",
+        "sample app image; empty = built from app/ and tagged by its content",
+        "app_image",
+    ),
+    _port("prometheus", 9090, "Prometheus"),
+    _port("alertmanager", 9093, "Alertmanager"),
+    _port("grafana", 3000, "Grafana"),
+    _port("loki", 3100, "Loki"),
+    _port("tempo", 3200, "Tempo"),
+    _port("otlp-grpc", 4317, "the collector's OTLP/gRPC receiver"),
+    _port("otlp-http", 4318, "the collector's OTLP/HTTP receiver"),
+    _port("node-exporter", 9100, "node-exporter"),
+    _port("postgres", 5432, "Postgres"),
+    _port("app", 8000, "the sample app"),
+    Variable(
+        "MIRANTE_PROMETHEUS_RETENTION",
+        "15d",
+        "duration",
+        "Prometheus TSDB retention (a Prometheus duration: 12h, 15d, 2w)",
+        "prometheus_retention",
+    ),
+    Variable(
+        "MIRANTE_GRAFANA_ADMIN_USER",
+        "admin",
+        "name",
+        "Grafana admin user name",
+        "grafana_admin_user",
+    ),
+    Variable(
+        "MIRANTE_GRAFANA_ADMIN_PASSWORD",
+        "",
+        "secret",
+        "Grafana admin password; generated into .env on the first stack.up",
+        "grafana_admin_password",
+        secret=True,
+    ),
+    Variable(
+        "MIRANTE_POSTGRES_USER",
+        "mirante",
+        "name",
+        "Postgres superuser of the stack",
+        "postgres_user",
+    ),
+    Variable(
+        "MIRANTE_POSTGRES_DB",
+        "mirante",
+        "name",
+        "Postgres database created on first start",
+        "postgres_db",
+    ),
+    Variable(
+        "MIRANTE_POSTGRES_PASSWORD",
+        "",
+        "secret",
+        "Postgres password; generated into .env on the first stack.up",
+        "postgres_password",
+        secret=True,
+    ),
+    Variable(
+        "MIRANTE_CB_THRESHOLD",
+        "3",
+        "positive-int",
+        "app circuit breaker: consecutive failures that open it",
+        "cb_threshold",
+    ),
+    Variable(
+        "MIRANTE_CB_TIMEOUT",
+        "60",
+        "positive-number",
+        "app circuit breaker: seconds open before a half-open trial",
+        "cb_timeout",
+    ),
+    Variable(
+        "MIRANTE_OTLP_ENDPOINT",
+        "http://otel-collector:4318",
+        "url",
+        "OTLP/HTTP endpoint the app exports to (as seen from inside the stack)",
+        "otlp_endpoint",
+    ),
+    Variable(
+        "MIRANTE_STACK_TIMEOUT",
+        "180",
+        "positive-number",
+        "seconds stack.up waits for services to become healthy",
+        "stack_timeout",
+    ),
+)
+
+SECRET_VARIABLES = tuple(v for v in VARIABLES if v.secret)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting mirante reads, validated. Build it with :func:`load`."""
+
+    root: Path
+    project_name: str
+    bind: str
+    image_source: str
+    registry: str
+    debian_mirror: str
+    images: Mapping[str, str]
+    app_image: str
+    ports: Mapping[str, int]
+    prometheus_retention: str
+    grafana_admin_user: str
+    grafana_admin_password: str
+    postgres_user: str
+    postgres_db: str
+    postgres_password: str
+    cb_threshold: int
+    cb_timeout: float
+    otlp_endpoint: str
+    stack_timeout: float
+
+    @property
+    def compose_file(self) -> Path:
+        return self.root / COMPOSE_FILE
+
+    @property
+    def state_dir(self) -> Path:
+        """Generated, git-ignored files (rendered compose env, Prometheus targets)."""
+        return self.root / ".mirante"
+
+    def value_of(self, variable: Variable) -> str:
+        """The value of one variable, as text, as compose and .env files carry it."""
+        value = getattr(self, variable.field)
+        if variable.key:
+            value = value[variable.key]
+        return str(value)
+
+
+_PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
+_DURATION_RE = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_IMAGE_RE = re.compile(
+    r"^(?P<name>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::\d+/[a-z0-9]+(?:[._/-][a-z0-9]+)*)?)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+
+
+def _parse_port(v: Variable, text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SettingsError(v.name, text, "a port number from 1 to 65535")
+    return int(text)
+
+
+def _parse_positive_int(v: Variable, text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise SettingsError(v.name, text, "a whole number of at least 1")
+    return int(text)
+
+
+def _parse_positive_number(v: Variable, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise SettingsError(v.name, text, "a number of seconds greater than 0")
+    return value
+
+
+def _parse_ip(v: Variable, text: str) -> str:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise SettingsError(v.name, text, "an IP address such as 127.0.0.1 or 0.0.0.0") from None
+
+
+def _parse_source(v: Variable, text: str) -> str:
+    if text not in ("auto", "registry", "local"):
+        raise SettingsError(v.name, text, "one of auto, registry, local")
+    return text
+
+
+def _parse_image(v: Variable, text: str) -> str:
+    match = _IMAGE_RE.match(text)
+    if not match or not (match["tag"] or match["digest"]):
+        raise SettingsError(v.name, text, "a pinned image reference, name:tag or name@sha256:...")
+    if match["tag"] == "latest" and not match["digest"]:
+        raise SettingsError(v.name, text, "a pinned tag; `latest` is not pinned")
+    return text
+
+
+def _parse_image_or_empty(v: Variable, text: str) -> str:
+    return _parse_image(v, text) if text else ""
+
+
+def _parse_url(v: Variable, text: str) -> str:
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", text):
+        raise SettingsError(v.name, text, "an http:// or https:// URL")
+    return text.rstrip("/")
+
+
+def _parse_regex(pattern: re.Pattern[str], accepted: str) -> Callable[[Variable, str], str]:
+    def parse(v: Variable, text: str) -> str:
+        if not pattern.match(text):
+            raise SettingsError(v.name, text, accepted)
+        return text
+
+    return parse
+
+
+def _parse_secret(v: Variable, text: str) -> str:
+    if text and len(text) < 12:
+        raise SettingsError(
+            v.name, "***", "at least 12 characters (or leave it unset to generate one)"
+        )
+    return text
+
+
+PARSERS: dict[str, Callable[[Variable, str], Any]] = {
+    "port": _parse_port,
+    "positive-int": _parse_positive_int,
+    "positive-number": _parse_positive_number,
+    "ip": _parse_ip,
+    "source": _parse_source,
+    "image": _parse_image,
+    "image-or-empty": _parse_image_or_empty,
+    "url": _parse_url,
+    "secret": _parse_secret,
+    "project": _parse_regex(
+        _PROJECT_RE, "lower-case letters, digits, '-' or '_', starting with a letter or digit"
+    ),
+    "name": _parse_regex(
+        _NAME_RE, "letters, digits and '_', starting with a letter or '_' (at most 63)"
+    ),
+    "host": _parse_regex(_HOST_RE, "a host name, optionally with :port"),
+    "duration": _parse_regex(_DURATION_RE, "a Prometheus duration such as 12h, 15d or 2w"),
+}
+
+
+def find_root(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The mirante checkout: ``MIRANTE_ROOT``, else the first parent holding the compose file.
+
+    Raises:
+        ProjectNotFound: when neither names a checkout.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get("MIRANTE_ROOT"):
+        root = Path(environ["MIRANTE_ROOT"]).resolve()
+        if not (root / COMPOSE_FILE).is_file():
+            raise ProjectNotFound(
+                f"MIRANTE_ROOT={root} holds no {COMPOSE_FILE}; point it at a mirante checkout."
+            )
+        return root
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / COMPOSE_FILE).is_file():
+            return candidate
+    raise ProjectNotFound(
+        f"no mirante checkout at or above {here} (looked for {COMPOSE_FILE}); "
+        "run from the repository or set MIRANTE_ROOT."
+    )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a dotenv file: ``KEY=VALUE`` lines, ``#`` comments, optional quotes, no expansion.
+
+    Raises:
+        SettingsError: on a line that is not an assignment.
+    """
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise SettingsError(f"{path.name} line {number}", raw, "KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def load(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting.
+
+    Args:
+        root: the checkout; found with :func:`find_root` when omitted.
+        environ: the environment to read (``os.environ`` when omitted).
+
+    Raises:
+        SettingsError: naming the first invalid variable and the accepted form.
+        ProjectNotFound: when no checkout is found.
+    """
+    environ = os.environ if environ is None else environ
+    root = root.resolve() if root else find_root(environ=environ)
+    from_file = read_env_file(root / ENV_FILE)
+    fields: dict[str, Any] = {"root": root, "images": {}, "ports": {}}
+    port_owner: dict[int, str] = {}
+    for variable in VARIABLES:
+        text = environ.get(variable.name, from_file.get(variable.name, variable.default)).strip()
+        if "'" in text or "\n" in text:
+            raise SettingsError(variable.name, text, "a value without single quotes or newlines")
+        value = PARSERS[variable.form](variable, text)
+        if variable.form == "port":
+            if value in port_owner:
+                raise SettingsError(
+                    variable.name, text, f"a port not already used by {port_owner[value]}"
+                )
+            port_owner[value] = variable.name
+        if variable.key:
+            fields[variable.field][variable.key] = value
+        else:
+            fields[variable.field] = value
+    return Settings(**fields)
+
+
+def ensure_secrets(root: Path, environ: Mapping[str, str] | None = None) -> list[str]:
+    """Generate every unset secret into ``root/.env`` (mode 0600, written atomically).
+
+    Returns:
+        The names of the variables generated; empty when all were set already.
+    """
+    environ = os.environ if environ is None else environ
+    path = root / ENV_FILE
+    existing = read_env_file(path)
+    missing = [
+        v.name for v in SECRET_VARIABLES if not (environ.get(v.name) or existing.get(v.name))
+    ]
+    if not missing:
+        if path.exists():
+            path.chmod(0o600)
+        return []
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += "# generated by mirante on first stack.up; keep this file private (mode 0600)\n"
+    text += "".join(f"{name}={secrets.token_urlsafe(24)}\n" for name in missing)
+    atomic_write(path, text, 0o600)
+    return missing
+
+
+def render_env_example() -> str:
+    """The text of ``.env.example``: every variable, one comment each, with its default."""
+    lines = [
+        "# mirante settings. Copy to .env to change any of them; the environment wins over .env.",
+        "# Secrets have no default: the first `invoke stack.up` generates them into .env (0600).",
+        "",
+    ]
+    for variable in VARIABLES:
+        lines.append(f"# {variable.doc}")
+        lines.append(f"{'# ' if variable.secret else ''}{variable.name}={variable.default}")
+    lines += [
+        "",
+        "# Tests only: 1 makes integration tests fail, not skip, when no Docker daemon answers.",
+        "# MIRANTE_REQUIRE_DOCKER=0",
+        "# Where the checkout is, when commands run from elsewhere.",
+        "# MIRANTE_ROOT=",
+    ]
+    return "\n".join(lines) + "\n"

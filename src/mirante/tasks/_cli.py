@@ -1,0 +1,66 @@
+"""What every task module shares: loading settings, turning errors into exits, rendering.
+
+Domain modules return data and raise :class:`~mirante.errors.MiranteError`; this is the
+only place that prints, asks, and exits.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+from invoke.exceptions import Exit
+
+from mirante.errors import MiranteError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exits_cleanly(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn an expected failure into its one-line message and exit code, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except MiranteError as exc:
+            raise Exit(f"error: {exc}", code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper
+
+
+def split_names(values: Iterable[str]) -> list[str]:
+    """``--services a,b`` and repeated flags alike, as one list of names."""
+    return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+def confirm(question: str, assume_yes: bool) -> None:
+    """Ask before a destructive step; refuse when there is no terminal to ask on."""
+    if assume_yes:
+        return
+    if not sys.stdin or not sys.stdin.isatty():
+        raise Exit(f"{question} Refusing without a terminal to confirm on: pass --yes.", code=1)
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise Exit("cancelled; nothing was changed.", code=1)
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Print a table (plain text when output is not a terminal)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    grid = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # logs and CI: do not fold rows at 80 columns
+    console.print(grid)

@@ -1,0 +1,10 @@
+"""Invoke entry point: assembles mirante's namespaces. Logic lives in src/mirante."""
+
+from invoke.collection import Collection
+
+from mirante.tasks import images, stack
+
+ns = Collection()
+ns.add_collection(stack.namespace)
+ns.add_collection(images.namespace)
+ns.configure({"run": {"echo": True, "pty": False}})
