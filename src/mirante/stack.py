@@ -31,7 +31,7 @@ from mirante.services import (
     published_ports,
     select,
 )
-from mirante.settings import VARIABLES, Settings, ensure_secrets, load
+from mirante.settings import VARIABLES, Settings, ensure_secrets
 
 if TYPE_CHECKING:
     from python_on_whales import Container, DockerClient
@@ -117,9 +117,7 @@ def prepare(settings: Settings) -> tuple[Settings, list[str], DockerClient]:
     Commands other than ``up`` reuse the env file ``up`` rendered; on a checkout where
     ``up`` never ran, they render one with the pinned images (nothing is pulled or built).
     """
-    generated = ensure_secrets(settings.root)
-    if generated:
-        settings = load(settings.root)
+    settings, generated = ensure_secrets(settings)
     path = env_file(settings)
     if generated or not path.is_file():
         choices = images.plan(settings, SERVICES, "registry", ())

@@ -1,0 +1,194 @@
+"""The stack on a real Docker daemon: health, scraping, the app contract, idempotence."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import requests
+
+from mirante import images, settings, stack
+
+from .conftest import invoke, project_env
+
+BUILDABLE = ("prometheus", "alertmanager", "node-exporter", "postgres", "app")
+NO_DEBIAN_PACKAGE = ("grafana", "loki", "tempo", "otel-collector")
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], deadline_s: float, what: str) -> T:
+    """Poll ``probe`` until it returns something truthy, or fail after the deadline."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {deadline_s:g} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def url(config: settings.Settings, service: str, path: str) -> str:
+    return f"http://127.0.0.1:{config.ports[service]}{path}"
+
+
+def prom_query(config: settings.Settings, query: str) -> list[dict[str, Any]]:
+    answer = requests.get(
+        url(config, "prometheus", "/api/v1/query"), params={"query": query}, timeout=5
+    )
+    answer.raise_for_status()
+    result: list[dict[str, Any]] = answer.json()["data"]["result"]
+    return result
+
+
+def test_up_brings_buildable_services_healthy(running_stack: stack.UpReport) -> None:
+    rows = {r.service: r for r in running_stack.rows}
+    for name in BUILDABLE:
+        assert rows[name].state == "healthy", rows[name]
+        assert rows[name].seconds is not None and rows[name].seconds >= 0
+    if running_stack.source == "local":
+        for name in NO_DEBIAN_PACKAGE:
+            assert rows[name].state == "unavailable"
+            assert "no registry" in rows[name].reason
+
+
+def test_every_service_answers_on_loopback_only(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    assert requests.get(url(stack_settings, "prometheus", "/-/ready"), timeout=5).status_code == 200
+    assert (
+        requests.get(url(stack_settings, "alertmanager", "/-/ready"), timeout=5).status_code == 200
+    )
+    assert "node_" in requests.get(url(stack_settings, "node-exporter", "/metrics"), timeout=5).text
+    with socket.create_connection(("127.0.0.1", stack_settings.ports["postgres"]), timeout=5):
+        pass
+
+
+def test_prometheus_scrapes_the_app_and_sees_its_requests(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    requests.get(url(stack_settings, "app", "/healthcheck"), timeout=5)
+    requests.get(url(stack_settings, "app", "/no-such-page"), timeout=5)
+
+    def app_target_up() -> bool:
+        return any(s["value"][1] == "1" for s in prom_query(stack_settings, 'up{job="app"}'))
+
+    wait_for(app_target_up, 60, "the app target to be up")
+    series = wait_for(
+        lambda: prom_query(
+            stack_settings, 'http_requests_total{job="app",route="unmatched",status="404"}'
+        ),
+        60,
+        "http_requests_total for the 404",
+    )
+    assert float(series[0]["value"][1]) >= 1
+    for job in ("prometheus", "alertmanager", "node-exporter"):
+        wait_for(lambda j=job: prom_query(stack_settings, f'up{{job="{j}"}} == 1'), 60, f"{job} up")
+
+
+def test_alertmanager_is_wired_to_prometheus(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    def discovered() -> list[Any]:
+        answer = requests.get(url(stack_settings, "prometheus", "/api/v1/alertmanagers"), timeout=5)
+        return list(answer.json()["data"]["activeAlertmanagers"])
+
+    managers = wait_for(discovered, 30, "Prometheus to discover Alertmanager")
+    assert managers[0]["url"].startswith("http://alertmanager:9093")
+
+
+def test_healthcheck_contract_with_trace_id(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    answer = requests.get(url(stack_settings, "app", "/healthcheck"), timeout=5)
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok"}
+    trace_id = answer.headers["x-trace-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", trace_id) and trace_id != "0" * 32
+    caller = "4bf92f3577b34da6a3ce929d0e0e4736"
+    continued = requests.get(
+        url(stack_settings, "app", "/healthcheck"),
+        headers={"traceparent": f"00-{caller}-00f067aa0ba902b7-01"},
+        timeout=5,
+    )
+    assert continued.headers["x-trace-id"] == caller  # the caller's trace continues
+
+
+def test_app_metrics_expose_the_http_families(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    requests.get(url(stack_settings, "app", "/healthcheck"), timeout=5)
+    text = requests.get(url(stack_settings, "app", "/metrics"), timeout=5).text
+    assert re.search(
+        r'^http_requests_total\{method="GET",route="/healthcheck",status="200"\} \d', text, re.M
+    )
+    assert "http_request_duration_seconds_bucket{" in text
+
+
+def test_second_up_changes_nothing(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    docker = stack.prepare(stack_settings)[2]
+    before = {
+        n: (c.id, c.state.started_at)
+        for n, c in stack.container_states(docker, stack_settings).items()
+    }
+    again = stack.up(stack_settings)
+    after = {
+        n: (c.id, c.state.started_at)
+        for n, c in stack.container_states(docker, stack_settings).items()
+    }
+    assert after == before
+    assert again.built == []
+    for row in again.rows:
+        if row.service in BUILDABLE:
+            assert (row.state, row.reason) == ("healthy", "already running")
+
+
+def test_status_and_logs_tasks(running_stack: stack.UpReport, stack_env: dict[str, str]) -> None:
+    status = invoke(stack_env, "stack.status")
+    assert status.returncode == 0, status.stderr
+    assert re.search(r"^prometheus\s.*healthy", status.stdout, re.M)
+    assert re.search(
+        r"^app\s.*healthy\s.*http://127\.0\.0\.1:18000/healthcheck", status.stdout, re.M
+    )
+    logs = invoke(stack_env, "stack.logs", "app", "--tail", "5")
+    assert logs.returncode == 0, logs.stderr
+    lines = logs.stdout.splitlines()
+    assert 1 <= len(lines) <= 5 and all(line.startswith("app-1") for line in lines)
+
+
+def test_port_conflict_is_one_clear_line(tmp_path: Path) -> None:
+    from tests.conftest import scratch_checkout
+
+    root = scratch_checkout(tmp_path / "portcheck")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        env = project_env("mirante-portcheck", root, MIRANTE_NODE_EXPORTER_PORT=str(port))
+        result = invoke(env, "stack.up", "--services", "node-exporter")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    message = result.stderr.strip()
+    assert f"port {port}" in message and "MIRANTE_NODE_EXPORTER_PORT" in message
+    assert len(message.splitlines()) == 1
+    config = settings.load(root, environ=env)
+    assert stack.leftovers(config).containers == []  # nothing was started
+
+
+def test_down_with_volumes_leaves_nothing_and_is_idempotent(
+    running_stack: stack.UpReport, stack_env: dict[str, str], stack_settings: settings.Settings
+) -> None:
+    down = invoke(stack_env, "stack.down", "--volumes", "--yes")
+    assert down.returncode == 0, down.stderr
+    left = stack.leftovers(stack_settings)
+    assert (left.containers, left.volumes, left.networks) == ([], [], [])
+    again = invoke(stack_env, "stack.down", "--volumes", "--yes")
+    assert again.returncode == 0, again.stderr
+    assert images.LOCAL_BASE  # images survive: only the project's data is gone

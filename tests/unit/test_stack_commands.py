@@ -1,0 +1,161 @@
+"""The compose command lines mirante hands to python-on-whales, and the files it renders.
+
+python-on-whales builds argv lists and passes them to its ``run``; these tests replace that
+``run`` with a recorder, so what is asserted is the exact argv Docker would receive.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from python_on_whales.components.compose import cli_wrapper as compose_cli
+from python_on_whales.components.container import cli_wrapper as container_cli
+from python_on_whales.components.network import cli_wrapper as network_cli
+from python_on_whales.components.volume import cli_wrapper as volume_cli
+
+from mirante import docker, images, services, settings, stack
+from mirante.errors import PortInUse
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, args: list[Any], *_: Any, **kwargs: Any) -> Any:
+        self.calls.append([str(a) for a in args])
+        if kwargs.get("return_stderr"):
+            return "", ""
+        return ""
+
+    def after(self, word: str) -> list[list[str]]:
+        """Calls whose argv contains ``word`` as a sub-command."""
+        return [c for c in self.calls if word in c]
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+    rec = Recorder()
+    for module in (compose_cli, container_cli, network_cli, volume_cli):
+        monkeypatch.setattr(module, "run", rec)
+    yield rec
+
+
+@pytest.fixture
+def config(checkout: Path) -> settings.Settings:
+    return settings.load(checkout, environ={})
+
+
+def compose_prefix(config: settings.Settings) -> list[str]:
+    return [
+        str(shutil.which("docker")),
+        "compose",
+        "--file",
+        str(config.compose_file),
+        "--env-file",
+        str(stack.env_file(config)),
+        "--project-name",
+        "mirante",
+        "--project-directory",
+        str(config.compose_file.parent),
+    ]
+
+
+def test_up_detaches_and_never_pulls_without_a_registry(
+    recorder: Recorder, config: settings.Settings
+) -> None:
+    client = docker.client(config, stack.env_file(config))
+    stack.compose_up(client, ["prometheus", "app"], "local")
+    assert recorder.calls == [
+        [*compose_prefix(config), "up", "--detach", "--pull", "never", "prometheus", "app"]
+    ]
+
+
+def test_up_pulls_missing_images_from_a_registry(
+    recorder: Recorder, config: settings.Settings
+) -> None:
+    client = docker.client(config, stack.env_file(config))
+    stack.compose_up(client, ["grafana"], "registry")
+    assert recorder.calls == [
+        [*compose_prefix(config), "up", "--detach", "--pull", "missing", "grafana"]
+    ]
+
+
+def test_up_with_nothing_to_start_runs_nothing(
+    recorder: Recorder, config: settings.Settings
+) -> None:
+    stack.compose_up(docker.client(config), [], "local")
+    assert recorder.calls == []
+
+
+def test_down_removes_orphans_and_volumes_only_when_asked(
+    recorder: Recorder, config: settings.Settings
+) -> None:
+    stack.down(config, volumes=False)
+    assert recorder.after("down")[-1] == [*compose_prefix(config), "down", "--remove-orphans"]
+    stack.down(config, volumes=True)
+    assert recorder.after("down")[-1] == [
+        *compose_prefix(config),
+        "down",
+        "--remove-orphans",
+        "--volumes",
+    ]
+
+
+def test_logs_of_one_service_with_a_tail(recorder: Recorder, config: settings.Settings) -> None:
+    recorder_stream: list[list[str]] = []
+
+    def stream(args: list[Any], *_: Any, **__: Any) -> Iterator[tuple[str, bytes]]:
+        recorder_stream.append([str(a) for a in args])
+        yield ("stdout", b"app-1  | hello\n")
+
+    import python_on_whales.components.compose.cli_wrapper as mod
+
+    pytest.MonkeyPatch().setattr(mod, "stream_stdout_and_stderr", stream)
+    lines = list(stack.logs(config, "app", tail=5))
+    assert lines == ["app-1  | hello"]
+    assert recorder_stream[0][len(compose_prefix(config)) :] == [
+        "logs",
+        "--no-color",
+        "--tail",
+        "5",
+        "app",
+    ]
+
+
+def test_compose_env_file_resolves_images_and_is_private(config: settings.Settings) -> None:
+    choices = images.plan(config, services.SERVICES, "local", ())
+    path = stack.write_compose_env(config, stack.compose_env(config, choices))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert f"MIRANTE_PROMETHEUS_IMAGE='{choices['prometheus'].image}'" in text
+    assert "MIRANTE_HEALTHPROBE_IMAGE='mirante/healthprobe:" in text
+    assert "MIRANTE_BIND='127.0.0.1'" in text
+
+
+def test_targets_list_running_services_and_empty_the_others(config: settings.Settings) -> None:
+    stack.write_targets(config, ["app", "node-exporter"])
+    targets = config.state_dir / "targets"
+    assert json.loads((targets / "app.json").read_text())[0]["targets"] == ["app:8000"]
+    assert json.loads((targets / "loki.json").read_text()) == []
+    assert {p.stem for p in targets.glob("*.json")} == set(services.SCRAPE_JOBS)
+
+
+def test_a_taken_port_names_its_variable_before_anything_starts(config: settings.Settings) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = settings.load(config.root, environ={"MIRANTE_NODE_EXPORTER_PORT": str(port)})
+        with pytest.raises(PortInUse) as caught:
+            stack.check_ports(busy, services.select(["node-exporter"]), running=[])
+        assert f"port {port}" in str(caught.value)
+        assert "MIRANTE_NODE_EXPORTER_PORT" in str(caught.value)
+        # a service of this stack that already runs holds its own port: no error
+        stack.check_ports(busy, services.select(["node-exporter"]), running=["node-exporter"])
