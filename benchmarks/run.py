@@ -1,0 +1,129 @@
+"""Whole-command benchmarks for mirante; prints figures and ratios against their targets.
+
+- `invoke --list` must stay under 0.5 s (heavy imports are lazy).
+- `invoke stack.up` on warm images must be within 1.10x of a bare
+  `docker compose up -d --wait` of the same services (5 runs each, stack down between runs).
+
+Run: `nox -s bench` or `python benchmarks/run.py [--runs N]`. Uses its own compose project
+and ports, so a running developer stack is not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT = "mirantebench"
+PORTS = {
+    "PROMETHEUS": 29090,
+    "ALERTMANAGER": 29093,
+    "GRAFANA": 23000,
+    "LOKI": 23100,
+    "TEMPO": 23200,
+    "OTLP_GRPC": 24317,
+    "OTLP_HTTP": 24318,
+    "NODE_EXPORTER": 29100,
+    "POSTGRES": 25432,
+    "APP": 28000,
+}
+SERVICES = ["prometheus", "alertmanager", "node-exporter", "postgres", "app"]
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        argv, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    return time.perf_counter() - started
+
+
+def scratch_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="mirante-bench-"))
+    for part in (
+        "compose",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+        "loki",
+        "tempo",
+        "otel-collector",
+        "app",
+        "images",
+    ):
+        (root / part).symlink_to(REPO / part, target_is_directory=True)
+    return root
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    invoke = [sys.executable, "-m", "invoke"]
+    env = {**os.environ}
+
+    lists = [timed([*invoke, "--list"], env) for _ in range(args.runs)]
+    list_median = statistics.median(lists)
+    print(
+        f"invoke --list: median {list_median:.3f} s over {args.runs} runs (target < 0.500 s)"
+        f" -> {'OK' if list_median < 0.5 else 'OVER TARGET'}"
+    )
+
+    root = scratch_root()
+    env.update({f"MIRANTE_{k}_PORT": str(v) for k, v in PORTS.items()})
+    env.update(MIRANTE_PROJECT_NAME=PROJECT, MIRANTE_ROOT=str(root))
+    down = [*invoke, "stack.down", "--volumes", "--yes"]
+    try:
+        timed([*invoke, "stack.up", "--services", ",".join(SERVICES)], env)  # warm: build, env file
+        timed(down, env)
+        compose = [
+            "docker",
+            "compose",
+            "--env-file",
+            str(root / ".mirante/compose.env"),
+            "-f",
+            str(root / "compose/docker-compose.yml"),
+            "-p",
+            PROJECT,
+            "up",
+            "-d",
+            "--wait",
+            "--pull",
+            "never",
+            *SERVICES,
+        ]
+        bare, ours = [], []
+        for _ in range(args.runs):
+            bare.append(timed(compose, env))
+            timed(down, env)
+            ours.append(timed([*invoke, "stack.up", "--services", ",".join(SERVICES)], env))
+            timed(down, env)
+    finally:
+        subprocess.run(down, cwd=REPO, env=env, check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+    bare_median, ours_median = statistics.median(bare), statistics.median(ours)
+    ratio = ours_median / bare_median
+    print(
+        f"docker compose up -d --wait ({len(SERVICES)} services): median {bare_median:.2f} s "
+        f"[{', '.join(f'{t:.2f}' for t in bare)}]"
+    )
+    print(
+        f"invoke stack.up              ({len(SERVICES)} services): median {ours_median:.2f} s "
+        f"[{', '.join(f'{t:.2f}' for t in ours)}]"
+    )
+    print(
+        f"ratio stack.up / compose: {ratio:.3f} (target <= 1.10) -> "
+        + ("OK" if ratio <= 1.10 else "OVER TARGET")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
