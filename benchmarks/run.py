@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tests.conftest import scratch_checkout  # noqa: E402  (the same scratch checkout as the tests)
+
 PROJECT = "mirantebench"
 PORTS = {
     "PROMETHEUS": 29090,
@@ -45,23 +48,6 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
-def scratch_root() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="mirante-bench-"))
-    for part in (
-        "compose",
-        "prometheus",
-        "alertmanager",
-        "grafana",
-        "loki",
-        "tempo",
-        "otel-collector",
-        "app",
-        "images",
-    ):
-        (root / part).symlink_to(REPO / part, target_is_directory=True)
-    return root
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -76,7 +62,7 @@ def main() -> int:
         f" -> {'OK' if list_median < 0.5 else 'OVER TARGET'}"
     )
 
-    root = scratch_root()
+    root = scratch_checkout(Path(tempfile.mkdtemp(prefix="mirante-bench-")) / "checkout")
     env.update({f"MIRANTE_{k}_PORT": str(v) for k, v in PORTS.items()})
     env.update(MIRANTE_PROJECT_NAME=PROJECT, MIRANTE_ROOT=str(root))
     down = [*invoke, "stack.down", "--volumes", "--yes"]
@@ -107,7 +93,7 @@ def main() -> int:
             timed(down, env)
     finally:
         subprocess.run(down, cwd=REPO, env=env, check=False, capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(root.parent, ignore_errors=True)
     bare_median, ours_median = statistics.median(bare), statistics.median(ours)
     ratio = ours_median / bare_median
     print(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import yaml
 
 from mirante import images
 from mirante.docker import client, docker_errors
-from mirante.errors import ImageUnavailable, PortInUse, ServiceUnhealthy, ToolError
+from mirante.errors import ImageUnavailable, MiranteError, PortInUse, ServiceUnhealthy, ToolError
 from mirante.files import atomic_write
 from mirante.services import (
     BY_NAME,
@@ -205,7 +206,6 @@ def up(
         UnknownService, ImageUnavailable, PortInUse, ServiceUnhealthy, DockerUnavailable,
         ComposeMissing, ToolError.
     """
-    started = clock()
     selected = select(services)
     timeout = timeout or settings.stack_timeout
     settings, generated, docker = prepare(settings)
@@ -227,12 +227,7 @@ def up(
     already = {name for name, c in before.items() if describe(c) in ("healthy", "running")}
     check_ports(settings, startable, already)
     write_targets(settings, already | {s.name for s in startable})
-    started = clock()  # seconds to healthy count from here, not from the image builds
-    try:
-        compose_up(docker, [s.name for s in startable], source)
-    except ToolError as exc:
-        raise _port_error(settings, exc) or exc from None
-    seconds = _wait_healthy(docker, settings, [s.name for s in startable], timeout, started, clock)
+    seconds = _up_and_wait(docker, settings, [s.name for s in startable], source, timeout, clock)
     rows = [
         ServiceState(s.name, "healthy", s.url(settings), None, "already running")
         if s.name in already
@@ -247,17 +242,76 @@ def up(
     return UpReport(rows, source, generated, [b for b in built if b.built])
 
 
-def compose_up(docker: DockerClient, names: Sequence[str], source: str) -> None:
-    """``docker compose up --detach``: pulls only where a registry is the source."""
+def compose_up(docker: DockerClient, names: Sequence[str], source: str, timeout: float) -> None:
+    """``docker compose up --detach --wait``: pulls only where a registry is the source."""
     if not names:
         return
     with docker_errors():
         docker.compose.up(
             list(names),
             detach=True,
+            wait=True,
+            wait_timeout=max(1, round(timeout)),
             quiet=True,
             pull="missing" if source == "registry" else "never",
         )
+
+
+def _up_and_wait(
+    docker: DockerClient,
+    settings: Settings,
+    names: Sequence[str],
+    source: str,
+    timeout: float,
+    clock: Callable[[], float],
+) -> dict[str, float]:
+    """Start the services and let compose wait for their health; seconds to healthy each.
+
+    Compose's own ``--wait`` decides when the stack is up (so mirante adds no polling
+    latency); a watcher thread meanwhile notes when each service turned healthy.
+
+    Raises:
+        PortInUse: compose could not publish a port.
+        ServiceUnhealthy: the first service not healthy when compose gave up, with its logs.
+    """
+    started = clock()
+    healthy_after: dict[str, float] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(POLL_SECONDS):
+            try:
+                states = container_states(docker, settings)
+            except MiranteError:
+                continue
+            now = clock()
+            for name in names:
+                if name not in healthy_after and describe(states.get(name)) in (
+                    "healthy",
+                    "running",
+                ):
+                    healthy_after[name] = round(now - started, 1)
+
+    watcher = threading.Thread(target=watch, name="mirante-health-watch", daemon=True)
+    watcher.start()
+    try:
+        compose_up(docker, names, source, timeout)
+    except ToolError as exc:
+        port_error = _port_error(settings, exc)
+        if port_error:
+            raise port_error from None
+        states = container_states(docker, settings)
+        failed = [n for n in names if describe(states.get(n)) not in ("healthy", "running")]
+        if not failed:
+            raise
+        name = failed[0]
+        logs = tail_logs(docker, name)
+        raise ServiceUnhealthy(name, describe(states.get(name)), timeout, logs) from None
+    finally:
+        stop.set()
+        watcher.join()
+    done = round(clock() - started, 1)
+    return {name: healthy_after.get(name, done) for name in names}
 
 
 def _wait_healthy(

@@ -71,9 +71,20 @@ def test_up_detaches_and_never_pulls_without_a_registry(
     recorder: Recorder, config: settings.Settings
 ) -> None:
     client = docker.client(config, stack.env_file(config))
-    stack.compose_up(client, ["prometheus", "app"], "local")
+    stack.compose_up(client, ["prometheus", "app"], "local", 90)
     assert recorder.calls == [
-        [*compose_prefix(config), "up", "--detach", "--pull", "never", "prometheus", "app"]
+        [
+            *compose_prefix(config),
+            "up",
+            "--detach",
+            "--wait",
+            "--wait-timeout",
+            "90",
+            "--pull",
+            "never",
+            "prometheus",
+            "app",
+        ]
     ]
 
 
@@ -81,16 +92,23 @@ def test_up_pulls_missing_images_from_a_registry(
     recorder: Recorder, config: settings.Settings
 ) -> None:
     client = docker.client(config, stack.env_file(config))
-    stack.compose_up(client, ["grafana"], "registry")
-    assert recorder.calls == [
-        [*compose_prefix(config), "up", "--detach", "--pull", "missing", "grafana"]
+    stack.compose_up(client, ["grafana"], "registry", 30)
+    assert recorder.calls[0][len(compose_prefix(config)) :] == [
+        "up",
+        "--detach",
+        "--wait",
+        "--wait-timeout",
+        "30",
+        "--pull",
+        "missing",
+        "grafana",
     ]
 
 
 def test_up_with_nothing_to_start_runs_nothing(
     recorder: Recorder, config: settings.Settings
 ) -> None:
-    stack.compose_up(docker.client(config), [], "local")
+    stack.compose_up(docker.client(config), [], "local", 30)
     assert recorder.calls == []
 
 
