@@ -76,13 +76,22 @@ class BuildResult:
 
 
 def registry_answers(registry: str, timeout: float = 2.0) -> bool:
-    """Whether ``https://REGISTRY/v2/`` answers at all (401 counts: it is there)."""
-    import requests
+    """Whether ``https://REGISTRY/v2/`` answers at all (401 counts: it is there).
 
+    The standard library's client, not requests: this runs on every ``stack.up`` and
+    importing requests would cost more than the probe itself.
+    """
+    import http.client
+
+    host, _, port = registry.partition(":")
+    connection = http.client.HTTPSConnection(host, int(port or 443), timeout=timeout)
     try:
-        requests.get(f"https://{registry}/v2/", timeout=timeout)
-    except requests.RequestException:
+        connection.request("GET", "/v2/")
+        connection.getresponse()
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()
     return True
 
 
@@ -174,13 +183,15 @@ def _choose(settings: Settings, service: Service, source: str, present: set[str]
 
 
 def present_images(docker: DockerClient) -> set[str]:
-    """Every ``repo:tag`` the daemon holds (two CLI calls, whatever the number of images)."""
+    """Every ``repo:tag`` the daemon holds, in one CLI call whatever their number."""
+    from python_on_whales.utils import run as whales_run
+
+    # python-on-whales' image.list() inspects image by image; its runner with a --format
+    # asks for the tags alone.
+    argv = [*docker.client_config.docker_cmd, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]
     with docker_errors():
-        images = docker.image.list()
-        if not images:
-            return set()
-        inspected = docker.image.inspect([image.id for image in images])
-    return {tag for image in inspected for tag in image.repo_tags}
+        listing = str(whales_run(argv))
+    return {line for line in listing.splitlines() if line and not line.endswith(":<none>")}
 
 
 def build_missing(

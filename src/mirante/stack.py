@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +22,7 @@ import yaml
 
 from mirante import images
 from mirante.docker import client, docker_errors
-from mirante.errors import ImageUnavailable, MiranteError, PortInUse, ServiceUnhealthy, ToolError
+from mirante.errors import ImageUnavailable, PortInUse, ServiceUnhealthy, ToolError
 from mirante.files import atomic_write
 from mirante.services import (
     BY_NAME,
@@ -32,13 +32,12 @@ from mirante.services import (
     published_ports,
     select,
 )
-from mirante.settings import VARIABLES, Settings, ensure_secrets
+from mirante.settings import SECRET_VARIABLES, VARIABLES, Settings, ensure_secrets
 
 if TYPE_CHECKING:
     from python_on_whales import Container, DockerClient
 
 LOG_LINES_ON_FAILURE = 20
-POLL_SECONDS = 0.25
 _PORT_TAKEN = re.compile(r"(?:bind for|listen tcp4?|bind) [^\s]*?:(\d+)", re.IGNORECASE)
 
 
@@ -188,7 +187,6 @@ def up(
     services: Sequence[str] = (),
     timeout: float = 0,
     strict: bool = False,
-    clock: Callable[[], float] = time.monotonic,
 ) -> UpReport:
     """Start the selected services and wait until each is healthy.
 
@@ -200,7 +198,6 @@ def up(
         services: service names (all when empty).
         timeout: seconds to wait for health (``settings.stack_timeout`` when 0).
         strict: make an unavailable service an error.
-        clock: monotonic clock (injectable for tests).
 
     Raises:
         UnknownService, ImageUnavailable, PortInUse, ServiceUnhealthy, DockerUnavailable,
@@ -208,14 +205,20 @@ def up(
     """
     selected = select(services)
     timeout = timeout or settings.stack_timeout
-    settings, generated, docker = prepare(settings)
-    source = images.effective_source(settings)
-    present = images.present_images(docker)
+    # Independent look-ups, each a network or CLI round trip: run them side by side (the
+    # registry probe also overlaps the import of python-on-whales in prepare()).
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        probing = pool.submit(images.effective_source, settings)
+        settings, generated, docker = prepare(settings)
+        listing = pool.submit(images.present_images, docker)
+        inspecting = pool.submit(container_states, docker, settings)
+        source, present, before = probing.result(), listing.result(), inspecting.result()
     choices = images.plan(settings, SERVICES, source, present)
     unavailable = [choices[s.name] for s in selected if not choices[s.name].available]
     if strict and unavailable:
         raise ImageUnavailable(
-            "; ".join(f"{c.service}: {c.reason}" for c in unavailable) + " (--strict)"
+            f"--strict and {len(unavailable)} service(s) cannot run here: "
+            + "; ".join(f"{c.service}: {c.reason}" for c in unavailable)
         )
     startable = [s for s in selected if choices[s.name].available]
     wanted = {s.name for s in startable} | {h for s in startable for h in s.helpers}
@@ -223,11 +226,11 @@ def up(
         settings, docker, {k: v for k, v in choices.items() if k in wanted}, source, present
     )
     write_compose_env(settings, compose_env(settings, choices))
-    before = container_states(docker, settings)
     already = {name for name, c in before.items() if describe(c) in ("healthy", "running")}
     check_ports(settings, startable, already)
     write_targets(settings, already | {s.name for s in startable})
-    seconds = _up_and_wait(docker, settings, [s.name for s in startable], source, timeout, clock)
+    names = [s.name for s in startable]
+    seconds = _up_and_wait(docker, settings, names, source == "registry", timeout)
     rows = [
         ServiceState(s.name, "healthy", s.url(settings), None, "already running")
         if s.name in already
@@ -242,8 +245,8 @@ def up(
     return UpReport(rows, source, generated, [b for b in built if b.built])
 
 
-def compose_up(docker: DockerClient, names: Sequence[str], source: str, timeout: float) -> None:
-    """``docker compose up --detach --wait``: pulls only where a registry is the source."""
+def compose_up(docker: DockerClient, names: Sequence[str], pull: bool, timeout: float) -> None:
+    """``docker compose up --detach --wait``; pulls missing images only when ``pull``."""
     if not names:
         return
     with docker_errors():
@@ -253,7 +256,7 @@ def compose_up(docker: DockerClient, names: Sequence[str], source: str, timeout:
             wait=True,
             wait_timeout=max(1, round(timeout)),
             quiet=True,
-            pull="missing" if source == "registry" else "never",
+            pull="missing" if pull else "never",
         )
 
 
@@ -261,41 +264,21 @@ def _up_and_wait(
     docker: DockerClient,
     settings: Settings,
     names: Sequence[str],
-    source: str,
+    pull: bool,
     timeout: float,
-    clock: Callable[[], float],
 ) -> dict[str, float]:
     """Start the services and let compose wait for their health; seconds to healthy each.
 
-    Compose's own ``--wait`` decides when the stack is up (so mirante adds no polling
-    latency); a watcher thread meanwhile notes when each service turned healthy.
+    Compose's own ``--wait`` decides when the stack is up, so mirante adds no polling;
+    afterwards the daemon's ``health_status`` events say when each service turned healthy.
 
     Raises:
         PortInUse: compose could not publish a port.
         ServiceUnhealthy: the first service not healthy when compose gave up, with its logs.
     """
-    started = clock()
-    healthy_after: dict[str, float] = {}
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.wait(POLL_SECONDS):
-            try:
-                states = container_states(docker, settings)
-            except MiranteError:
-                continue
-            now = clock()
-            for name in names:
-                if name not in healthy_after and describe(states.get(name)) in (
-                    "healthy",
-                    "running",
-                ):
-                    healthy_after[name] = round(now - started, 1)
-
-    watcher = threading.Thread(target=watch, name="mirante-health-watch", daemon=True)
-    watcher.start()
+    since = datetime.now(UTC)
     try:
-        compose_up(docker, names, source, timeout)
+        compose_up(docker, names, pull, timeout)
     except ToolError as exc:
         port_error = _port_error(settings, exc)
         if port_error:
@@ -307,47 +290,29 @@ def _up_and_wait(
         name = failed[0]
         logs = tail_logs(docker, name)
         raise ServiceUnhealthy(name, describe(states.get(name)), timeout, logs) from None
-    finally:
-        stop.set()
-        watcher.join()
-    done = round(clock() - started, 1)
-    return {name: healthy_after.get(name, done) for name in names}
+    done = round((datetime.now(UTC) - since).total_seconds(), 1)
+    healthy = healthy_since(docker, settings, since) if names else {}
+    return {name: healthy.get(name, done) for name in names}
 
 
-def _wait_healthy(
-    docker: DockerClient,
-    settings: Settings,
-    names: Sequence[str],
-    timeout: float,
-    started: float,
-    clock: Callable[[], float],
-) -> dict[str, float]:
-    """Poll the containers' health until all are healthy; seconds to healthy per service.
-
-    Raises:
-        ServiceUnhealthy: the first service that turned unhealthy, exited, or was still
-            not healthy at the deadline, with its last log lines.
-    """
-    deadline = started + timeout
-    healthy_after: dict[str, float] = {}
-    while True:
-        states = container_states(docker, settings)
-        now = clock()
-        for name in names:
-            state = describe(states.get(name))
-            if name not in healthy_after and state in ("healthy", "running"):
-                healthy_after[name] = round(now - started, 1)
-            elif state in ("unhealthy", "exited", "dead", "restarting"):
-                raise ServiceUnhealthy(name, state, timeout, tail_logs(docker, name))
-        pending = [n for n in names if n not in healthy_after]
-        if not pending:
-            return healthy_after
-        if now >= deadline:
-            name = pending[0]
-            raise ServiceUnhealthy(
-                name, describe(states.get(name)), timeout, tail_logs(docker, name)
-            )
-        time.sleep(POLL_SECONDS)
+def healthy_since(docker: DockerClient, settings: Settings, since: datetime) -> dict[str, float]:
+    """Seconds from ``since`` until each service of the project first reported healthy."""
+    start = since.timestamp()
+    found: dict[str, float] = {}
+    project = f"com.docker.compose.project={settings.project_name}"
+    with docker_errors():
+        events = docker.system.events(
+            since=since - timedelta(seconds=1),
+            until=datetime.now(UTC),
+            filters={"label": project, "event": "health_status"},
+        )
+        for event in events:
+            attributes = (event.actor.attributes if event.actor else None) or {}
+            service = attributes.get("com.docker.compose.service")
+            moment = (event.time_nano or 0) / 1e9
+            if event.action == "health_status: healthy" and service and moment >= start:
+                found.setdefault(str(service), round(moment - start, 1))
+    return found
 
 
 def tail_logs(docker: DockerClient, service: str, lines: int = LOG_LINES_ON_FAILURE) -> str:
@@ -389,16 +354,13 @@ def restart(
 ) -> list[ServiceState]:
     """Restart services that have a container, then wait until they are healthy again."""
     selected = select(services)
-    started = time.monotonic()
     settings, _, docker = prepare(settings)
     existing = container_states(docker, settings)
     names = [s.name for s in selected if s.name in existing]
     if names:
         with docker_errors():
             docker.compose.restart(names)
-    seconds = _wait_healthy(
-        docker, settings, names, timeout or settings.stack_timeout, started, time.monotonic
-    )
+    seconds = _up_and_wait(docker, settings, names, False, timeout or settings.stack_timeout)
     return [
         ServiceState(
             s.name,
@@ -439,7 +401,10 @@ def config(settings: Settings) -> str:
     settings, _, docker = prepare(settings)
     with docker_errors():
         rendered: dict[str, Any] = docker.compose.config(return_json=True)
-    return yaml.safe_dump(rendered, sort_keys=False)
+    text = yaml.safe_dump(rendered, sort_keys=False)
+    for variable in SECRET_VARIABLES:  # the rendering is for reading, not for leaking
+        text = text.replace(settings.value_of(variable), f"<{variable.name} from .env>")
+    return text
 
 
 def _project_label(settings: Settings) -> tuple[Literal["label"], str]:

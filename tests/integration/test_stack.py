@@ -163,6 +163,50 @@ def test_status_and_logs_tasks(running_stack: stack.UpReport, stack_env: dict[st
     assert 1 <= len(lines) <= 5 and all(line.startswith("app-1") for line in lines)
 
 
+def test_strict_refuses_a_service_that_cannot_run_here(
+    running_stack: stack.UpReport, stack_env: dict[str, str]
+) -> None:
+    if running_stack.source != "local":
+        pytest.skip("a registry answers here: every service can run")
+    result = invoke(stack_env, "stack.up", "--strict", "--services", "grafana,prometheus")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: --strict and 1 service(s) cannot run here: grafana:")
+
+
+def test_config_renders_without_printing_secrets(
+    running_stack: stack.UpReport, stack_env: dict[str, str], stack_root: Path
+) -> None:
+    result = invoke(stack_env, "stack.config")
+    assert result.returncode == 0, result.stderr
+    assert "GF_SECURITY_ADMIN_PASSWORD: <MIRANTE_GRAFANA_ADMIN_PASSWORD from .env>" in result.stdout
+    for name, value in settings.read_env_file(stack_root / ".env").items():
+        if name.endswith("PASSWORD"):
+            assert value not in result.stdout
+
+
+def test_a_service_not_healthy_in_time_fails_with_its_name_and_logs(tmp_path: Path) -> None:
+    from tests.conftest import scratch_checkout
+
+    root = scratch_checkout(tmp_path / "slow")
+    env = project_env(
+        "mirante-slow",
+        root,
+        **{f"MIRANTE_{k}_PORT": str(v + 10000) for k, v in {"POSTGRES": 15432}.items()},
+    )
+    config = settings.load(root, environ=env)
+    try:
+        result = invoke(env, "stack.up", "--services", "postgres", "--timeout", "1")
+        assert result.returncode == 1, result.stdout
+        first, *log_lines = result.stderr.strip().splitlines()
+        assert first.startswith("error: postgres did not become healthy within 1 s (state: ")
+        assert "invoke stack.logs postgres" in first
+        assert 1 <= len(log_lines) <= 20
+        assert all(line.startswith("    postgres-1") for line in log_lines)
+    finally:
+        stack.down(config, volumes=True)
+    assert stack.leftovers(config).containers == []
+
+
 def test_port_conflict_is_one_clear_line(tmp_path: Path) -> None:
     from tests.conftest import scratch_checkout
 

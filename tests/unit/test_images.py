@@ -59,3 +59,12 @@ def test_built_tag_follows_recipe_content_and_base(tmp_path: Path) -> None:
     assert images.recipe_digest(recipe, images.LOCAL_BASE) == first  # caches do not count
     (recipe / "Dockerfile").write_text("FROM base\nRUN true\n")
     assert images.recipe_digest(recipe, images.LOCAL_BASE) != first
+
+
+def test_registry_probe_says_no_when_nothing_listens() -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert images.registry_answers(f"127.0.0.1:{port}", timeout=1) is False

@@ -71,7 +71,7 @@ def test_up_detaches_and_never_pulls_without_a_registry(
     recorder: Recorder, config: settings.Settings
 ) -> None:
     client = docker.client(config, stack.env_file(config))
-    stack.compose_up(client, ["prometheus", "app"], "local", 90)
+    stack.compose_up(client, ["prometheus", "app"], False, 90)
     assert recorder.calls == [
         [
             *compose_prefix(config),
@@ -92,7 +92,7 @@ def test_up_pulls_missing_images_from_a_registry(
     recorder: Recorder, config: settings.Settings
 ) -> None:
     client = docker.client(config, stack.env_file(config))
-    stack.compose_up(client, ["grafana"], "registry", 30)
+    stack.compose_up(client, ["grafana"], True, 30)
     assert recorder.calls[0][len(compose_prefix(config)) :] == [
         "up",
         "--detach",
@@ -108,7 +108,7 @@ def test_up_pulls_missing_images_from_a_registry(
 def test_up_with_nothing_to_start_runs_nothing(
     recorder: Recorder, config: settings.Settings
 ) -> None:
-    stack.compose_up(docker.client(config), [], "local", 30)
+    stack.compose_up(docker.client(config), [], False, 30)
     assert recorder.calls == []
 
 

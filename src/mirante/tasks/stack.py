@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Sequence
 
 from invoke.collection import Collection
@@ -37,6 +39,8 @@ def up(
     c: Context, services: list[str] | None = None, timeout: float = 0, strict: bool = False
 ) -> None:
     """Start the stack and wait until every service is healthy."""
+    # The table's imports load while compose waits for health, not after it.
+    threading.Thread(target=importlib.import_module, args=("rich.table",), daemon=True).start()
     report = stack.up(settings_mod.load(), split_names(services or []), timeout, strict)
     for name in report.generated_secrets:
         print(f"generated {name} into .env (mode 0600); it stays there for the next runs")
