@@ -188,11 +188,7 @@ def test_a_service_not_healthy_in_time_fails_with_its_name_and_logs(tmp_path: Pa
     from tests.conftest import scratch_checkout
 
     root = scratch_checkout(tmp_path / "slow")
-    env = project_env(
-        "mirante-slow",
-        root,
-        **{f"MIRANTE_{k}_PORT": str(v + 10000) for k, v in {"POSTGRES": 15432}.items()},
-    )
+    env = project_env("mirante-slow", root, MIRANTE_POSTGRES_PORT="16432")
     config = settings.load(root, environ=env)
     try:
         result = invoke(env, "stack.up", "--services", "postgres", "--timeout", "1")
