@@ -4,7 +4,8 @@ Contract (what `invoke validate.service` and the gates check):
 - ``GET /healthcheck`` answers ``{"status": "ok"}`` with an ``x-trace-id`` header;
 - ``GET /metrics`` exposes ``http_requests_total{method,route,status}`` and
   ``http_request_duration_seconds{method,route}`` (with trace-id exemplars in OpenMetrics);
-- every request runs in a server span, continuing an incoming ``traceparent``.
+- every request runs in a server span (FastAPI's own OpenTelemetry support), continuing an
+  incoming ``traceparent``; probe paths are traced but not exported.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, format_trace_id
+from opentelemetry import trace
+from opentelemetry.trace import format_trace_id
 from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 
@@ -28,8 +29,16 @@ except app_config.ConfigError as exc:
     print(f"mirante-app: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
 
-TRACER = setup_tracing(CONFIG)
-app = FastAPI(title="mirante sample app")
+app = FastAPI(
+    title="mirante sample app",
+    telemetry={
+        "tracer_provider": setup_tracing(CONFIG),
+        "tracing": True,
+        "metrics": False,  # Prometheus metrics come from prometheus_client, on /metrics
+        "logs": False,
+        "auto_configure": False,
+    },
+)
 
 
 def _route_of(request: Request) -> str:
@@ -44,28 +53,21 @@ def _route_of(request: Request) -> str:
 async def observe(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
-    """Wrap every request in a span and record its count and duration."""
-    method = request.method
+    """Count and time every request; return its trace id in ``x-trace-id``."""
     started = time.perf_counter()
-    parent = propagate.extract(request.headers)
-    name = f"{method} {request.url.path}"
-    with TRACER.start_as_current_span(name, context=parent, kind=SpanKind.SERVER) as span:
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-        finally:
-            route = _route_of(request)
-            span.update_name(f"{method} {route}")
-            span.set_attribute("http.request.method", method)
-            span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
-            elapsed = time.perf_counter() - started
-            trace_id = format_trace_id(span.get_span_context().trace_id)
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_DURATION.labels(method, route).observe(elapsed, exemplar={"trace_id": trace_id})
-        response.headers["x-trace-id"] = trace_id
-        return response
+    status = 500
+    trace_id = format_trace_id(trace.get_current_span().get_span_context().trace_id)
+    try:
+        response = await call_next(request)
+        status = response.status_code
+    finally:
+        route = _route_of(request)
+        HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+        HTTP_DURATION.labels(request.method, route).observe(
+            time.perf_counter() - started, exemplar={"trace_id": trace_id}
+        )
+    response.headers["x-trace-id"] = trace_id
+    return response
 
 
 @app.get("/healthcheck")

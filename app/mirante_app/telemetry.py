@@ -29,7 +29,7 @@ from mirante_app.config import AppConfig
 
 # Probed every few seconds by Docker and Prometheus: traced (they still get a trace id),
 # but not exported, so they do not drown the real traffic in Tempo.
-QUIET_ROUTES = frozenset({"GET /healthcheck", "GET /metrics"})
+QUIET_PATHS = frozenset({"/healthcheck", "/metrics"})
 
 HTTP_REQUESTS = Counter(
     "http_requests_total",
@@ -45,7 +45,7 @@ HTTP_DURATION = Histogram(
 
 
 class QuietProbesSampler(Sampler):
-    """Drops root spans of the probe routes; everything else is sampled."""
+    """Drops root server spans of the probe paths; everything else is sampled."""
 
     def should_sample(
         self,
@@ -57,7 +57,7 @@ class QuietProbesSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: trace.TraceState | None = None,
     ) -> SamplingResult:
-        if name in QUIET_ROUTES:
+        if kind == SpanKind.SERVER and (attributes or {}).get("url.path") in QUIET_PATHS:
             return SamplingResult(Decision.DROP)
         return ALWAYS_ON.should_sample(
             parent_context, trace_id, name, kind, attributes, links, trace_state
@@ -67,7 +67,7 @@ class QuietProbesSampler(Sampler):
         return "QuietProbesSampler"
 
 
-def setup_tracing(config: AppConfig) -> trace.Tracer:
+def setup_tracing(config: AppConfig) -> TracerProvider:
     """Install the global tracer provider exporting to ``config.otlp_endpoint``."""
     provider = TracerProvider(
         resource=Resource.create({SERVICE_NAME: config.service_name}),
@@ -76,4 +76,4 @@ def setup_tracing(config: AppConfig) -> trace.Tracer:
     exporter = OTLPSpanExporter(endpoint=f"{config.otlp_endpoint}/v1/traces", timeout=2)
     provider.add_span_processor(BatchSpanProcessor(exporter, export_timeout_millis=2000))
     trace.set_tracer_provider(provider)
-    return trace.get_tracer("mirante_app")
+    return provider
