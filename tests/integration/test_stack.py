@@ -65,8 +65,36 @@ def test_every_service_answers_on_loopback_only(
         requests.get(url(stack_settings, "alertmanager", "/-/ready"), timeout=5).status_code == 200
     )
     assert "node_" in requests.get(url(stack_settings, "node-exporter", "/metrics"), timeout=5).text
-    with socket.create_connection(("127.0.0.1", stack_settings.ports["postgres"]), timeout=5):
-        pass
+    docker = stack.prepare(stack_settings)[2]
+    database = stack_settings.postgres_db
+    answer = docker.compose.execute(
+        "postgres",
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            stack_settings.postgres_user,
+            "-d",
+            database,
+            "-tAc",
+            "select current_database()",
+        ],
+        envs={
+            "PGPASSWORD": settings.read_env_file(stack_settings.root / ".env")[
+                "MIRANTE_POSTGRES_PASSWORD"
+            ]
+        },
+        tty=False,
+    )
+    assert str(answer).strip() == database  # password auth over TCP, with the generated secret
+    states = stack.container_states(docker, stack_settings)
+    for name in BUILDABLE:
+        container = states[name]
+        bindings = [
+            b for found in (container.network_settings.ports or {}).values() for b in found or []
+        ]
+        assert bindings and {b["HostIp"] for b in bindings} == {"127.0.0.1"}, name
 
 
 def test_prometheus_scrapes_the_app_and_sees_its_requests(
