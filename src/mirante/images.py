@@ -72,7 +72,6 @@ class BuildResult:
     recipe: str
     image: str
     seconds: float
-    built: bool  # False when the image was present and nothing was done
 
 
 def registry_answers(registry: str, timeout: float = 2.0) -> bool:
@@ -241,7 +240,7 @@ def _build_one(
             )
         else:
             docker.legacy_build(context, tags=[tag], build_args={"BASE_IMAGE": base})
-    return BuildResult(recipe, tag, time.monotonic() - started, True)
+    return BuildResult(recipe, tag, time.monotonic() - started)
 
 
 def _has_buildx(docker: DockerClient) -> bool:

@@ -230,11 +230,11 @@ def up(
     check_ports(settings, startable, already)
     write_targets(settings, already | {s.name for s in startable})
     names = [s.name for s in startable]
-    seconds = _up_and_wait(docker, settings, names, source == "registry", timeout)
+    seconds, done = _up_and_wait(docker, settings, names, source == "registry", timeout)
     rows = [
         ServiceState(s.name, "healthy", s.url(settings), None, "already running")
-        if s.name in already
-        else ServiceState(s.name, "healthy", s.url(settings), seconds[s.name])
+        if s.name in already and s.name not in seconds
+        else ServiceState(s.name, "healthy", s.url(settings), seconds.get(s.name, done))
         for s in startable
     ] + [
         ServiceState(c.service, "unavailable", BY_NAME[c.service].url(settings), None, c.reason)
@@ -242,7 +242,7 @@ def up(
     ]
     order = {s.name: i for i, s in enumerate(SERVICES)}
     rows.sort(key=lambda r: order[r.service])
-    return UpReport(rows, source, generated, [b for b in built if b.built])
+    return UpReport(rows, source, generated, built)
 
 
 def compose_up(docker: DockerClient, names: Sequence[str], pull: bool, timeout: float) -> None:
@@ -266,11 +266,15 @@ def _up_and_wait(
     names: Sequence[str],
     pull: bool,
     timeout: float,
-) -> dict[str, float]:
-    """Start the services and let compose wait for their health; seconds to healthy each.
+) -> tuple[dict[str, float], float]:
+    """Start the services and let compose wait for their health.
 
     Compose's own ``--wait`` decides when the stack is up, so mirante adds no polling;
     afterwards the daemon's ``health_status`` events say when each service turned healthy.
+
+    Returns:
+        Seconds to healthy of each service that turned healthy during this call (one that
+        was healthy already has no entry), and the seconds the whole wait took.
 
     Raises:
         PortInUse: compose could not publish a port.
@@ -292,7 +296,7 @@ def _up_and_wait(
         raise ServiceUnhealthy(name, describe(states.get(name)), timeout, logs) from None
     done = round((datetime.now(UTC) - since).total_seconds(), 1)
     healthy = healthy_since(docker, settings, since) if names else {}
-    return {name: healthy.get(name, done) for name in names}
+    return {name: healthy[name] for name in names if name in healthy}, done
 
 
 def healthy_since(docker: DockerClient, settings: Settings, since: datetime) -> dict[str, float]:
@@ -360,13 +364,13 @@ def restart(
     if names:
         with docker_errors():
             docker.compose.restart(names)
-    seconds = _up_and_wait(docker, settings, names, False, timeout or settings.stack_timeout)
+    seconds, done = _up_and_wait(docker, settings, names, False, timeout or settings.stack_timeout)
     return [
         ServiceState(
             s.name,
-            "healthy" if s.name in seconds else "not created",
+            "healthy" if s.name in names else "not created",
             s.url(settings),
-            seconds.get(s.name),
+            seconds.get(s.name, done) if s.name in names else None,
         )
         for s in selected
     ]
