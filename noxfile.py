@@ -37,6 +37,7 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run unit and integration tests (integration needs a Docker daemon)."""
     install_groups(session, "test")
+    session.install("-r", "app/requirements.txt")  # the sample app's own units are tested too
     session.install("-e", ".")
     session.run("pytest", *session.posargs)
 

@@ -21,6 +21,9 @@ class AppConfig:
     otlp_endpoint: str
     cb_threshold: int
     cb_timeout: float
+    traffic_rps: float
+    llm_latency: float
+    llm_error_rate: float
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: str) -> int:
@@ -41,6 +44,17 @@ def _positive_seconds(env: Mapping[str, str], name: str, default: str) -> float:
     return value
 
 
+def _number(env: Mapping[str, str], name: str, default: str, low: float, high: float) -> float:
+    text = env.get(name, default).strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={text!r} is invalid: expected a number from {low:g} to {high:g}")
+    return value
+
+
 def load(env: Mapping[str, str] | None = None) -> AppConfig:
     """Read the app's configuration (``os.environ`` unless ``env`` is given).
 
@@ -58,4 +72,7 @@ def load(env: Mapping[str, str] | None = None) -> AppConfig:
         otlp_endpoint=endpoint.rstrip("/"),
         cb_threshold=_positive_int(env, "MIRANTE_CB_THRESHOLD", "3"),
         cb_timeout=_positive_seconds(env, "MIRANTE_CB_TIMEOUT", "60"),
+        traffic_rps=_number(env, "MIRANTE_TRAFFIC_RPS", "2", 0, 100),
+        llm_latency=_number(env, "MIRANTE_LLM_LATENCY", "0.3", 0, 60),
+        llm_error_rate=_number(env, "MIRANTE_LLM_ERROR_RATE", "0.02", 0, 1),
     )

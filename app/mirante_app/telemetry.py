@@ -1,19 +1,39 @@
-"""Tracing and metrics set-up: OTLP traces to the collector, Prometheus metrics on /metrics.
+"""Traces, logs and metrics of the sample app, and whether each one gets out.
 
-Export runs in a background batch processor: when the collector is absent the exporter
-logs the failure and drops the batch; requests are never slowed or failed by it.
+- Traces: OTLP/HTTP to the collector, batched in the background. Probe paths are traced
+  (they still get a trace id) but not exported, so they do not drown real traffic.
+- Logs: one JSON object per line on stdout, with ``trace_id`` and ``span_id``, and the same
+  records shipped as OTLP logs.
+- Metrics: Prometheus exposition on ``/metrics`` (pulled by Prometheus).
+
+Export never slows or fails a request: when the collector is absent the batch is dropped
+and :data:`HEALTH` records why, which ``GET /health/otel`` reports.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
+import threading
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry import trace
+from opentelemetry._logs import set_logger_provider
 from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler, ReadableLogRecord
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    LogRecordExportResult,
+)
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
     Decision,
@@ -21,15 +41,14 @@ from opentelemetry.sdk.trace.sampling import (
     Sampler,
     SamplingResult,
 )
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, format_span_id, format_trace_id
 from opentelemetry.util.types import Attributes
 from prometheus_client import Counter, Histogram
 
 from mirante_app.config import AppConfig
 
-# Probed every few seconds by Docker and Prometheus: traced (they still get a trace id),
-# but not exported, so they do not drown the real traffic in Tempo.
-QUIET_PATHS = frozenset({"/healthcheck", "/metrics"})
+QUIET_PATHS = frozenset({"/healthcheck", "/metrics", "/health/otel"})
+SCRAPE_STALE_SECONDS = 60.0
 
 HTTP_REQUESTS = Counter(
     "http_requests_total",
@@ -42,6 +61,84 @@ HTTP_DURATION = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+
+
+class SignalHealth:
+    """What the last export of one signal did (thread-safe)."""
+
+    def __init__(self, signal: str, endpoint: str) -> None:
+        self.signal = signal
+        self.endpoint = endpoint
+        self._lock = threading.Lock()
+        self._last_ok: float | None = None
+        self._last_failure: float | None = None
+
+    def record(self, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._last_ok = time.time()
+            else:
+                self._last_failure = time.time()
+
+    def report(self) -> dict[str, str]:
+        with self._lock:
+            ok, failure = self._last_ok, self._last_failure
+        if failure is not None and (ok is None or failure > ok):
+            since = time.strftime("%H:%M:%SZ", time.gmtime(failure))
+            return {
+                "status": "degraded",
+                "reason": f"last export to {self.endpoint} failed at {since}; is the collector up?",
+            }
+        if ok is None:
+            return {"status": "ok", "reason": "nothing exported yet"}
+        return {"status": "ok", "reason": f"last export {time.time() - ok:.0f} s ago"}
+
+
+class ScrapeHealth:
+    """Metrics are pulled: healthy while Prometheus keeps scraping ``/metrics``."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def scraped(self) -> None:
+        self._last = time.time()
+
+    def report(self) -> dict[str, str]:
+        if self._last is None:
+            return {"status": "degraded", "reason": "/metrics has not been scraped yet"}
+        age = time.time() - self._last
+        if age > SCRAPE_STALE_SECONDS:
+            return {"status": "degraded", "reason": f"/metrics last scraped {age:.0f} s ago"}
+        return {"status": "ok", "reason": f"/metrics scraped {age:.0f} s ago"}
+
+
+class TrackedSpanExporter(SpanExporter):
+    def __init__(self, inner: SpanExporter, health: SignalHealth) -> None:
+        self._inner, self._health = inner, health
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self._inner.export(spans)
+        self._health.record(result == SpanExportResult.SUCCESS)
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
+class TrackedLogExporter(LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter, health: SignalHealth) -> None:
+        self._inner, self._health = inner, health
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        result = self._inner.export(batch)
+        self._health.record(result == LogRecordExportResult.SUCCESS)
+        return result
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
 
 
 class QuietProbesSampler(Sampler):
@@ -67,13 +164,71 @@ class QuietProbesSampler(Sampler):
         return "QuietProbesSampler"
 
 
-def setup_tracing(config: AppConfig) -> TracerProvider:
-    """Install the global tracer provider exporting to ``config.otlp_endpoint``."""
-    provider = TracerProvider(
-        resource=Resource.create({SERVICE_NAME: config.service_name}),
-        sampler=ParentBased(root=QuietProbesSampler()),
-    )
-    exporter = OTLPSpanExporter(endpoint=f"{config.otlp_endpoint}/v1/traces", timeout=2)
-    provider.add_span_processor(BatchSpanProcessor(exporter, export_timeout_millis=2000))
-    trace.set_tracer_provider(provider)
-    return provider
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the current trace and span ids."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        context = trace.get_current_span().get_span_context()
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if context.is_valid:
+            entry["trace_id"] = format_trace_id(context.trace_id)
+            entry["span_id"] = format_span_id(context.span_id)
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class Telemetry:
+    """The app's providers and their health; built once at start-up."""
+
+    def __init__(self, config: AppConfig) -> None:
+        resource = Resource.create({SERVICE_NAME: config.service_name})
+        self.traces = SignalHealth("traces", f"{config.otlp_endpoint}/v1/traces")
+        self.logs = SignalHealth("logs", f"{config.otlp_endpoint}/v1/logs")
+        self.metrics = ScrapeHealth()
+
+        self.tracer_provider = TracerProvider(
+            resource=resource, sampler=ParentBased(root=QuietProbesSampler())
+        )
+        span_exporter = OTLPSpanExporter(endpoint=self.traces.endpoint, timeout=2)
+        self.tracer_provider.add_span_processor(
+            BatchSpanProcessor(
+                TrackedSpanExporter(span_exporter, self.traces), export_timeout_millis=2000
+            )
+        )
+        trace.set_tracer_provider(self.tracer_provider)
+
+        self.logger_provider = LoggerProvider(resource=resource)
+        log_exporter = OTLPLogExporter(endpoint=self.logs.endpoint, timeout=2)
+        self.logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(
+                TrackedLogExporter(log_exporter, self.logs), export_timeout_millis=2000
+            )
+        )
+        set_logger_provider(self.logger_provider)
+
+        app_logger = logging.getLogger("mirante_app")
+        app_logger.setLevel(logging.INFO)
+        app_logger.propagate = False
+        stdout = logging.StreamHandler(sys.stdout)
+        stdout.setFormatter(JsonFormatter())
+        app_logger.handlers = [stdout, LoggingHandler(logger_provider=self.logger_provider)]
+        # The exporters' own retry chatter would repeat every few seconds without a
+        # collector; /health/otel reports that state instead.
+        logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
+
+    def report(self) -> dict[str, Any]:
+        signals = {
+            "traces": self.traces.report(),
+            "metrics": self.metrics.report(),
+            "logs": self.logs.report(),
+        }
+        degraded = [name for name, s in signals.items() if s["status"] != "ok"]
+        return {"status": "degraded" if degraded else "ok", "signals": signals}

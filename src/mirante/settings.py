@@ -184,6 +184,27 @@ VARIABLES: tuple[Variable, ...] = (
         "cb_timeout",
     ),
     Variable(
+        "MIRANTE_TRAFFIC_RPS",
+        "2",
+        "non-negative-number",
+        "app traffic generator: requests per second (0 turns it off)",
+        "traffic_rps",
+    ),
+    Variable(
+        "MIRANTE_LLM_LATENCY",
+        "0.3",
+        "non-negative-number",
+        "simulated LLM provider: mean seconds per healthy call",
+        "llm_latency",
+    ),
+    Variable(
+        "MIRANTE_LLM_ERROR_RATE",
+        "0.02",
+        "fraction",
+        "simulated LLM provider: share of calls that fail in healthy mode (0 to 1)",
+        "llm_error_rate",
+    ),
+    Variable(
         "MIRANTE_OTLP_ENDPOINT",
         "http://otel-collector:4318",
         "url",
@@ -223,6 +244,9 @@ class Settings:
     postgres_password: str
     cb_threshold: int
     cb_timeout: float
+    traffic_rps: float
+    llm_latency: float
+    llm_error_rate: float
     otlp_endpoint: str
     stack_timeout: float
 
@@ -272,6 +296,26 @@ def _parse_positive_number(v: Variable, text: str) -> float:
         value = -1.0
     if not value > 0 or value == float("inf"):
         raise SettingsError(v.name, text, "a number of seconds greater than 0")
+    return value
+
+
+def _parse_non_negative_number(v: Variable, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:
+        raise SettingsError(v.name, text, "a number from 0 to 100")
+    return value
+
+
+def _parse_fraction(v: Variable, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise SettingsError(v.name, text, "a fraction from 0 to 1, such as 0.02")
     return value
 
 
@@ -328,6 +372,8 @@ PARSERS: dict[str, Callable[[Variable, str], Any]] = {
     "port": _parse_port,
     "positive-int": _parse_positive_int,
     "positive-number": _parse_positive_number,
+    "non-negative-number": _parse_non_negative_number,
+    "fraction": _parse_fraction,
     "ip": _parse_ip,
     "source": _parse_source,
     "image": _parse_image,

@@ -36,8 +36,18 @@ def test_defaults_match_the_stack_settings(app_config: ModuleType) -> None:
         ("MIRANTE_CB_TIMEOUT", "0"),
         ("MIRANTE_CB_TIMEOUT", "nan"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("MIRANTE_LLM_ERROR_RATE", "2"),
+        ("MIRANTE_TRAFFIC_RPS", "fast"),
     ],
-    ids=["threshold zero", "threshold word", "timeout zero", "timeout nan", "endpoint scheme"],
+    ids=[
+        "threshold zero",
+        "threshold word",
+        "timeout zero",
+        "timeout nan",
+        "endpoint scheme",
+        "error rate above 1",
+        "traffic rate word",
+    ],
 )
 def test_invalid_values_stop_start_up_naming_the_variable(
     app_config: ModuleType, variable: str, value: str

@@ -62,6 +62,8 @@ BAD_VALUES = [
     ("MIRANTE_GRAFANA_ADMIN_PASSWORD", "short", "at least 12"),
     ("MIRANTE_POSTGRES_USER", "bad-name", "letters, digits"),
     ("MIRANTE_GRAFANA_ADMIN_USER", "it's", "without single quotes"),
+    ("MIRANTE_LLM_ERROR_RATE", "1.5", "fraction from 0 to 1"),
+    ("MIRANTE_TRAFFIC_RPS", "-1", "from 0 to 100"),
 ]
 
 

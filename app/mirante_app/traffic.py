@@ -1,0 +1,65 @@
+"""The traffic generator: a steady mix of healthy calls, slow calls and errors.
+
+It runs inside the app (when ``MIRANTE_TRAFFIC_RPS`` > 0) and calls the app's own HTTP API
+over loopback, so every request it makes is served, measured and traced like a user's.
+The mix stays under the alert thresholds: errors come from the provider's own error rate
+(2 % by default) and 5 % of the calls are slow (about 2.5 s more, under the 5 s p95 line).
+Switching a provider's mode (``POST /simulate``) is how alerts are raised on purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+
+import requests
+
+LOG = logging.getLogger("mirante_app.traffic")
+PROMPTS = (
+    "summarise the incident timeline",
+    "draft a status page update",
+    "explain this stack trace",
+    "classify the support ticket",
+)
+
+
+class TrafficGenerator:
+    def __init__(self, rps: float, providers: list[str], target: str | None = None) -> None:
+        self.rps = rps
+        self.providers = providers
+        self.target = target or os.environ.get("MIRANTE_TRAFFIC_TARGET", "http://127.0.0.1:8000")
+        self._stop = threading.Event()
+        self._rng = random.Random()  # noqa: S311 (traffic mix, not cryptography)
+        self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
+
+    def start(self) -> None:
+        if self.rps > 0:
+            LOG.info("traffic generator started", extra={"fields": {"rps": self.rps}})
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        session = requests.Session()
+        # Paced by the stop event: a wait that ends at once on shutdown.
+        while not self._stop.wait(self._rng.expovariate(self.rps)):
+            try:
+                self._one(session)
+            except requests.RequestException as exc:
+                LOG.warning("traffic call failed", extra={"fields": {"error": str(exc)}})
+
+    def _one(self, session: requests.Session) -> None:
+        if self._rng.random() < 0.1:
+            session.get(f"{self.target}/", timeout=10)
+            return
+        body = {
+            "prompt": self._rng.choice(PROMPTS),
+            "provider": self._rng.choice(self.providers),
+            "slow": self._rng.random() < 0.05,
+        }
+        session.post(f"{self.target}/llm/complete", json=body, timeout=30)
