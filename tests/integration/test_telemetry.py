@@ -128,3 +128,26 @@ def test_breaker_opens_and_the_outage_alert_reaches_the_webhook(
         assert beta_down == []  # the other provider is untouched
     finally:
         simulate(stack_settings, "alpha", "healthy")
+
+
+def test_every_dashboard_query_is_accepted_by_prometheus(
+    running_stack: stack.UpReport, stack_settings: settings.Settings, repo: Any
+) -> None:
+    import json
+
+    from mirante import dashboards
+
+    checked = 0
+    for path in dashboards.dashboard_files(repo):
+        for query in dashboards.queries(json.loads(path.read_text())):
+            if query.datasource != "prometheus":
+                continue
+            expr = dashboards.concrete(query.expr, {"$job": "app", "$provider": ".*"})
+            answer = requests.get(
+                url(stack_settings, "prometheus", "/api/v1/query"),
+                params={"query": expr},
+                timeout=10,
+            )
+            assert answer.status_code == 200, (query.dashboard, query.panel, expr, answer.text)
+            checked += 1
+    assert checked >= 20
