@@ -133,6 +133,20 @@ VARIABLES: tuple[Variable, ...] = (
         "prometheus_retention",
     ),
     Variable(
+        "MIRANTE_LOKI_RETENTION",
+        "168h",
+        "duration",
+        "Loki log retention (a duration: 72h, 168h)",
+        "loki_retention",
+    ),
+    Variable(
+        "MIRANTE_TEMPO_RETENTION",
+        "48h",
+        "duration",
+        "Tempo trace block retention (a duration: 24h, 48h)",
+        "tempo_retention",
+    ),
+    Variable(
         "MIRANTE_GRAFANA_ADMIN_USER",
         "admin",
         "name",
@@ -237,6 +251,8 @@ class Settings:
     app_image: str
     ports: Mapping[str, int]
     prometheus_retention: str
+    loki_retention: str
+    tempo_retention: str
     grafana_admin_user: str
     grafana_admin_password: str
     postgres_user: str
@@ -264,7 +280,7 @@ class Settings:
         value = getattr(self, variable.field)
         if variable.key:
             value = value[variable.key]
-        return str(value)
+        return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

@@ -32,7 +32,13 @@ from mirante.services import (
     published_ports,
     select,
 )
-from mirante.settings import SECRET_VARIABLES, VARIABLES, Settings, ensure_secrets
+from mirante.settings import (
+    SECRET_VARIABLES,
+    VARIABLES,
+    Settings,
+    ensure_secrets,
+    read_env_file,
+)
 
 if TYPE_CHECKING:
     from python_on_whales import Container, DockerClient
@@ -114,14 +120,17 @@ def write_targets(settings: Settings, running: Iterable[str]) -> None:
 def prepare(settings: Settings) -> tuple[Settings, list[str], DockerClient]:
     """Generate missing secrets, make sure compose has its variables, return a client.
 
-    Commands other than ``up`` reuse the env file ``up`` rendered; on a checkout where
-    ``up`` never ran, they render one with the pinned images (nothing is pulled or built).
+    The env file always carries the current settings; its images stay those the last
+    ``up`` resolved (before any ``up``, the pinned ones: nothing is pulled or built here).
     """
     settings, generated = ensure_secrets(settings)
     path = env_file(settings)
-    if generated or not path.is_file():
-        choices = images.plan(settings, SERVICES, "registry", ())
-        write_compose_env(settings, compose_env(settings, choices))
+    previous = read_env_file(path) if path.is_file() else {}
+    env = compose_env(settings, images.plan(settings, SERVICES, "registry", ()))
+    env.update({k: v for k, v in previous.items() if k.endswith("_IMAGE") and k in env})
+    if env != previous:
+        write_compose_env(settings, env)
+    if not (settings.state_dir / "targets").is_dir():
         write_targets(settings, ())
     return settings, generated, client(settings, path)
 

@@ -177,3 +177,20 @@ def test_a_taken_port_names_its_variable_before_anything_starts(config: settings
         assert "MIRANTE_NODE_EXPORTER_PORT" in str(caught.value)
         # a service of this stack that already runs holds its own port: no error
         stack.check_ports(busy, services.select(["node-exporter"]), running=["node-exporter"])
+
+
+def test_prepare_refreshes_settings_but_keeps_the_images_up_resolved(
+    config: settings.Settings,
+) -> None:
+    path = stack.env_file(config)
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "MIRANTE_PROMETHEUS_IMAGE='mirante/prometheus:abc123'\nMIRANTE_BIND='10.0.0.1'\n"
+    )
+    refreshed, generated, _ = stack.prepare(config)
+    env = settings.read_env_file(path)
+    assert env["MIRANTE_PROMETHEUS_IMAGE"] == "mirante/prometheus:abc123"  # what up chose
+    assert env["MIRANTE_BIND"] == "127.0.0.1"  # the current setting
+    assert env["MIRANTE_TRAFFIC_RPS"] == "2"  # a setting added since up ran
+    assert env["MIRANTE_GRAFANA_ADMIN_PASSWORD"] == refreshed.grafana_admin_password != ""
+    assert "MIRANTE_GRAFANA_ADMIN_PASSWORD" in generated
