@@ -3,7 +3,7 @@
 Precedence: environment > ``.env`` > the defaults in :data:`VARIABLES`. Every variable is
 declared once, in :data:`VARIABLES`; ``.env.example`` is rendered from that table
 (:func:`render_env_example`) and a test keeps the committed file equal to it.
-Secrets have no default: :func:`ensure_secrets` generates them into ``.env`` (mode 0600).
+Passwords have no default: :func:`ensure_secrets` generates them into ``.env`` (mode 0600).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ class Variable:
     doc: str
     field: str
     key: str = ""
-    secret: bool = False
+    secret: bool = False  # never printed; commented out in .env.example
+    generate: bool = False  # generated into .env on first use when unset
 
 
 def _image(service: str, ref: str) -> Variable:
@@ -160,6 +161,7 @@ VARIABLES: tuple[Variable, ...] = (
         "Grafana admin password; generated into .env on the first stack.up",
         "grafana_admin_password",
         secret=True,
+        generate=True,
     ),
     Variable(
         "MIRANTE_POSTGRES_USER",
@@ -182,6 +184,43 @@ VARIABLES: tuple[Variable, ...] = (
         "Postgres password; generated into .env on the first stack.up",
         "postgres_password",
         secret=True,
+        generate=True,
+    ),
+    Variable(
+        "MIRANTE_SLACK_WEBHOOK_URL",
+        "",
+        "url-or-empty",
+        "Slack incoming-webhook URL; when set, critical and warning alerts also go to Slack",
+        "slack_webhook_url",
+        secret=True,
+    ),
+    Variable(
+        "MIRANTE_SLACK_CHANNEL", "#alerts", "text", "Slack channel for alerts", "slack_channel"
+    ),
+    Variable(
+        "MIRANTE_SMTP_SMARTHOST",
+        "",
+        "host-or-empty",
+        "SMTP host:port; with MIRANTE_SMTP_FROM and MIRANTE_ALERT_EMAIL_TO: email critical alerts",
+        "smtp_smarthost",
+    ),
+    Variable(
+        "MIRANTE_SMTP_FROM", "", "email-or-empty", "sender address of alert emails", "smtp_from"
+    ),
+    Variable(
+        "MIRANTE_SMTP_USERNAME",
+        "",
+        "text",
+        "SMTP user name (empty: no authentication)",
+        "smtp_username",
+    ),
+    Variable("MIRANTE_SMTP_PASSWORD", "", "text", "SMTP password", "smtp_password", secret=True),
+    Variable(
+        "MIRANTE_ALERT_EMAIL_TO",
+        "",
+        "email-or-empty",
+        "where critical alerts are emailed",
+        "alert_email_to",
     ),
     Variable(
         "MIRANTE_CB_THRESHOLD",
@@ -235,6 +274,7 @@ VARIABLES: tuple[Variable, ...] = (
 )
 
 SECRET_VARIABLES = tuple(v for v in VARIABLES if v.secret)
+GENERATED_VARIABLES = tuple(v for v in VARIABLES if v.generate)
 
 
 @dataclass(frozen=True)
@@ -258,6 +298,13 @@ class Settings:
     postgres_user: str
     postgres_db: str
     postgres_password: str
+    slack_webhook_url: str
+    slack_channel: str
+    smtp_smarthost: str
+    smtp_from: str
+    smtp_username: str
+    smtp_password: str
+    alert_email_to: str
     cb_threshold: int
     cb_timeout: float
     traffic_rps: float
@@ -376,6 +423,22 @@ def _parse_regex(pattern: re.Pattern[str], accepted: str) -> Callable[[Variable,
     return parse
 
 
+def _parse_url_or_empty(v: Variable, text: str) -> str:
+    return _parse_url(v, text) if text else ""
+
+
+def _parse_host_or_empty(v: Variable, text: str) -> str:
+    if text and not re.match(r"^[A-Za-z0-9.-]+:\d{1,5}$", text):
+        raise SettingsError(v.name, text, "host:port, such as smtp.example.org:587 (or empty)")
+    return text
+
+
+def _parse_email_or_empty(v: Variable, text: str) -> str:
+    if text and not re.match(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$", text):
+        raise SettingsError(v.name, text, "an email address (or empty)")
+    return text
+
+
 def _parse_secret(v: Variable, text: str) -> str:
     if text and len(text) < 12:
         raise SettingsError(
@@ -396,6 +459,10 @@ PARSERS: dict[str, Callable[[Variable, str], Any]] = {
     "image-or-empty": _parse_image_or_empty,
     "url": _parse_url,
     "secret": _parse_secret,
+    "url-or-empty": _parse_url_or_empty,
+    "host-or-empty": _parse_host_or_empty,
+    "email-or-empty": _parse_email_or_empty,
+    "text": lambda v, text: text,
     "project": _parse_regex(
         _PROJECT_RE, "lower-case letters, digits, '-' or '_', starting with a letter or digit"
     ),
@@ -498,7 +565,7 @@ def ensure_secrets(settings: Settings) -> tuple[Settings, list[str]]:
         (empty when every secret had a value already).
     """
     path = settings.root / ENV_FILE
-    unset = [v for v in SECRET_VARIABLES if not getattr(settings, v.field)]
+    unset = [v for v in GENERATED_VARIABLES if not getattr(settings, v.field)]
     on_file = read_env_file(path)  # written since these settings were loaded
     known: dict[str, Any] = {v.field: on_file[v.name] for v in unset if on_file.get(v.name)}
     settings = replace(settings, **known)
@@ -523,7 +590,7 @@ def render_env_example() -> str:
     """The text of ``.env.example``: every variable, one comment each, with its default."""
     lines = [
         "# mirante settings. Copy to .env to change any of them; the environment wins over .env.",
-        "# Secrets have no default: the first `invoke stack.up` generates them into .env (0600).",
+        "# Passwords have no default: the first `invoke stack.up` generates them into .env (0600).",
         "",
     ]
     for variable in VARIABLES:

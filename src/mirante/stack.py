@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from mirante import images
+from mirante import alerting, images
 from mirante.docker import client, docker_errors
 from mirante.errors import ImageUnavailable, PortInUse, ServiceUnhealthy, ToolError
 from mirante.files import atomic_write
@@ -132,6 +132,7 @@ def prepare(settings: Settings) -> tuple[Settings, list[str], DockerClient]:
         write_compose_env(settings, env)
     if not (settings.state_dir / "targets").is_dir():
         write_targets(settings, ())
+    alerting.write(settings)
     return settings, generated, client(settings, path)
 
 
@@ -416,7 +417,8 @@ def config(settings: Settings) -> str:
         rendered: dict[str, Any] = docker.compose.config(return_json=True)
     text = yaml.safe_dump(rendered, sort_keys=False)
     for variable in SECRET_VARIABLES:  # the rendering is for reading, not for leaking
-        text = text.replace(settings.value_of(variable), f"<{variable.name} from .env>")
+        if value := settings.value_of(variable):
+            text = text.replace(value, f"<{variable.name} from .env>")
     return text
 
 

@@ -79,3 +79,50 @@ def test_each_severity_routes_where_the_cases_say(repo: Path) -> None:
     assert {c.expected for c in cases} >= {"critical", "warning", "default"}
     for case in cases:
         assert case.ok, f"{case.labels} went to {case.actual!r}, expected {case.expected!r}"
+
+
+def rendered(checkout: Path, **env: str) -> Path:
+    from mirante import alerting, settings
+
+    config = settings.load(checkout, environ=env)
+    return alerting.write(config)
+
+
+def test_without_settings_only_the_webhook_receives(checkout: Path) -> None:
+    import yaml
+
+    text = rendered(checkout).read_text()
+    config = yaml.safe_load(text)
+    assert all(set(r) <= {"name", "webhook_configs"} for r in config["receivers"])
+    assert "slack" not in text and "smtp" not in text
+
+
+def test_slack_and_email_switch_on_with_their_settings_and_keep_secrets_out(checkout: Path) -> None:
+    import yaml
+
+    path = rendered(
+        checkout,
+        MIRANTE_SLACK_WEBHOOK_URL="https://hooks.slack.example/services/T000/B000/XXXX",
+        MIRANTE_SMTP_SMARTHOST="smtp.example.org:587",
+        MIRANTE_SMTP_FROM="alerts@example.org",
+        MIRANTE_SMTP_USERNAME="alerts",
+        MIRANTE_SMTP_PASSWORD="smtp-password-1234",
+        MIRANTE_ALERT_EMAIL_TO="oncall@example.org",
+    )
+    text = path.read_text()
+    assert "hooks.slack.example" not in text and "smtp-password-1234" not in text
+    receivers = {r["name"]: r for r in yaml.safe_load(text)["receivers"]}
+    assert (
+        receivers["critical"]["slack_configs"][0]["api_url_file"]
+        == "/run/secrets/slack_webhook_url"
+    )
+    assert receivers["warning"]["slack_configs"][0]["channel"] == "#alerts"
+    assert receivers["critical"]["email_configs"][0]["to"] == "oncall@example.org"
+    assert "email_configs" not in receivers["warning"]  # email is for critical alerts only
+    checked = promtools._outcome([promtools.tool("amtool"), "check-config", path], checkout)
+    assert checked.ok, checked.output
+
+
+def test_email_needs_server_sender_and_recipient(checkout: Path) -> None:
+    text = rendered(checkout, MIRANTE_SMTP_SMARTHOST="smtp.example.org:587").read_text()
+    assert "email_configs" not in text
