@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -151,3 +152,114 @@ def test_every_dashboard_query_is_accepted_by_prometheus(
             assert answer.status_code == 200, (query.dashboard, query.panel, expr, answer.text)
             checked += 1
     assert checked >= 20
+
+
+def test_latency_histograms_carry_trace_id_exemplars(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    def exemplars() -> list[Any]:
+        answer = requests.get(
+            url(stack_settings, "prometheus", "/api/v1/query_exemplars"),
+            params={
+                "query": 'llm_request_latency_seconds_bucket{job="app"}',
+                "start": "0",
+                "end": "9999999999",
+            },
+            timeout=10,
+        ).json()
+        return [e for series in answer.get("data") or [] for e in series["exemplars"]]
+
+    found = wait_for(exemplars, 60, "exemplars on llm_request_latency_seconds")
+    assert all(len(e["labels"]["trace_id"]) == 32 for e in found)
+
+
+# Panels that stay empty until a component this machine may lack is running.
+NEEDS_ABSENT_COMPONENT = {
+    "Loki ingestion (lines/s)": "loki",
+    "Tempo ingestion (spans/s)": "tempo",
+    "Backup age": "backups (invoke backup)",
+}
+
+
+def test_every_prometheus_panel_shows_data_after_traffic(
+    running_stack: stack.UpReport, stack_settings: settings.Settings, repo: Any
+) -> None:
+    import json
+
+    from mirante import dashboards
+
+    running = {r.service for r in running_stack.rows if r.state == "healthy"}
+
+    def empty_panels() -> list[str]:
+        shows: dict[str, bool] = {}  # a panel shows data when any of its queries returns some
+        for path in dashboards.dashboard_files(repo):
+            for query in dashboards.queries(json.loads(path.read_text())):
+                needs = NEEDS_ABSENT_COMPONENT.get(query.panel)
+                if query.datasource != "prometheus" or (needs and needs.split()[0] not in running):
+                    continue
+                expr = dashboards.concrete(query.expr, {"$job": "app", "$provider": ".*"})
+                key = f"{query.dashboard} / {query.panel}"
+                shows[key] = shows.get(key, False) or bool(prom_query(stack_settings, expr))
+        assert len(shows) >= 15
+        return [panel for panel, ok in shows.items() if not ok]
+
+    # Rates and recording rules need a few scrapes and evaluations after start-up.
+    deadline = time.monotonic() + 120
+    while (empty := empty_panels()) and time.monotonic() < deadline:
+        time.sleep(2)
+    assert empty == []
+
+
+def _healthy(report: stack.UpReport, *names: str) -> str:
+    missing = [
+        n for n in names if n not in {r.service for r in report.rows if r.state == "healthy"}
+    ]
+    return (
+        f"needs {', '.join(missing)}, not running here (no registry, no loaded image)"
+        if missing
+        else ""
+    )
+
+
+def test_a_trace_reaches_tempo_through_the_collector(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    if reason := _healthy(running_stack, "otel-collector", "tempo"):
+        pytest.skip(reason)
+    answer = requests.get(url(stack_settings, "app", "/"), timeout=5)
+    trace_id = answer.headers["x-trace-id"]
+
+    def stored() -> dict[str, Any] | None:
+        found = requests.get(url(stack_settings, "tempo", f"/api/traces/{trace_id}"), timeout=5)
+        return found.json() if found.status_code == 200 else None
+
+    trace = wait_for(stored, 60, f"trace {trace_id} in Tempo")
+    assert "GET /" in json_text(trace)
+
+
+def test_a_log_line_reaches_loki_with_its_trace_id(
+    running_stack: stack.UpReport, stack_settings: settings.Settings
+) -> None:
+    if reason := _healthy(running_stack, "otel-collector", "loki"):
+        pytest.skip(reason)
+    trace_id = requests.get(url(stack_settings, "app", "/"), timeout=5).headers["x-trace-id"]
+
+    def found() -> list[Any]:
+        answer = requests.get(
+            url(stack_settings, "loki", "/loki/api/v1/query_range"),
+            params={
+                "query": f'{{service_name="mirante-app"}} | trace_id="{trace_id}"',
+                "limit": "10",
+            },
+            timeout=5,
+        ).json()
+        return list(answer.get("data", {}).get("result", []))
+
+    streams = wait_for(found, 60, f"a log line with trace_id {trace_id} in Loki")
+    assert trace_id in json_text(streams)
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
