@@ -352,34 +352,21 @@ def _parse_positive_int(v: Variable, text: str) -> int:
     return int(text)
 
 
-def _parse_positive_number(v: Variable, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise SettingsError(v.name, text, "a number of seconds greater than 0")
-    return value
+def _number(
+    low: float, high: float, accepted: str, *, above_low: bool = False
+) -> Callable[[Variable, str], float]:
+    """A parser for numbers in [low, high] (or (low, high] with ``above_low``); NaN never passes."""
 
+    def parse(v: Variable, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not ((value > low if above_low else value >= low) and value <= high):
+            raise SettingsError(v.name, text, accepted)
+        return value
 
-def _parse_non_negative_number(v: Variable, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 100:
-        raise SettingsError(v.name, text, "a number from 0 to 100")
-    return value
-
-
-def _parse_fraction(v: Variable, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise SettingsError(v.name, text, "a fraction from 0 to 1, such as 0.02")
-    return value
+    return parse
 
 
 def _parse_ip(v: Variable, text: str) -> str:
@@ -450,9 +437,9 @@ def _parse_secret(v: Variable, text: str) -> str:
 PARSERS: dict[str, Callable[[Variable, str], Any]] = {
     "port": _parse_port,
     "positive-int": _parse_positive_int,
-    "positive-number": _parse_positive_number,
-    "non-negative-number": _parse_non_negative_number,
-    "fraction": _parse_fraction,
+    "positive-number": _number(0, 1e9, "a number of seconds greater than 0", above_low=True),
+    "non-negative-number": _number(0, 100, "a number from 0 to 100"),
+    "fraction": _number(0, 1, "a fraction from 0 to 1, such as 0.02"),
     "ip": _parse_ip,
     "source": _parse_source,
     "image": _parse_image,
