@@ -43,6 +43,22 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def gates(session: nox.Session) -> None:
+    """Run the quality gates (`invoke gates`); arguments after -- go to it."""
+    install_groups(session, "test")
+    session.install("-e", ".")
+    # testcontainers on these machines: no Ryuk, talk to the daemon directly, publish on loopback.
+    session.env.update(
+        {
+            "TESTCONTAINERS_RYUK_DISABLED": "true",
+            "TESTCONTAINERS_CONNECTION_MODE": "docker_host",
+            "TESTCONTAINERS_HOST_OVERRIDE": "127.0.0.1",
+        }
+    )
+    session.run("invoke", "gates", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Run the whole-command benchmarks and print their figures and ratios."""
     session.install("-e", ".")

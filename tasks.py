@@ -2,9 +2,10 @@
 
 from invoke.collection import Collection
 
-from mirante.tasks import images, stack
+from mirante.tasks import gates, images, stack
 
 ns = Collection()
 ns.add_collection(stack.namespace)
 ns.add_collection(images.namespace)
+ns.add_collection(gates.namespace)
 ns.configure({"run": {"echo": True, "pty": False}})

@@ -1,14 +1,17 @@
-"""promtool and amtool: static checks of the rules and the Alertmanager routing.
+"""promtool and amtool: static checks of the rules and of the Alertmanager routing.
 
-The tools come from the host (Debian's ``prometheus`` and ``prometheus-alertmanager``
-packages, which ``scripts/ci/bootstrap.sh`` installs). Every check returns data; the
-callers (tests now, quality gates later) decide what a failure means.
+The tools come from the host when it has them (Debian's ``prometheus`` and
+``prometheus-alertmanager`` packages, which ``scripts/ci/bootstrap.sh`` installs), and
+otherwise run inside the stack's own Prometheus / Alertmanager image with the checkout
+mounted read-only at the same path, so the checks also work on a laptop with only Docker.
+Every check returns data; callers (tests, quality gates) decide what a failure means.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +19,19 @@ import yaml
 
 from mirante.docker import run
 from mirante.errors import MiranteError
+from mirante.settings import Settings
+
+IMAGE_OF = {"promtool": "prometheus", "amtool": "alertmanager"}
 
 
 class ToolMissing(MiranteError):
-    """promtool or amtool is not installed."""
+    """promtool or amtool is neither installed nor runnable from an image."""
 
-    def __init__(self, tool: str) -> None:
+    def __init__(self, tool: str, why: str = "") -> None:
         package = "prometheus" if tool == "promtool" else "prometheus-alertmanager"
         super().__init__(
-            f"{tool} is not installed: `apt-get install {package}` (or run "
-            "`bash scripts/ci/bootstrap.sh`), then try again"
+            f"{tool} is not installed{f' and {why}' if why else ''}: `apt-get install {package}` "
+            "(or `bash scripts/ci/bootstrap.sh`), or start Docker so it can run from the image"
         )
 
 
@@ -33,6 +39,7 @@ class ToolMissing(MiranteError):
 class Outcome:
     ok: bool
     output: str
+    command: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,62 +53,125 @@ class RouteCase:
         return self.expected == self.actual
 
 
-def tool(name: str) -> str:
-    """The path of ``promtool`` or ``amtool``.
+@dataclass
+class Tools:
+    """Runs promtool / amtool from the host, or from the stack's images when absent there."""
 
-    Raises:
-        ToolMissing: when it is not on PATH.
-    """
-    path = shutil.which(name)
-    if path is None:
-        raise ToolMissing(name)
-    return path
+    root: Path
+    settings: Settings | None = None
+    _images: dict[str, str] = field(default_factory=dict)
+
+    def where(self, tool: str) -> str:
+        """``host:/usr/bin/promtool`` or ``image:mirante/prometheus:...`` (for evidence)."""
+        path = shutil.which(tool)
+        return f"host:{path}" if path else f"image:{self._image(tool)}"
+
+    def _image(self, tool: str) -> str:
+        if tool in self._images:
+            return self._images[tool]
+        if self.settings is None:
+            raise ToolMissing(tool)
+        from mirante import images, services
+        from mirante.docker import client
+
+        try:
+            docker = client(self.settings)
+            source = images.effective_source(self.settings)
+            present = images.present_images(docker)
+            wanted = [services.BY_NAME[IMAGE_OF[tool]]]
+            choices = images.plan(self.settings, wanted, source, present)
+            images.build_missing(self.settings, docker, choices, source, present)
+        except MiranteError as exc:
+            raise ToolMissing(tool, f"no image could be had ({exc})") from None
+        self._images[tool] = choices[IMAGE_OF[tool]].image
+        return self._images[tool]
+
+    def run(self, tool: str, args: Sequence[str | Path], cwd: Path | None = None) -> Outcome:
+        cwd = cwd or self.root
+        host = shutil.which(tool)
+        if host:
+            result = run([host, *args], check=False, cwd=cwd, timeout=300)
+            return Outcome(
+                result.returncode == 0, (result.stdout + result.stderr).strip(), f"{tool} {args}"
+            )
+        from python_on_whales import DockerClient
+        from python_on_whales.exceptions import DockerException
+
+        image = self._image(tool)
+        mount = str(self.root.resolve())
+        try:
+            output = DockerClient().run(
+                image,
+                [str(a) for a in args],
+                entrypoint=tool,
+                remove=True,
+                volumes=[(mount, mount, "ro")],
+                workdir=str(cwd.resolve()),
+            )
+        except DockerException as exc:
+            return Outcome(
+                False, ((exc.stdout or "") + (exc.stderr or "")).strip(), f"{tool} {args}"
+            )
+        return Outcome(True, str(output).strip(), f"{tool} {args}")
+
+    def version(self, tool: str) -> str:
+        first = self.run(tool, ["--version"]).output.splitlines()
+        return first[0] if first else "unknown"
 
 
-def _outcome(argv: list[str | Path], cwd: Path) -> Outcome:
-    result = run(argv, check=False, cwd=cwd, timeout=120)
-    return Outcome(result.returncode == 0, (result.stdout + result.stderr).strip())
+def check_config(tools: Tools) -> Outcome:
+    """``promtool check config --syntax-only`` of prometheus/prometheus.yml."""
+    return tools.run("promtool", ["check", "config", "--syntax-only", "prometheus/prometheus.yml"])
 
 
-def check_rules(root: Path) -> Outcome:
+def check_rules(tools: Tools) -> Outcome:
     """``promtool check rules`` over every rule file."""
-    files = sorted((root / "prometheus" / "rules").glob("*.yml"))
-    return _outcome([tool("promtool"), "check", "rules", *files], root)
+    files = sorted((tools.root / "prometheus" / "rules").glob("*.yml"))
+    return tools.run("promtool", ["check", "rules", *files])
 
 
-def test_rules(root: Path) -> Outcome:
+def test_rules(tools: Tools) -> Outcome:
     """``promtool test rules`` over every test file (paths inside are relative to each file)."""
-    files = sorted((root / "prometheus" / "tests").glob("*.yml"))
-    return _outcome([tool("promtool"), "test", "rules", *files], root / "prometheus" / "tests")
+    tests = tools.root / "prometheus" / "tests"
+    return tools.run("promtool", ["test", "rules", *sorted(tests.glob("*.yml"))], cwd=tests)
 
 
-def check_alertmanager(root: Path) -> Outcome:
-    """``amtool check-config`` of alertmanager/alertmanager.yml."""
-    return _outcome([tool("amtool"), "check-config", "alertmanager/alertmanager.yml"], root)
+def check_alertmanager(tools: Tools, config: Path) -> Outcome:
+    """``amtool check-config`` of an Alertmanager configuration file."""
+    return tools.run("amtool", ["check-config", config])
 
 
-def route_cases(root: Path) -> list[RouteCase]:
+def route_cases(tools: Tools, config: Path) -> list[RouteCase]:
     """Each case of alertmanager/tests/routes.yml with the receiver amtool routes it to."""
-    config = root / "alertmanager" / "alertmanager.yml"
     cases: list[dict[str, Any]] = yaml.safe_load(
-        (root / "alertmanager" / "tests" / "routes.yml").read_text()
+        (tools.root / "alertmanager" / "tests" / "routes.yml").read_text()
     )
     results = []
     for case in cases:
         labels = {str(k): str(v) for k, v in case["labels"].items()}
-        argv = [tool("amtool"), "config", "routes", "test", f"--config.file={config}"]
-        argv += [f"{k}={v}" for k, v in labels.items()]
-        answer = run(argv, check=False, timeout=60).stdout.strip()
-        results.append(RouteCase(labels, str(case["receiver"]), answer))
+        args = ["config", "routes", "test", f"--config.file={config}"]
+        answer = tools.run("amtool", [*args, *(f"{k}={v}" for k, v in labels.items())])
+        results.append(
+            RouteCase(
+                labels,
+                str(case["receiver"]),
+                answer.output.splitlines()[0] if answer.output else "",
+            )
+        )
     return results
 
 
 def alerting_rules(root: Path) -> list[dict[str, Any]]:
     """Every alerting rule of prometheus/rules/, with the file it is in under ``file``."""
+    return [r for r in all_rules(root) if "alert" in r]
+
+
+def all_rules(root: Path) -> list[dict[str, Any]]:
+    """Every rule of prometheus/rules/ (alerting and recording), with ``file`` and ``group``."""
     rules = []
     for path in sorted((root / "prometheus" / "rules").glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            rules += [{**r, "file": path.name} for r in group["rules"] if "alert" in r]
+        for group in (yaml.safe_load(path.read_text()) or {}).get("groups", []):
+            rules += [{**r, "file": path.name, "group": group["name"]} for r in group["rules"]]
     return rules
 
 

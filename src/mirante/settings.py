@@ -382,12 +382,19 @@ def _parse_source(v: Variable, text: str) -> str:
     return text
 
 
-def _parse_image(v: Variable, text: str) -> str:
-    match = _IMAGE_RE.match(text)
+def unpinned(ref: str) -> str:
+    """Why an image reference is not pinned; '' when it has a tag other than latest, or a digest."""
+    match = _IMAGE_RE.match(ref)
     if not match or not (match["tag"] or match["digest"]):
-        raise SettingsError(v.name, text, "a pinned image reference, name:tag or name@sha256:...")
+        return "a pinned image reference, name:tag or name@sha256:..."
     if match["tag"] == "latest" and not match["digest"]:
-        raise SettingsError(v.name, text, "a pinned tag; `latest` is not pinned")
+        return "a pinned tag; `latest` is not pinned"
+    return ""
+
+
+def _parse_image(v: Variable, text: str) -> str:
+    if why := unpinned(text):
+        raise SettingsError(v.name, text, why)
     return text
 
 
@@ -589,5 +596,9 @@ def render_env_example() -> str:
         "# MIRANTE_REQUIRE_DOCKER=0",
         "# Where the checkout is, when commands run from elsewhere.",
         "# MIRANTE_ROOT=",
+        "# Set by stack.up, not by you: the collector's healthcheck helper (a static busybox).",
+        "# MIRANTE_HEALTHPROBE_IMAGE=",
+        "# The app alone (outside compose): where its traffic generator sends requests.",
+        "# MIRANTE_TRAFFIC_TARGET=http://127.0.0.1:8000",
     ]
     return "\n".join(lines) + "\n"

@@ -133,6 +133,7 @@ def prepare(settings: Settings) -> tuple[Settings, list[str], DockerClient]:
     if not (settings.state_dir / "targets").is_dir():
         write_targets(settings, ())
     alerting.write(settings)
+    (settings.state_dir / "gate-rules").mkdir(exist_ok=True)  # rules only the gates write
     return settings, generated, client(settings, path)
 
 
