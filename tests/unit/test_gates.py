@@ -130,7 +130,8 @@ def test_dashboards_gate_names_a_query_that_does_not_parse(own_checkout: Path) -
     assert verdict.status == gates.FAIL
     assert any(
         p.startswith(
-            "grafana/dashboards/mirante/dashboard-bad-promql.json: panel 'Broken rate': PromQL does not parse"
+            "grafana/dashboards/mirante/dashboard-bad-promql.json: panel 'Broken rate': "
+            "PromQL does not parse"
         )
         for p in verdict.evidence
     ), verdict.evidence
