@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,13 +27,18 @@ def repo() -> Path:
     return REPO
 
 
-def scratch_checkout(path: Path) -> Path:
-    """A checkout whose .env and .mirante/ are its own, its configs the repository's."""
+def scratch_checkout(path: Path, copies: tuple[str, ...] = ()) -> Path:
+    """A checkout whose .env and .mirante/ are its own, its configs the repository's
+    (linked; the parts named in ``copies`` are copied, for tests that change them)."""
     path.mkdir(parents=True, exist_ok=True)
     for part in CHECKOUT_PARTS:
-        link = path / part
-        if not link.exists():
-            link.symlink_to(REPO / part, target_is_directory=True)
+        target = path / part
+        if target.exists():
+            continue
+        if part in copies:
+            shutil.copytree(REPO / part, target)
+        else:
+            target.symlink_to(REPO / part, target_is_directory=True)
     return path
 
 

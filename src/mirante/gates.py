@@ -566,6 +566,20 @@ def missing_metrics(
     return problems, notes
 
 
+WARM_UP = 90.0
+
+
+def _prometheus_uptime(ctx: Context) -> float:
+    result = _get(
+        ctx,
+        "prometheus",
+        "/api/v1/query",
+        query='time() - process_start_time_seconds{job="prometheus"}',
+    )
+    samples = result["data"]["result"]
+    return float(samples[0]["value"][1]) if samples else 0.0
+
+
 def gate_metrics_exist(ctx: Context) -> Verdict:
     """The SEAL F9.10 lesson: a rule or panel on a metric nobody exports is a silent hole."""
     if skip := _needs(ctx, "prometheus"):
@@ -577,10 +591,10 @@ def gate_metrics_exist(ctx: Context) -> Verdict:
         present = set(_get(ctx, "prometheus", "/api/v1/label/__name__/values")["data"])
         return missing_metrics(referenced, present, allow, running)
 
-    # Rates and recording rules need a few scrapes and evaluations after a fresh start.
+    # Rates and recording rules need a few scrapes and evaluations after a fresh start:
+    # while Prometheus is younger than WARM_UP seconds, missing metrics may still appear.
     problems, notes = check()
-    deadline = time.monotonic() + 120
-    while problems and time.monotonic() < deadline:
+    while problems and _prometheus_uptime(ctx) < WARM_UP:
         time.sleep(2)
         problems, notes = check()
     checked = len(referenced) - len(notes)
