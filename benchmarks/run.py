@@ -48,9 +48,29 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+STATIC_GATES = "compose,prometheus,alertmanager,dashboards,environment"
+
+
+def bench_gates(invoke: list[str], env: dict[str, str]) -> None:
+    static = [timed([*invoke, "gates", "--only", STATIC_GATES], env) for _ in range(3)]
+    median = statistics.median(static)
+    print(
+        f"static gates: median {median:.2f} s over 3 runs (target < 10 s) -> "
+        + ("OK" if median < 10 else "OVER TARGET")
+    )
+    nox = [sys.executable, "-m", "nox", "-s", "gates", "--reuse-existing-virtualenvs"]
+    timed(nox, env)  # warm: the venv exists afterwards
+    full = timed(nox, env)
+    print(
+        f"nox -s gates (warm images, reused venv): {full:.1f} s (target < 90 s) -> "
+        + ("OK" if full < 90 else "OVER TARGET")
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--gates", action="store_true", help="also time the quality gates")
     args = parser.parse_args()
     invoke = [sys.executable, "-m", "invoke"]
     env = {**os.environ}
@@ -91,6 +111,8 @@ def main() -> int:
             timed(down, env)
             ours.append(timed([*invoke, "stack.up", "--services", ",".join(SERVICES)], env))
             timed(down, env)
+        if args.gates:
+            bench_gates(invoke, env)
     finally:
         subprocess.run(down, cwd=REPO, env=env, check=False, capture_output=True)
         shutil.rmtree(root.parent, ignore_errors=True)
