@@ -19,6 +19,9 @@ CHECKOUT_PARTS = (
     "otel-collector",
     "app",
     "images",
+    "src",
+    "docs",
+    ".env.example",
 )
 
 
@@ -38,7 +41,7 @@ def scratch_checkout(path: Path, copies: tuple[str, ...] = ()) -> Path:
         if part in copies:
             shutil.copytree(REPO / part, target)
         else:
-            target.symlink_to(REPO / part, target_is_directory=True)
+            target.symlink_to(REPO / part, target_is_directory=(REPO / part).is_dir())
     return path
 
 

@@ -301,11 +301,8 @@ def committed_secrets(root: Path, files: Sequence[Path]) -> list[str]:
         if ENV_LIKE.search(rel) and rel != ".env.example":
             for number, line in enumerate(text.splitlines(), start=1):
                 match = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\S+)", line)
-                if (
-                    match
-                    and SECRET_KEY.search(match[1])
-                    and not match[2].startswith(("${", "'${", '"${'))
-                ):
+                value = match[2].strip("'\"") if match else ""
+                if match and SECRET_KEY.search(match[1]) and value and not value.startswith("${"):
                     problems.append(
                         f"{rel} line {number}: {match[1]} holds a value; "
                         "secrets belong in .env (git-ignored)"
@@ -321,7 +318,21 @@ def tracked_files(root: Path) -> list[Path]:
         ).stdout
         return [root / name for name in listing.split("\0") if name]
     except (OSError, subprocess.CalledProcessError):
-        return [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts]
+        # Not a git checkout: every file but what mirante generates or git would ignore.
+        generated = {
+            ".git",
+            ".mirante",
+            ".nox",
+            "artifacts",
+            "backups",
+            "__pycache__",
+            "wheelhouse",
+        }
+        return [
+            p
+            for p in root.rglob("*")
+            if p.is_file() and p.name != ".env" and not generated & set(p.relative_to(root).parts)
+        ]
 
 
 def gate_environment(ctx: Context) -> Verdict:

@@ -199,3 +199,18 @@ def test_allowlisted_and_absent_service_metrics_are_noted_not_failed(repo: Path)
 def test_unknown_gate_lists_the_known_ones() -> None:
     with pytest.raises(gates.UnknownGate, match="known gates: compose, prometheus"):
         gates.select(["compose,nope"])
+
+
+def test_outside_git_generated_files_and_dot_env_are_not_scanned(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("MIRANTE_POSTGRES_PASSWORD=generated-and-private\n")
+    (tmp_path / ".mirante").mkdir()
+    (tmp_path / ".mirante" / "compose.env").write_text("MIRANTE_POSTGRES_PASSWORD='generated'\n")
+    (tmp_path / "deploy.env").write_text(
+        "MIRANTE_SMTP_PASSWORD=''\nMIRANTE_POSTGRES_PASSWORD=leaked-value\n"
+    )
+    files = gates.tracked_files(tmp_path)
+    assert sorted(p.name for p in files) == ["deploy.env"]
+    assert gates.committed_secrets(tmp_path, files) == [
+        "deploy.env line 2: MIRANTE_POSTGRES_PASSWORD holds a value; "
+        "secrets belong in .env (git-ignored)"
+    ]
