@@ -468,7 +468,9 @@ def gate_alert_path(ctx: Context) -> Verdict:
                         "expr": "vector(1)",
                         "for": "0s",
                         # No severity: the default route (the webhook), never Slack or email.
-                        "labels": {"service": "gates", "gate_run": marker},
+                        # A service per run: a new alert group, sent after group_wait (5 s),
+                        # not at the next group_interval of an earlier run's group.
+                        "labels": {"service": f"gates-{marker}", "gate_run": marker},
                         "annotations": {
                             "summary": "synthetic alert of the quality gates",
                             "description": "-",
