@@ -36,6 +36,7 @@ REGISTRY_BASE = "debian:bookworm-slim"
 LOCAL_BASE = "mirante/debian-base:bookworm-minbase"
 APP_RECIPE = "app"
 LOCAL_RECIPES = ("prometheus", "alertmanager", "node-exporter", "postgres", "healthprobe")
+TOOL_RECIPES = ("backup-tools",)  # helpers mirante runs itself, never part of the stack
 # What debian:bookworm-slim leaves out, applied to the debootstrap base as well.
 SLIM_EXCLUDES = (
     "path-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\n"
@@ -179,6 +180,15 @@ def _choose(settings: Settings, service: Service, source: str, present: set[str]
     return ImageChoice(
         name, pinned, "registry", False, f"no registry, no Debian package, {pinned} not loaded"
     )
+
+
+def ensure_tool_image(settings: Settings, docker: DockerClient, recipe: str) -> str:
+    """A helper image mirante runs itself (``images/<recipe>``), built when missing."""
+    source = effective_source(settings)
+    tag = built_tag(settings, recipe, source)
+    if tag not in present_images(docker):
+        build(settings, docker, [recipe], source)
+    return tag
 
 
 def present_images(docker: DockerClient) -> set[str]:

@@ -187,6 +187,20 @@ VARIABLES: tuple[Variable, ...] = (
         generate=True,
     ),
     Variable(
+        "MIRANTE_BACKUP_DIR",
+        "backups",
+        "path",
+        "where backup sets are written (relative to the checkout, or absolute)",
+        "backup_dir_setting",
+    ),
+    Variable(
+        "MIRANTE_LOCK_TIMEOUT",
+        "30",
+        "positive-number",
+        "seconds a backup, restore or prune waits for another one to finish",
+        "lock_timeout",
+    ),
+    Variable(
         "MIRANTE_SLACK_WEBHOOK_URL",
         "",
         "url-or-empty",
@@ -298,6 +312,8 @@ class Settings:
     postgres_user: str
     postgres_db: str
     postgres_password: str
+    backup_dir_setting: str
+    lock_timeout: float
     slack_webhook_url: str
     slack_channel: str
     smtp_smarthost: str
@@ -316,6 +332,11 @@ class Settings:
     @property
     def compose_file(self) -> Path:
         return self.root / COMPOSE_FILE
+
+    @property
+    def backup_dir(self) -> Path:
+        path = Path(self.backup_dir_setting)
+        return path if path.is_absolute() else self.root / path
 
     @property
     def state_dir(self) -> Path:
@@ -457,6 +478,7 @@ PARSERS: dict[str, Callable[[Variable, str], Any]] = {
     "host-or-empty": _parse_host_or_empty,
     "email-or-empty": _parse_email_or_empty,
     "text": lambda v, text: text,
+    "path": _parse_regex(re.compile(r"^[^\0]+$"), "a directory path"),
     "project": _parse_regex(
         _PROJECT_RE, "lower-case letters, digits, '-' or '_', starting with a letter or digit"
     ),

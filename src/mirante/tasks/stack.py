@@ -88,32 +88,32 @@ def status(c: Context) -> None:
 
 @task(
     help={
-        "service": "one service (default: all)",
+        "service": "a service, or `all` (invoke has no optional positional arguments)",
         "follow": "keep printing new lines",
         "tail": "only the last N lines (0 = all)",
     },
     positional=["service"],
 )
 @exits_cleanly
-def logs(c: Context, service: str | None = None, follow: bool = False, tail: int = 0) -> None:
+def logs(c: Context, service: str, follow: bool = False, tail: int = 0) -> None:
     """Print the logs of the stack or of one service."""
     if tail < 0:
         raise Exit("error: --tail takes a number of lines, 0 or more", code=2)
-    for line in stack.logs(settings_mod.load(), service or "", tail, follow):
+    for line in stack.logs(settings_mod.load(), "" if service == "all" else service, tail, follow):
         print(line)
 
 
 @task(
     help={
-        "service": "one service (default: all that exist)",
+        "service": "a service, or `all` (every service that has a container)",
         "timeout": "seconds to wait for health (default: MIRANTE_STACK_TIMEOUT)",
     },
     positional=["service"],
 )
 @exits_cleanly
-def restart(c: Context, service: str | None = None, timeout: float = 0) -> None:
+def restart(c: Context, service: str, timeout: float = 0) -> None:
     """Restart services and wait until they are healthy again."""
-    rows = stack.restart(settings_mod.load(), [service] if service else [], timeout)
+    rows = stack.restart(settings_mod.load(), [] if service == "all" else [service], timeout)
     table("restarted", STATE_COLUMNS[:4], [r[:4] for r in state_rows(rows)])
 
 

@@ -1,0 +1,567 @@
+"""Backups of the stack's data: one set per run, consistent per service, verifiable.
+
+A set is a directory under the backup directory named by its UTC start time. While it is
+written it is ``<name>.partial``; it gets its final name only once every archive and the
+``manifest.json`` are on disk (fsynced), so a failure or a kill at any step leaves no
+final-named set. Per service:
+
+- Prometheus: a TSDB snapshot through the admin API, archived, then deleted;
+- Postgres: ``pg_dump -Fc`` of each database (checked with ``pg_restore --list``) and
+  ``pg_dumpall --globals-only``;
+- Alertmanager, Grafana, Loki, Tempo: stopped while their volume is archived, started again
+  afterwards even when archiving fails.
+
+Volume archives are tar + multi-threaded zstd, made by a helper container next to the
+volume. Files are mode 0600. One file lock serialises create / restore / prune.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mirante import images, stack
+from mirante.docker import docker_errors, run
+from mirante.errors import MiranteError, ToolError
+from mirante.files import atomic_write
+from mirante.settings import Settings
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+MANIFEST = "manifest.json"
+VERIFIED = "verified.json"
+LOCK = ".lock"
+SET_NAME = re.compile(r"^\d{8}T\d{6}Z$")
+STOPPED_WHILE_ARCHIVED = ("alertmanager", "grafana", "loki", "tempo")
+BACKED_UP = ("prometheus", "postgres", *STOPPED_WHILE_ARCHIVED)
+CHUNK = 1 << 20
+
+
+class BackupError(MiranteError):
+    """A backup step failed: names the service and the step."""
+
+    def __init__(self, service: str, step: str, detail: str) -> None:
+        self.service = service
+        self.step = step
+        super().__init__(f"backup of {service} failed at {step}: {detail}; no set was written")
+
+
+class LockBusy(MiranteError):
+    pass
+
+
+class SetNotFound(MiranteError):
+    exit_code = 2
+
+
+class VerifyFailed(MiranteError):
+    pass
+
+
+@dataclass
+class Archive:
+    service: str
+    method: str
+    file: str
+    size: int
+    sha256: str
+    image: str
+    seconds: float
+
+
+@dataclass
+class BackupSet:
+    name: str
+    path: Path
+    created: str
+    seconds: float
+    mirante_version: str
+    archives: list[Archive] = field(default_factory=list)
+    verified: bool | None = None
+
+    @property
+    def services(self) -> list[str]:
+        return sorted({a.service for a in self.archives})
+
+    @property
+    def size(self) -> int:
+        return sum(a.size for a in self.archives)
+
+
+def mirante_version() -> str:
+    try:
+        return version("mirante")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@contextmanager
+def locked(settings: Settings) -> Iterator[None]:
+    """Hold the backup lock; wait up to ``settings.lock_timeout`` for another holder.
+
+    Raises:
+        LockBusy: when the other run does not finish in time.
+    """
+    settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.backup_dir / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + settings.lock_timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                    raise LockBusy(
+                        f"another backup, restore or prune holds {path} (pid {holder}); waited "
+                        f"{settings.lock_timeout:g} s. Let it finish, or raise "
+                        "MIRANTE_LOCK_TIMEOUT."
+                    ) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        with suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _finalise(partial: Path) -> Path:
+    """fsync, mode 0600, and rename ``x.partial`` to ``x``."""
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    partial.chmod(0o600)
+    with partial.open("rb") as handle:
+        os.fsync(handle.fileno())
+    partial.replace(final)
+    return final
+
+
+def volume_name(settings: Settings, service: str) -> str:
+    return f"{settings.project_name}_{service}_data"
+
+
+def _helper(
+    settings: Settings,
+    docker: DockerClient,
+    script: str,
+    volume: str,
+    out: Path,
+    write_volume: bool = False,
+) -> None:
+    """``sh -c script`` in the backup-tools image: the volume at /data, ``out`` at /out."""
+    image = images.ensure_tool_image(settings, docker, "backup-tools")
+    user = None if write_volume else f"{os.getuid()}:{os.getgid()}"
+    with docker_errors():
+        docker.run(
+            image,
+            ["sh", "-euc", script],
+            remove=True,
+            user=user,
+            volumes=[(volume, "/data", "rw" if write_volume else "ro"), (str(out), "/out", "rw")],
+        )
+
+
+def _archive_volume(
+    settings: Settings, docker: DockerClient, service: str, source: str, work: Path
+) -> Path:
+    name = f"{service}.tar.zst.partial"
+    _helper(
+        settings,
+        docker,
+        f"tar -C {source} -cf - . | zstd -T0 -q -o /out/{name}",
+        volume_name(settings, service),
+        work,
+    )
+    return work / name
+
+
+def _backup_prometheus(settings: Settings, docker: DockerClient, work: Path) -> tuple[str, Path]:
+    import requests
+
+    url = f"http://127.0.0.1:{settings.ports['prometheus']}/api/v1/admin/tsdb/snapshot"
+    try:
+        answer = requests.post(url, timeout=120)
+        answer.raise_for_status()
+        snapshot = str(answer.json()["data"]["name"])
+    except (requests.RequestException, KeyError, ValueError) as exc:
+        raise BackupError("prometheus", "snapshot", f"{url}: {exc}") from None
+    if not re.fullmatch(r"[\w-]+", snapshot):
+        raise BackupError("prometheus", "snapshot", f"unexpected snapshot name {snapshot!r}")
+    try:
+        path = _archive_volume(settings, docker, "prometheus", f"/data/snapshots/{snapshot}", work)
+    except MiranteError as exc:
+        raise BackupError("prometheus", "archive", str(exc)) from None
+    finally:
+        with suppress(MiranteError):
+            _helper(
+                settings,
+                docker,
+                f"rm -rf /data/snapshots/{snapshot}",
+                volume_name(settings, "prometheus"),
+                work,
+                write_volume=True,
+            )
+    return "tsdb-snapshot", path
+
+
+def _backup_postgres(
+    settings: Settings, docker: DockerClient, work: Path
+) -> list[tuple[str, Path]]:
+    container = stack.container_states(docker, settings)["postgres"]
+    user = settings.postgres_user
+
+    def execute(*argv: str) -> str:
+        with docker_errors():
+            return str(docker.container.execute(container, list(argv), user="postgres"))
+
+    try:
+        databases = execute(
+            "psql",
+            "-U",
+            user,
+            "-d",
+            settings.postgres_db,
+            "-Atc",
+            "select datname from pg_database where not datistemplate order by 1",
+        ).split()
+    except MiranteError as exc:
+        raise BackupError("postgres", "list databases", str(exc)) from None
+    results = []
+    for database in databases:
+        inside = f"/tmp/mirante-{database}.dump"  # noqa: S108 (inside the postgres container)
+        try:
+            execute("pg_dump", "-Fc", "-U", user, "-d", database, "-f", inside)
+            listing = execute("pg_restore", "--list", inside)
+        except MiranteError as exc:
+            raise BackupError("postgres", f"pg_dump of {database}", str(exc)) from None
+        if not listing.strip():
+            raise BackupError(
+                "postgres", f"pg_dump of {database}", "pg_restore --list read nothing"
+            )
+        partial = work / f"postgres-{database}.dump.partial"
+        with docker_errors():
+            docker.copy((container, inside), partial)
+            docker.container.execute(container, ["rm", "-f", inside], user="postgres")
+        results.append(("pg_dump", partial))
+    try:
+        execute("sh", "-c", f"pg_dumpall --globals-only -U {user} > /tmp/mirante-globals.sql")
+    except MiranteError as exc:
+        raise BackupError("postgres", "pg_dumpall --globals-only", str(exc)) from None
+    partial = work / "postgres-globals.sql.partial"
+    with docker_errors():
+        docker.copy((container, "/tmp/mirante-globals.sql"), partial)  # noqa: S108 (in the container)
+    results.append(("pg_dumpall-globals", partial))
+    return results
+
+
+def _backup_stopped(
+    settings: Settings, docker: DockerClient, service: str, work: Path
+) -> tuple[str, Path]:
+    states = stack.container_states(docker, settings)
+    was_running = stack.describe(states.get(service)) in ("healthy", "running", "starting")
+    try:
+        if was_running:
+            with docker_errors():
+                docker.compose.stop([service])
+        return "volume-while-stopped", _archive_volume(settings, docker, service, "/data", work)
+    except MiranteError as exc:
+        raise BackupError(service, "archive", str(exc)) from None
+    finally:
+        if was_running:
+            with suppress(MiranteError), docker_errors():
+                docker.compose.start([service])
+
+
+def create(settings: Settings, services: Sequence[str] = (), dest: Path | None = None) -> BackupSet:
+    """Back up the stack's data into one new set.
+
+    Args:
+        settings: validated settings.
+        services: services to back up (default: every stateful service with a volume).
+        dest: backup directory (default: ``settings.backup_dir``).
+
+    Raises:
+        BackupError, LockBusy, UnknownService, MiranteError.
+    """
+    from mirante.errors import UnknownService
+
+    wanted = [n.strip() for item in services for n in item.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in BACKED_UP]
+    if unknown:
+        raise UnknownService(unknown, BACKED_UP)
+    root = (dest or settings.backup_dir).resolve()
+    started = time.monotonic()
+    settings, _, docker = stack.prepare(settings)
+    with locked(settings if dest is None else _with_backup_dir(settings, root)):
+        created = _new_set_name(root)
+        states = stack.container_states(docker, settings)
+        with docker_errors():
+            volumes = {v.name for v in docker.volume.list()}
+        chosen = wanted or [s for s in BACKED_UP if volume_name(settings, s) in volumes]
+        for service in chosen:
+            if volume_name(settings, service) not in volumes:
+                raise BackupError(
+                    service,
+                    "find volume",
+                    f"volume {volume_name(settings, service)} does not exist; "
+                    "was the stack started?",
+                )
+            if service in ("prometheus", "postgres") and stack.describe(
+                states.get(service)
+            ) not in ("healthy", "running"):
+                raise BackupError(
+                    service,
+                    "check state",
+                    f"{service} is not running; start it with `invoke stack.up`",
+                )
+        if not chosen:
+            raise BackupError(
+                "the stack",
+                "find volumes",
+                "no volume of the stack exists; run `invoke stack.up` first",
+            )
+        work = root / f"{created}.partial"
+        work.mkdir(parents=True, mode=0o700)
+        try:
+            archives = []
+            for service in chosen:
+                began = time.monotonic()
+                if service == "prometheus":
+                    produced = [_backup_prometheus(settings, docker, work)]
+                elif service == "postgres":
+                    produced = _backup_postgres(settings, docker, work)
+                else:
+                    produced = [_backup_stopped(settings, docker, service, work)]
+                image = (states[service].config.image if service in states else "") or ""
+                for method, partial in produced:
+                    final = _finalise(partial)
+                    archives.append(
+                        Archive(
+                            service,
+                            method,
+                            final.name,
+                            final.stat().st_size,
+                            sha256_of(final),
+                            image,
+                            round(time.monotonic() - began, 2),
+                        )
+                    )
+            backup_set = BackupSet(
+                created,
+                root / created,
+                created,
+                round(time.monotonic() - started, 2),
+                mirante_version(),
+                archives,
+            )
+            atomic_write(work / MANIFEST, json.dumps(_manifest(backup_set), indent=2) + "\n", 0o600)
+            _fsync_dir(work)
+            work.rename(root / created)
+            _fsync_dir(root)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+    return backup_set
+
+
+def _new_set_name(root: Path) -> str:
+    """A UTC timestamp no set (or partial set) has yet: sets started in one second wait."""
+    while True:
+        name = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        if not (root / name).exists() and not (root / f"{name}.partial").exists():
+            return name
+        time.sleep(0.2)
+
+
+def _with_backup_dir(settings: Settings, path: Path) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, backup_dir_setting=str(path))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _manifest(backup_set: BackupSet) -> dict[str, Any]:
+    return {
+        "format": 1,
+        "set": backup_set.name,
+        "created": backup_set.created,
+        "seconds": backup_set.seconds,
+        "mirante_version": backup_set.mirante_version,
+        "archives": [asdict(a) for a in backup_set.archives],
+    }
+
+
+def read_set(path: Path) -> BackupSet:
+    """A set from its manifest.
+
+    Raises:
+        SetNotFound: when the directory holds no readable mirante manifest.
+    """
+    try:
+        data = json.loads((path / MANIFEST).read_text())
+        archives = [Archive(**a) for a in data["archives"]]
+        backup_set = BackupSet(
+            data["set"], path, data["created"], data["seconds"], data["mirante_version"], archives
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SetNotFound(
+            f"{path.name} is not a mirante backup set ({type(exc).__name__})"
+        ) from None
+    verified = path / VERIFIED
+    if verified.is_file():
+        with suppress(ValueError, OSError):
+            backup_set.verified = bool(json.loads(verified.read_text())["ok"])
+    return backup_set
+
+
+def list_sets(settings: Settings) -> list[BackupSet]:
+    """Every complete set (with a manifest) under the backup directory, oldest first."""
+    root = settings.backup_dir
+    if not root.is_dir():
+        return []
+    sets = []
+    for path in sorted(root.iterdir()):
+        if path.is_dir() and SET_NAME.match(path.name) and (path / MANIFEST).is_file():
+            with suppress(SetNotFound):
+                sets.append(read_set(path))
+    return sets
+
+
+def resolve_set(settings: Settings, name: str) -> Path:
+    """The directory of set ``name``; only names of sets under the backup directory.
+
+    Raises:
+        SetNotFound: for a malformed name, a path outside the backup directory, or no such set.
+    """
+    known = [s.name for s in list_sets(settings)]
+    hint = (
+        f"known sets: {', '.join(known[-5:])}"
+        if known
+        else "there are no sets yet (run `invoke backup`)"
+    )
+    if not SET_NAME.match(name):
+        raise SetNotFound(f"{name!r} is not a backup set name (like 20260101T120000Z); {hint}")
+    path = (settings.backup_dir / name).resolve()
+    if path.parent != settings.backup_dir.resolve() or not (path / MANIFEST).is_file():
+        raise SetNotFound(f"no backup set {name!r} in {settings.backup_dir}; {hint}")
+    return path
+
+
+@dataclass
+class Check:
+    file: str
+    ok: bool
+    detail: str
+
+
+def _zstd_test(settings: Settings, path: Path) -> tuple[bool, str]:
+    """zstd's own frame checksums: host zstd when installed, else the backup-tools image."""
+    if shutil.which("zstd"):
+        result = run(["zstd", "-t", "-q", path], check=False, timeout=3600)
+        return result.returncode == 0, (result.stderr or result.stdout).strip()
+    from mirante.docker import client
+
+    docker = client(settings)
+    try:
+        _helper(
+            settings,
+            docker,
+            f"zstd -t -q /out/{path.name}",
+            volume_name(settings, "prometheus"),
+            path.parent,
+        )
+    except ToolError as exc:
+        return False, exc.stderr.strip()
+    return True, ""
+
+
+def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[Check]]:
+    """Re-read every archive of a set (the newest when ``name`` is empty): sha256 and zstd checks.
+
+    The result is recorded in the set (``verified.json``) for ``backup.list``.
+
+    Raises:
+        SetNotFound: no such set.
+    """
+    if name:
+        path = resolve_set(settings, name)
+    else:
+        sets = list_sets(settings)
+        if not sets:
+            raise SetNotFound("there are no backup sets yet; run `invoke backup`")
+        path = sets[-1].path
+    backup_set = read_set(path)
+    checks = []
+    for archive in backup_set.archives:
+        file = path / archive.file
+        if not file.is_file():
+            checks.append(Check(archive.file, False, "missing"))
+            continue
+        if file.stat().st_size != archive.size:
+            checks.append(
+                Check(
+                    archive.file,
+                    False,
+                    f"size {file.stat().st_size} != {archive.size} in the manifest (truncated?)",
+                )
+            )
+            continue
+        digest = sha256_of(file)
+        if digest != archive.sha256:
+            checks.append(
+                Check(
+                    archive.file, False, "sha256 differs from the manifest (tampered or corrupted)"
+                )
+            )
+            continue
+        if archive.file.endswith(".zst"):
+            ok, detail = _zstd_test(settings, file)
+            if not ok:
+                checks.append(Check(archive.file, False, f"zstd check failed: {detail}"))
+                continue
+        checks.append(
+            Check(
+                archive.file,
+                True,
+                "sha256"
+                + (" and zstd checksums" if archive.file.endswith(".zst") else "")
+                + " match",
+            )
+        )
+    ok = all(c.ok for c in checks)
+    atomic_write(
+        path / VERIFIED, json.dumps({"ok": ok, "at": datetime.now(UTC).isoformat()}) + "\n", 0o600
+    )
+    backup_set.verified = ok
+    return backup_set, checks

@@ -1,0 +1,125 @@
+"""Backup sets on disk: manifests, names and paths, the lock, verification of files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from mirante import backup, settings
+
+
+@pytest.fixture
+def config(checkout: Path, tmp_path: Path) -> settings.Settings:
+    return settings.load(
+        checkout,
+        environ={"MIRANTE_BACKUP_DIR": str(tmp_path / "backups"), "MIRANTE_LOCK_TIMEOUT": "0.5"},
+    )
+
+
+def make_set(config: settings.Settings, name: str, payload: bytes = b"data") -> Path:
+    path = config.backup_dir / name
+    path.mkdir(parents=True)
+    (path / "postgres-mirante.dump").write_bytes(payload)
+    archive = backup.Archive(
+        "postgres",
+        "pg_dump",
+        "postgres-mirante.dump",
+        len(payload),
+        backup.sha256_of(path / "postgres-mirante.dump"),
+        "postgres:18.3",
+        0.1,
+    )
+    made = backup.BackupSet(name, path, name, 0.2, "0.1.0", [archive])
+    (path / backup.MANIFEST).write_text(json.dumps(backup._manifest(made)))
+    return path
+
+
+def test_manifest_round_trip(config: settings.Settings) -> None:
+    path = make_set(config, "20260101T120000Z")
+    read = backup.read_set(path)
+    assert read.name == "20260101T120000Z" and read.services == ["postgres"] and read.size == 4
+    assert read.archives[0].sha256 == backup.sha256_of(path / "postgres-mirante.dump")
+    assert read.verified is None
+
+
+def test_list_ignores_partial_and_foreign_directories(config: settings.Settings) -> None:
+    make_set(config, "20260101T120000Z")
+    make_set(config, "20260102T120000Z")
+    (config.backup_dir / "20260103T120000Z.partial").mkdir()
+    (config.backup_dir / "holiday-photos").mkdir()
+    (config.backup_dir / "20260104T120000Z").mkdir()  # no manifest: not a set
+    assert [s.name for s in backup.list_sets(config)] == ["20260101T120000Z", "20260102T120000Z"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../etc", "20260101T120000Z/../../x", "/etc/passwd", "20269999", "20260105T120000Z"],
+    ids=["parent", "traversal inside a name", "absolute", "malformed", "unknown set"],
+)
+def test_set_names_are_validated(config: settings.Settings, name: str) -> None:
+    make_set(config, "20260101T120000Z")
+    with pytest.raises(backup.SetNotFound) as caught:
+        backup.resolve_set(config, name)
+    assert "known sets: 20260101T120000Z" in str(caught.value)
+
+
+def test_verify_records_success_and_names_a_tampered_file(config: settings.Settings) -> None:
+    path = make_set(config, "20260101T120000Z", b"some pg_dump bytes")
+    checked, checks = backup.verify(config, "20260101T120000Z")
+    assert [c.ok for c in checks] == [True] and checked.verified is True
+    assert stat.S_IMODE((path / backup.VERIFIED).stat().st_mode) == 0o600
+    data = bytearray((path / "postgres-mirante.dump").read_bytes())
+    data[3] ^= 0x01  # one bit flipped
+    (path / "postgres-mirante.dump").write_bytes(bytes(data))
+    checked, checks = backup.verify(config, "")  # the newest set
+    assert checks[0].file == "postgres-mirante.dump" and not checks[0].ok
+    assert "sha256 differs" in checks[0].detail
+    assert backup.list_sets(config)[0].verified is False
+
+
+def test_verify_names_a_truncated_file(config: settings.Settings) -> None:
+    path = make_set(config, "20260101T120000Z", b"0123456789")
+    (path / "postgres-mirante.dump").write_bytes(b"01234")
+    _, checks = backup.verify(config, "20260101T120000Z")
+    assert "truncated" in checks[0].detail
+
+
+def test_a_second_holder_waits_then_fails_clearly(config: settings.Settings) -> None:
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with backup.locked(config):
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:
+        with (
+            pytest.raises(
+                backup.LockBusy, match=r"another backup, restore or prune holds .*waited 0.5 s"
+            ),
+            backup.locked(config),
+        ):
+            pass
+    finally:
+        release.set()
+        holder.join()
+    with backup.locked(config):  # free again once the holder is done
+        assert (config.backup_dir / backup.LOCK).read_text() == str(os.getpid())
+
+
+def test_finalise_makes_the_file_private_under_its_final_name(tmp_path: Path) -> None:
+    partial = tmp_path / "prometheus.tar.zst.partial"
+    partial.write_bytes(b"x")
+    partial.chmod(0o644)
+    final = backup._finalise(partial)
+    assert final.name == "prometheus.tar.zst" and not partial.exists()
+    assert stat.S_IMODE(final.stat().st_mode) == 0o600
