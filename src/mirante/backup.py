@@ -60,15 +60,13 @@ class BackupError(MiranteError):
 
 
 class LockBusy(MiranteError):
-    pass
+    """Another backup, restore or prune held the lock past the timeout."""
 
 
 class SetNotFound(MiranteError):
+    """A set name that is malformed, outside the backup directory, or unknown."""
+
     exit_code = 2
-
-
-class VerifyFailed(MiranteError):
-    pass
 
 
 @dataclass

@@ -108,7 +108,7 @@ def test_a_second_holder_waits_then_fails_clearly(config: settings.Settings) -> 
             ),
             backup.locked(config),
         ):
-            pass
+            pytest.fail("the lock was taken twice")
     finally:
         release.set()
         holder.join()
