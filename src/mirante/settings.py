@@ -8,6 +8,7 @@ Passwords have no default: :func:`ensure_secrets` generates them into ``.env`` (
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import os
 import re
@@ -580,8 +581,21 @@ def ensure_secrets(settings: Settings) -> tuple[Settings, list[str]]:
         The settings with the generated values, and the names of the variables generated
         (empty when every secret had a value already).
     """
-    path = settings.root / ENV_FILE
     unset = [v for v in GENERATED_VARIABLES if not getattr(settings, v.field)]
+    if not unset:
+        env_file = settings.root / ENV_FILE
+        if env_file.exists():
+            env_file.chmod(0o600)  # it holds passwords, whoever made it
+        return settings, []
+    # Two first commands at once must not each generate (and keep) different passwords.
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.state_dir / ".env.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _generate_secrets(settings, unset)
+
+
+def _generate_secrets(settings: Settings, unset: list[Variable]) -> tuple[Settings, list[str]]:
+    path = settings.root / ENV_FILE
     on_file = read_env_file(path)  # written since these settings were loaded
     known: dict[str, Any] = {v.field: on_file[v.name] for v in unset if on_file.get(v.name)}
     settings = replace(settings, **known)

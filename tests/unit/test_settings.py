@@ -131,3 +131,18 @@ def test_env_example_documents_every_variable(repo: Path) -> None:
     assert committed == settings.render_env_example(), "regenerate with render_env_example()"
     for variable in settings.VARIABLES:
         assert variable.name in committed
+
+
+def test_concurrent_first_runs_agree_on_one_generated_password(checkout: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = load(checkout)
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda _: settings.ensure_secrets(config)[0], range(6)))
+    passwords = {r.grafana_admin_password for r in results}
+    assert len(passwords) == 1
+    text = (checkout / ".env").read_text()
+    assert text.count("MIRANTE_GRAFANA_ADMIN_PASSWORD=") == 1
+    assert passwords == {
+        settings.read_env_file(checkout / ".env")["MIRANTE_GRAFANA_ADMIN_PASSWORD"]
+    }

@@ -194,3 +194,17 @@ def test_prepare_refreshes_settings_but_keeps_the_images_up_resolved(
     assert env["MIRANTE_TRAFFIC_RPS"] == "2"  # a setting added since up ran
     assert env["MIRANTE_GRAFANA_ADMIN_PASSWORD"] == refreshed.grafana_admin_password != ""
     assert "MIRANTE_GRAFANA_ADMIN_PASSWORD" in generated
+
+
+def test_concurrent_writers_of_one_file_never_collide(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mirante.files import atomic_write
+
+    target = tmp_path / "compose.env"
+    texts = [f"writer {n}\n" * 1000 for n in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda t: atomic_write(target, t, 0o600), texts * 5))
+    assert target.read_text() in texts  # one writer's whole text, never a mix
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["compose.env"]  # no temp file left
