@@ -387,12 +387,18 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
 
 
 def _new_set_name(root: Path) -> str:
-    """A UTC timestamp no set (or partial set) has yet: sets started in one second wait."""
-    while True:
+    """A UTC timestamp no set (or partial set) has yet: sets started in one second wait.
+
+    Names come from the clock, so a free one turns up within a second; the deadline only
+    guards against a clock that stands still.
+    """
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
         name = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         if not (root / name).exists() and not (root / f"{name}.partial").exists():
             return name
         time.sleep(0.2)
+    raise BackupError("the stack", "name the set", f"no free set name in {root} within 5 s")
 
 
 def _with_backup_dir(settings: Settings, path: Path) -> Settings:

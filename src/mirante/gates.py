@@ -606,8 +606,10 @@ def gate_metrics_exist(ctx: Context) -> Verdict:
 
     # Rates and recording rules need a few scrapes and evaluations after a fresh start:
     # while Prometheus is younger than WARM_UP seconds, missing metrics may still appear.
+    # The deadline is fixed once, so an uptime Prometheus cannot report never loops forever.
+    deadline = time.monotonic() + max(0.0, WARM_UP - _prometheus_uptime(ctx))
     problems, notes = check()
-    while problems and _prometheus_uptime(ctx) < WARM_UP:
+    while problems and time.monotonic() < deadline:
         time.sleep(2)
         problems, notes = check()
     checked = len(referenced) - len(notes)
