@@ -162,24 +162,26 @@ def volume_name(settings: Settings, service: str) -> str:
     return f"{settings.project_name}_{service}_data"
 
 
-def _helper(
+def helper(
     settings: Settings,
     docker: DockerClient,
     script: str,
-    volume: str,
-    out: Path,
-    write_volume: bool = False,
+    volumes: Sequence[tuple[str, str, str]],
+    as_root: bool = False,
 ) -> None:
-    """``sh -c script`` in the backup-tools image: the volume at /data, ``out`` at /out."""
+    """``sh -euc script`` in the backup-tools image with ``volumes`` (source, target, mode).
+
+    It runs as the calling user (so files it writes to the host are the user's) unless
+    ``as_root``, which writing into a service's volume needs.
+    """
     image = images.ensure_tool_image(settings, docker, "backup-tools")
-    user = None if write_volume else f"{os.getuid()}:{os.getgid()}"
     with docker_errors():
         docker.run(
             image,
             ["sh", "-euc", script],
             remove=True,
-            user=user,
-            volumes=[(volume, "/data", "rw" if write_volume else "ro"), (str(out), "/out", "rw")],
+            user=None if as_root else f"{os.getuid()}:{os.getgid()}",
+            volumes=list(volumes),
         )
 
 
@@ -187,12 +189,12 @@ def _archive_volume(
     settings: Settings, docker: DockerClient, service: str, source: str, work: Path
 ) -> Path:
     name = f"{service}.tar.zst.partial"
-    _helper(
+    # tar runs zstd itself, so a failure of either fails the step (sh has no pipefail).
+    helper(
         settings,
         docker,
-        f"tar -C {source} -cf - . | zstd -T0 -q -o /out/{name}",
-        volume_name(settings, service),
-        work,
+        f"tar -C {source} -I 'zstd -T0 -q' -cf /out/{name} .",
+        [(volume_name(settings, service), "/data", "ro"), (str(work), "/out", "rw")],
     )
     return work / name
 
@@ -215,13 +217,12 @@ def _backup_prometheus(settings: Settings, docker: DockerClient, work: Path) -> 
         raise BackupError("prometheus", "archive", str(exc)) from None
     finally:
         with suppress(MiranteError):
-            _helper(
+            helper(
                 settings,
                 docker,
                 f"rm -rf /data/snapshots/{snapshot}",
-                volume_name(settings, "prometheus"),
-                work,
-                write_volume=True,
+                [(volume_name(settings, "prometheus"), "/data", "rw")],
+                as_root=True,
             )
     return "tsdb-snapshot", path
 
@@ -377,12 +378,14 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                 archives,
             )
             atomic_write(work / MANIFEST, json.dumps(_manifest(backup_set), indent=2) + "\n", 0o600)
-            _fsync_dir(work)
+            fsync_dir(work)
             work.rename(root / created)
-            _fsync_dir(root)
+            fsync_dir(root)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
+        if dest is None:  # the metrics describe the configured backup directory
+            write_metrics(settings)
     return backup_set
 
 
@@ -407,7 +410,7 @@ def _with_backup_dir(settings: Settings, path: Path) -> Settings:
     return replace(settings, backup_dir_setting=str(path))
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -424,6 +427,73 @@ def _manifest(backup_set: BackupSet) -> dict[str, Any]:
         "mirante_version": backup_set.mirante_version,
         "archives": [asdict(a) for a in backup_set.archives],
     }
+
+
+METRICS_FILE = "mirante_backup.prom"
+
+
+def metrics_path(settings: Settings) -> Path:
+    """Where node-exporter's textfile collector reads the backup metrics."""
+    return settings.state_dir / "textfile" / METRICS_FILE
+
+
+def write_metrics(settings: Settings) -> Path:
+    """Per service: time, duration and size of its newest backup; the number of sets.
+
+    The label is ``component``: node-exporter's scrape target already carries ``service``.
+
+    Derived from the sets on disk, so create and prune both simply rewrite it. The file is
+    written atomically (the client writes a temporary file and renames it).
+    """
+    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+
+    registry = CollectorRegistry()
+    last = Gauge(
+        "mirante_backup_last_success_timestamp_seconds",
+        "Unix time of the newest complete backup set holding the service.",
+        ["component"],
+        registry=registry,
+    )
+    duration = Gauge(
+        "mirante_backup_duration_seconds",
+        "Seconds the service's part of its newest backup took.",
+        ["component"],
+        registry=registry,
+    )
+    size = Gauge(
+        "mirante_backup_size_bytes",
+        "Bytes of the service's archives in its newest backup set.",
+        ["component"],
+        registry=registry,
+    )
+    verified = Gauge(
+        "mirante_backup_verified",
+        "1 when the service's newest set passed backup.verify, 0 when it failed, -1 not yet.",
+        ["component"],
+        registry=registry,
+    )
+    count = Gauge("mirante_backup_sets", "Complete backup sets on disk.", registry=registry)
+    sets = list_sets(settings)
+    count.set(len(sets))
+    done: set[str] = set()
+    for backup_set in reversed(sets):
+        for service in backup_set.services:
+            if service in done:
+                continue
+            done.add(service)
+            archives = [a for a in backup_set.archives if a.service == service]
+            when = datetime.strptime(backup_set.name, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+            last.labels(service).set(when.timestamp())
+            duration.labels(service).set(max(a.seconds for a in archives))
+            size.labels(service).set(sum(a.size for a in archives))
+            verified.labels(service).set(
+                -1 if backup_set.verified is None else int(backup_set.verified)
+            )
+    path = metrics_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_to_textfile(str(path), registry)
+    path.chmod(0o644)  # read by node-exporter's user inside its container
+    return path
 
 
 def read_set(path: Path) -> BackupSet:
@@ -498,12 +568,11 @@ def _zstd_test(settings: Settings, path: Path) -> tuple[bool, str]:
 
     docker = client(settings)
     try:
-        _helper(
+        helper(
             settings,
             docker,
-            f"zstd -t -q /out/{path.name}",
-            volume_name(settings, "prometheus"),
-            path.parent,
+            f"zstd -t -q /in/{path.name}",
+            [(str(path.parent), "/in", "ro")],
         )
     except ToolError as exc:
         return False, exc.stderr.strip()
@@ -568,4 +637,6 @@ def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[Check]]:
         path / VERIFIED, json.dumps({"ok": ok, "at": datetime.now(UTC).isoformat()}) + "\n", 0o600
     )
     backup_set.verified = ok
+    if path.parent == settings.backup_dir.resolve():
+        write_metrics(settings)
     return backup_set, checks

@@ -202,6 +202,68 @@ VARIABLES: tuple[Variable, ...] = (
         "lock_timeout",
     ),
     Variable(
+        "MIRANTE_BACKUP_KEEP_LAST",
+        "7",
+        "count",
+        "backup.prune keeps the newest N sets (and every set younger than KEEP_DAYS)",
+        "backup_keep_last",
+    ),
+    Variable(
+        "MIRANTE_BACKUP_KEEP_DAYS",
+        "30",
+        "days",
+        "backup.prune keeps every set younger than this many days",
+        "backup_keep_days",
+    ),
+    Variable(
+        "DEV_DATABASE_URL",
+        "",
+        "postgres-url-or-empty",
+        "db.backup / db.healthcheck --env dev: postgresql://user:password@host:port/db",
+        "database_urls",
+        key="dev",
+        secret=True,
+    ),
+    Variable(
+        "STAGE_DATABASE_URL",
+        "",
+        "postgres-url-or-empty",
+        "idem for --env staging",
+        "database_urls",
+        key="staging",
+        secret=True,
+    ),
+    Variable(
+        "PROD_DATABASE_URL",
+        "",
+        "postgres-url-or-empty",
+        "idem for --env prod",
+        "database_urls",
+        key="prod",
+        secret=True,
+    ),
+    Variable(
+        "MIRANTE_S3_BUCKET",
+        "",
+        "bucket-or-empty",
+        "when set, db.backup also uploads each dump to this S3-compatible bucket",
+        "s3_bucket",
+    ),
+    Variable(
+        "MIRANTE_S3_ENDPOINT",
+        "",
+        "url-or-empty",
+        "S3-compatible endpoint, such as a MinIO URL (empty: AWS S3)",
+        "s3_endpoint",
+    ),
+    Variable(
+        "MIRANTE_S3_PREFIX",
+        "mirante/db",
+        "path",
+        "key prefix of uploaded dumps: <prefix>/<env>/<file>",
+        "s3_prefix",
+    ),
+    Variable(
         "MIRANTE_SLACK_WEBHOOK_URL",
         "",
         "url-or-empty",
@@ -315,6 +377,12 @@ class Settings:
     postgres_password: str
     backup_dir_setting: str
     lock_timeout: float
+    backup_keep_last: int
+    backup_keep_days: float
+    database_urls: Mapping[str, str]
+    s3_bucket: str
+    s3_endpoint: str
+    s3_prefix: str
     slack_webhook_url: str
     slack_channel: str
     smtp_smarthost: str
@@ -371,6 +439,12 @@ def _parse_port(v: Variable, text: str) -> int:
 def _parse_positive_int(v: Variable, text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise SettingsError(v.name, text, "a whole number of at least 1")
+    return int(text)
+
+
+def _parse_count(v: Variable, text: str) -> int:
+    if not text.isdigit():
+        raise SettingsError(v.name, text, "a whole number of at least 0")
     return int(text)
 
 
@@ -466,6 +540,15 @@ def _parse_secret(v: Variable, text: str) -> str:
 PARSERS: dict[str, Callable[[Variable, str], Any]] = {
     "port": _parse_port,
     "positive-int": _parse_positive_int,
+    "count": _parse_count,
+    "days": _number(0, 3650, "a number of days from 0 to 3650"),
+    "postgres-url-or-empty": _parse_regex(
+        re.compile(r"^$|^postgres(ql)?://[^\s/]+(/[^\s]*)?$"),
+        "a URL like postgresql://user:password@host:5432/dbname (or empty)",
+    ),
+    "bucket-or-empty": _parse_regex(
+        re.compile(r"^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), "an S3 bucket name (or empty)"
+    ),
     "positive-number": _number(0, 1e9, "a number of seconds greater than 0", above_low=True),
     "non-negative-number": _number(0, 100, "a number from 0 to 100"),
     "fraction": _number(0, 1, "a fraction from 0 to 1, such as 0.02"),
@@ -554,7 +637,7 @@ def load(root: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     environ = os.environ if environ is None else environ
     root = root.resolve() if root else find_root(environ=environ)
     from_file = read_env_file(root / ENV_FILE)
-    fields: dict[str, Any] = {"root": root, "images": {}, "ports": {}}
+    fields: dict[str, Any] = {"root": root, "images": {}, "ports": {}, "database_urls": {}}
     port_owner: dict[int, str] = {}
     for variable in VARIABLES:
         text = environ.get(variable.name, from_file.get(variable.name, variable.default)).strip()

@@ -86,8 +86,11 @@ def image_variable(service: str) -> str:
 
 
 def compose_env(settings: Settings, choices: Mapping[str, images.ImageChoice]) -> dict[str, str]:
-    """The variables compose interpolates: every setting, with each image resolved."""
-    env = {v.name: settings.value_of(v) for v in VARIABLES}
+    """The variables compose interpolates: every MIRANTE_ setting, with each image resolved.
+
+    Settings of other systems (the environments' database URLs) stay out of it.
+    """
+    env = {v.name: settings.value_of(v) for v in VARIABLES if v.name.startswith("MIRANTE_")}
     env.update({image_variable(name): choice.image for name, choice in choices.items()})
     return env
 
@@ -134,6 +137,7 @@ def prepare(settings: Settings) -> tuple[Settings, list[str], DockerClient]:
         write_targets(settings, ())
     alerting.write(settings)
     (settings.state_dir / "gate-rules").mkdir(exist_ok=True)  # rules only the gates write
+    (settings.state_dir / "textfile").mkdir(exist_ok=True)  # node-exporter's textfile collector
     return settings, generated, client(settings, path)
 
 

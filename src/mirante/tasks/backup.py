@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke.collection import Collection
 from invoke.context import Context
@@ -10,7 +11,11 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from mirante import settings as settings_mod
-from mirante.tasks._cli import exits_cleanly, split_names, table
+
+if TYPE_CHECKING:
+    from mirante import restore as restore_mod
+
+from mirante.tasks._cli import confirm, exits_cleanly, split_names, table
 
 
 def _size(size: int) -> str:
@@ -85,4 +90,104 @@ def verify(c: Context, name: str) -> None:
         )
 
 
-namespace = Collection("backup", create, list_, verify)
+@task(
+    help={
+        "name": "the set to restore, or `latest`",
+        "services": "comma-separated services to restore (default: every service in the set)",
+        "yes": "do not ask for confirmation",
+        "dry_run": "verify the set and print the plan, change nothing",
+    },
+    positional=["name"],
+    iterable=["services"],
+)
+@exits_cleanly
+def restore(
+    c: Context,
+    name: str,
+    services: list[str] | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+) -> None:
+    """Restore a verified set: into fresh storage first, then swapped in."""
+    from mirante import restore as restore_mod
+
+    def show_and_ask(plan: restore_mod.RestorePlan) -> None:
+        _show_plan(plan)
+        confirm(
+            f"Replace the current data of {', '.join(sorted({s.service for s in plan.steps}))} "
+            f"with set {plan.backup_set.name}?",
+            yes,
+        )
+
+    done = restore_mod.restore(
+        settings_mod.load(),
+        "" if name == "latest" else name,
+        split_names(services or []),
+        dry_run=dry_run,
+        confirm=show_and_ask,
+    )
+    if dry_run:
+        _show_plan(done)
+        print("dry run: the set verified; nothing was changed")
+        return
+    restored = ", ".join(sorted({s.service for s in done.steps}))
+    print(f"restored {restored} from {done.backup_set.name}")
+
+
+def _show_plan(plan: restore_mod.RestorePlan) -> None:
+    table(
+        f"restore plan for set {plan.backup_set.name} (verified)",
+        ("service", "archive", "steps"),
+        [(s.service, s.archive, "; ".join(s.actions)) for s in plan.steps],
+    )
+
+
+@task(
+    help={
+        "keep_last": "keep the newest N sets (default: MIRANTE_BACKUP_KEEP_LAST)",
+        "keep_days": "keep sets younger than D days (default: MIRANTE_BACKUP_KEEP_DAYS)",
+        "yes": "delete; without it prune only lists what it would do",
+    }
+)
+@exits_cleanly
+def prune(c: Context, keep_last: str = "", keep_days: str = "", yes: bool = False) -> None:
+    """List which sets a keep policy keeps and why; delete the others with --yes."""
+    from mirante import retention
+
+    # Parsed here, not by invoke, so that bad input is one line rather than a traceback.
+    if keep_last and not keep_last.isdigit():
+        raise Exit(f"error: --keep-last {keep_last!r}: give a whole number, 0 or more", code=2)
+    try:
+        days = float(keep_days) if keep_days else None
+    except ValueError:
+        days = -1.0
+    if days is not None and not 0 <= days <= 3650:
+        raise Exit(f"error: --keep-days {keep_days!r}: give a number of days, 0 to 3650", code=2)
+    decisions = retention.prune(
+        settings_mod.load(), int(keep_last) if keep_last else None, days, delete=yes
+    )
+    if not decisions:
+        print("no backup sets; nothing to prune")
+        return
+    table(
+        "backup.prune" + ("" if yes else " (dry run)"),
+        ("set", "size", "decision", "reason"),
+        [
+            (
+                d.backup_set.name,
+                _size(d.backup_set.size),
+                "keep" if d.keep else ("deleted" if yes else "delete"),
+                d.reason,
+            )
+            for d in decisions
+        ],
+    )
+    gone = [d for d in decisions if not d.keep]
+    freed = _size(sum(d.backup_set.size for d in gone))
+    if yes:
+        print(f"deleted {len(gone)} set(s), {freed}")
+    else:
+        print(f"would delete {len(gone)} set(s), {freed}; run with --yes to delete them")
+
+
+namespace = Collection("backup", create, list_, verify, restore, prune)

@@ -1,0 +1,428 @@
+"""Restore a backup set: verified first, then into fresh storage, then swapped in.
+
+Nothing is touched before every archive of the set passes verification. Per service:
+
+- a volume (Prometheus, Alertmanager, Grafana, Loki, Tempo) is extracted into a fresh
+  volume while the service still runs; then the service is stopped, its current data is
+  moved aside inside its own volume, the restored data copied in, and the service started
+  and waited on. If the copy fails or the service does not turn healthy on the restored
+  data, the previous data is moved back and the service started on it again;
+- Postgres: roles from the globals dump, then each database restored with ``pg_restore``
+  into a fresh database, which is then renamed over the old one in one transaction (the
+  old one dropped only after the rename committed).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mirante import backup, stack
+from mirante.docker import docker_errors
+from mirante.errors import MiranteError, UnknownService
+from mirante.settings import Settings
+
+if TYPE_CHECKING:
+    from python_on_whales import Container, DockerClient
+
+PREVIOUS = ".mirante-previous"
+RESTORING_SUFFIX = "_mirante_restore"
+PREVIOUS_SUFFIX = "_mirante_previous"
+
+
+class RestoreRefused(MiranteError):
+    """The set failed verification, or the stack is not in a state to restore into."""
+
+
+class RestoreError(MiranteError):
+    """A restore step failed; the service's previous data is in place."""
+
+    def __init__(self, service: str, step: str, detail: str) -> None:
+        self.service = service
+        self.step = step
+        super().__init__(
+            f"restore of {service} failed at {step}: {detail}; its previous data is in place"
+        )
+
+
+@dataclass
+class Step:
+    service: str
+    archive: str
+    actions: list[str]
+
+
+@dataclass
+class RestorePlan:
+    backup_set: backup.BackupSet
+    steps: list[Step]
+
+
+def _chosen(backup_set: backup.BackupSet, services: Sequence[str]) -> list[str]:
+    wanted = [n.strip() for item in services for n in item.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in backup.BACKED_UP]
+    if unknown:
+        raise UnknownService(unknown, backup.BACKED_UP)
+    missing = [n for n in wanted if n not in backup_set.services]
+    if missing:
+        raise RestoreRefused(
+            f"set {backup_set.name} holds no backup of {', '.join(missing)}; "
+            f"it holds: {', '.join(backup_set.services)}"
+        )
+    return wanted or backup_set.services
+
+
+def plan(
+    settings: Settings, docker: DockerClient, backup_set: backup.BackupSet, services: Sequence[str]
+) -> RestorePlan:
+    """What restoring ``services`` of the set would do, checked against the running stack.
+
+    Raises:
+        RestoreRefused: a volume to restore into is missing, or Postgres is not running.
+    """
+    chosen = _chosen(backup_set, services)
+    states = stack.container_states(docker, settings)
+    with docker_errors():
+        volumes = {v.name for v in docker.volume.list()}
+    steps = []
+    for service in chosen:
+        archives = [a for a in backup_set.archives if a.service == service]
+        if service == "postgres":
+            if stack.describe(states.get("postgres")) not in ("healthy", "running"):
+                raise RestoreRefused(
+                    "postgres is not running; start the stack with `invoke stack.up`, then restore"
+                )
+            for archive in archives:
+                if archive.method == "pg_dumpall-globals":
+                    steps.append(
+                        Step(
+                            service,
+                            archive.file,
+                            [
+                                "create the roles that do not exist and set their attributes "
+                                f"(the stack's own role {settings.postgres_user} is left as "
+                                "configured)"
+                            ],
+                        )
+                    )
+            for archive in archives:
+                if archive.method == "pg_dump":
+                    database = _database_of(archive.file)
+                    steps.append(
+                        Step(
+                            service,
+                            archive.file,
+                            [
+                                f"pg_restore into a fresh database {database}{RESTORING_SUFFIX}",
+                                f"rename it to {database} (the current {database} is dropped "
+                                "after the rename)",
+                            ],
+                        )
+                    )
+            continue
+        volume = backup.volume_name(settings, service)
+        if volume not in volumes:
+            raise RestoreRefused(
+                f"volume {volume} does not exist; run `invoke stack.up` first, then restore"
+            )
+        running = stack.describe(states.get(service)) in ("healthy", "running", "starting")
+        actions = [f"extract into a fresh volume {_fresh_volume(volume)}"]
+        if running:
+            actions.append(f"stop {service}")
+        actions.append(f"move the current data of {volume} aside and copy the restored data in")
+        if running:
+            actions.append(f"start {service} and wait until it is healthy")
+        actions.append("drop the previous data and the fresh volume")
+        steps.extend(Step(service, a.file, actions) for a in archives)
+    return RestorePlan(backup_set, steps)
+
+
+def restore(
+    settings: Settings,
+    name: str,
+    services: Sequence[str] = (),
+    dry_run: bool = False,
+    confirm: Callable[[RestorePlan], None] = lambda _: None,
+) -> RestorePlan:
+    """Restore set ``name`` (``""``: the newest): verify, plan, confirm, then restore.
+
+    ``confirm`` sees the plan before anything changes and raises to cancel.
+
+    Raises:
+        SetNotFound, LockBusy, RestoreRefused, RestoreError, UnknownService, MiranteError.
+    """
+    settings, _, docker = stack.prepare(settings)
+    with backup.locked(settings):
+        backup_set, checks = backup.verify(settings, name)
+        bad = [c for c in checks if not c.ok]
+        if bad:
+            raise RestoreRefused(
+                f"set {backup_set.name} failed verification, nothing was touched: "
+                + "; ".join(f"{c.file}: {c.detail}" for c in bad)
+            )
+        planned = plan(settings, docker, backup_set, services)
+        if dry_run:
+            return planned
+        confirm(planned)
+        by_service: dict[str, list[backup.Archive]] = {}
+        for archive in backup_set.archives:
+            if any(s.archive == archive.file for s in planned.steps):
+                by_service.setdefault(archive.service, []).append(archive)
+        for service, archives in by_service.items():
+            if service == "postgres":
+                _restore_postgres(settings, docker, backup_set.path, archives)
+            else:
+                (archive,) = archives
+                _restore_volume(settings, docker, service, backup_set.path / archive.file)
+    return planned
+
+
+def _fresh_volume(volume: str) -> str:
+    return f"{volume}{RESTORING_SUFFIX}"
+
+
+def _database_of(file: str) -> str:
+    return file.removeprefix("postgres-").removesuffix(".dump")
+
+
+# Moves the current data aside (same filesystem: renames), then copies the restored data
+# in; on failure puts the previous data back. /data is the service's volume, /fresh the
+# restored copy.
+SWAP = f"""
+prev=/data/{PREVIOUS}
+rm -rf "$prev" && mkdir "$prev"
+find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec mv -t "$prev" {{}} +
+if ! cp -a /fresh/. /data/; then
+  find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec rm -rf {{}} +
+  find "$prev" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
+  rmdir "$prev"
+  echo "copying the restored data failed; the previous data is back" >&2
+  exit 1
+fi
+"""
+ROLLBACK = f"""
+prev=/data/{PREVIOUS}
+test -d "$prev"
+find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec rm -rf {{}} +
+find "$prev" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
+rmdir "$prev"
+"""
+
+
+def _restore_volume(settings: Settings, docker: DockerClient, service: str, archive: Path) -> None:
+    volume = backup.volume_name(settings, service)
+    fresh = _fresh_volume(volume)
+    target = [(volume, "/data", "rw"), (fresh, "/fresh", "ro")]
+    with docker_errors():
+        if docker.volume.exists(fresh):
+            docker.volume.remove(fresh)  # left by an interrupted restore
+        docker.volume.create(fresh, labels={"org.mirante.restore": volume})
+    try:
+        try:
+            backup.helper(
+                settings,
+                docker,
+                f"tar -C /fresh -I zstd --numeric-owner -xpf /in/{archive.name}",
+                [(fresh, "/fresh", "rw"), (str(archive.parent), "/in", "ro")],
+                as_root=True,
+            )
+        except MiranteError as exc:
+            raise RestoreError(service, "extract", str(exc)) from None
+        running = stack.describe(stack.container_states(docker, settings).get(service)) in (
+            "healthy",
+            "running",
+            "starting",
+        )
+        try:
+            if running:
+                with docker_errors():
+                    docker.compose.stop([service])
+            backup.helper(settings, docker, SWAP, target, as_root=True)
+        except MiranteError as exc:
+            if running:
+                _start(docker, service, settings)
+            raise RestoreError(service, "swap", str(exc)) from None
+        if running:
+            try:
+                stack.compose_up(docker, [service], pull=False, timeout=settings.stack_timeout)
+            except MiranteError as exc:
+                with suppress(MiranteError), docker_errors():
+                    docker.compose.stop([service])
+                backup.helper(settings, docker, ROLLBACK, target, as_root=True)
+                _start(docker, service, settings)
+                raise RestoreError(
+                    service, "start", f"it did not turn healthy on the restored data ({exc})"
+                ) from None
+        backup.helper(settings, docker, f"rm -rf /data/{PREVIOUS}", target, as_root=True)
+    finally:
+        with suppress(MiranteError), docker_errors():
+            docker.volume.remove(fresh)
+
+
+def _start(docker: DockerClient, service: str, settings: Settings) -> None:
+    with suppress(MiranteError):
+        stack.compose_up(docker, [service], pull=False, timeout=settings.stack_timeout)
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class _Postgres:
+    """``psql`` / ``pg_restore`` inside the stack's Postgres container."""
+
+    def __init__(self, settings: Settings, docker: DockerClient, container: Container) -> None:
+        self.settings = settings
+        self.docker = docker
+        self.container = container
+
+    def execute(self, *argv: str) -> str:
+        with docker_errors():
+            return str(self.docker.container.execute(self.container, list(argv), user="postgres"))
+
+    def sql(self, statement: str, database: str = "template1") -> str:
+        return self.execute(
+            "psql",
+            "-U",
+            self.settings.postgres_user,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atc",
+            statement,
+        ).strip()
+
+    def copy_in(self, path: Path, name: str) -> str:
+        inside = f"/tmp/{name}"  # noqa: S108 (inside the postgres container)
+        with docker_errors():
+            self.docker.copy(path, (self.container, inside))
+            self.docker.container.execute(
+                self.container, ["chown", "postgres", inside], user="root"
+            )
+        return inside
+
+    def remove(self, inside: str) -> None:
+        with suppress(MiranteError), docker_errors():
+            self.docker.container.execute(self.container, ["rm", "-f", inside], user="root")
+
+
+def _restore_postgres(
+    settings: Settings, docker: DockerClient, set_path: Path, archives: list[backup.Archive]
+) -> None:
+    pg = _Postgres(settings, docker, stack.container_states(docker, settings)["postgres"])
+    for archive in archives:
+        if archive.method == "pg_dumpall-globals":
+            _restore_globals(pg, set_path / archive.file)
+    for archive in archives:
+        if archive.method == "pg_dump":
+            _restore_database(pg, _database_of(archive.file), set_path / archive.file)
+
+
+ROLE_LINE = re.compile(r'^(CREATE|ALTER) ROLE ("(?:[^"]|"")+"|\S+?)[ ;]')
+
+
+def globals_to_apply(globals_sql: str, existing_roles: set[str], own_role: str) -> str:
+    """The globals dump without the stack's own role and without re-creating existing roles.
+
+    The stack's role keeps the password of the current settings; the other roles are
+    created when missing and get back the attributes they had.
+    """
+    kept = []
+    for line in globals_sql.splitlines():
+        found = ROLE_LINE.match(line)
+        if found:
+            role = found.group(2)
+            role = role[1:-1].replace('""', '"') if role.startswith('"') else role
+            if role == own_role or (found.group(1) == "CREATE" and role in existing_roles):
+                continue
+        kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def _restore_globals(pg: _Postgres, path: Path) -> None:
+    try:
+        roles = set(pg.sql("select rolname from pg_roles").split())
+        filtered = globals_to_apply(path.read_text(), roles, pg.settings.postgres_user)
+        with tempfile.TemporaryDirectory() as scratch:
+            local = Path(scratch) / "mirante-globals.sql"
+            local.write_text(filtered)
+            inside = pg.copy_in(local, "mirante-restore-globals.sql")
+        try:
+            pg.execute(
+                "psql",
+                "-U",
+                pg.settings.postgres_user,
+                "-d",
+                "template1",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-f",
+                inside,
+            )
+        finally:
+            pg.remove(inside)
+    except MiranteError as exc:
+        raise RestoreError("postgres", "roles (globals)", str(exc)) from None
+
+
+def _restore_database(pg: _Postgres, database: str, dump: Path) -> None:
+    fresh, previous = database + RESTORING_SUFFIX, database + PREVIOUS_SUFFIX
+    inside = pg.copy_in(dump, f"mirante-restore-{database}.dump")
+    try:
+        pg.sql(f"drop database if exists {_quote(fresh)} with (force)")
+        pg.sql(f"create database {_quote(fresh)} owner {_quote(pg.settings.postgres_user)}")
+        pg.execute(
+            "pg_restore", "-U", pg.settings.postgres_user, "-d", fresh, "--exit-on-error", inside
+        )
+    except MiranteError as exc:
+        with suppress(MiranteError):
+            pg.sql(f"drop database if exists {_quote(fresh)} with (force)")
+        raise RestoreError("postgres", f"pg_restore of {database}", str(exc)) from None
+    finally:
+        pg.remove(inside)
+    try:
+        _swap_databases(pg, database, fresh, previous)
+    except MiranteError as exc:
+        with suppress(MiranteError):
+            pg.sql(f"drop database if exists {_quote(fresh)} with (force)")
+        raise RestoreError("postgres", f"rename over {database}", str(exc)) from None
+    with suppress(MiranteError):
+        pg.sql(f"drop database if exists {_quote(previous)} with (force)")
+
+
+def _swap_databases(pg: _Postgres, database: str, fresh: str, previous: str) -> None:
+    """Rename ``fresh`` over ``database`` in one transaction, retrying while clients leave."""
+    # Identifiers and literals are quoted by _quote / _literal.
+    exists = pg.sql(f"select count(*) from pg_database where datname = {_literal(database)}")  # noqa: S608
+    if exists == "0":
+        pg.sql(f"alter database {_quote(fresh)} rename to {_quote(database)}")
+        return
+    pg.sql(f"drop database if exists {_quote(previous)} with (force)")
+    deadline = time.monotonic() + 30
+    while True:
+        pg.sql(
+            "select pg_terminate_backend(pid) from pg_stat_activity "  # noqa: S608 (quoted)
+            f"where datname = {_literal(database)} and pid <> pg_backend_pid()"
+        )
+        try:
+            pg.sql(
+                f"begin; alter database {_quote(database)} rename to {_quote(previous)}; "
+                f"alter database {_quote(fresh)} rename to {_quote(database)}; commit;"
+            )
+            return
+        except MiranteError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
