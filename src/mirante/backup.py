@@ -131,8 +131,9 @@ def locked(settings: Settings) -> Iterator[None]:
                         "MIRANTE_LOCK_TIMEOUT."
                     ) from None
                 time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        with suppress(OSError):  # the holder's pid is for messages only (a full disk: none)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
         with suppress(OSError):
@@ -176,13 +177,22 @@ def helper(
     """
     image = images.ensure_tool_image(settings, docker, "backup-tools")
     with docker_errors():
-        docker.run(
+        # Detached, then waited on: its stderr (say, "No space left on device") is kept for
+        # the error message instead of going straight to the terminal.
+        container = docker.run(
             image,
             ["sh", "-euc", script],
-            remove=True,
+            detach=True,
             user=None if as_root else f"{os.getuid()}:{os.getgid()}",
             volumes=list(volumes),
         )
+        try:
+            code = docker.container.wait(container)
+            if code != 0:
+                output = str(docker.container.logs(container))
+                raise ToolError([image, "sh", "-euc", script.strip().split()[0]], code, output)
+        finally:
+            docker.container.remove(container, force=True)
 
 
 def _archive_volume(
@@ -344,7 +354,11 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                 "no volume of the stack exists; run `invoke stack.up` first",
             )
         work = root / f"{created}.partial"
-        work.mkdir(parents=True, mode=0o700)
+        try:
+            work.mkdir(parents=True, mode=0o700)
+        except OSError as exc:
+            raise BackupError("the stack", "create the set directory", _os_error(exc)) from None
+        service = "the set"
         try:
             archives = []
             for service in chosen:
@@ -377,16 +391,24 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                 mirante_version(),
                 archives,
             )
+            service = "the set"
             atomic_write(work / MANIFEST, json.dumps(_manifest(backup_set), indent=2) + "\n", 0o600)
             fsync_dir(work)
             work.rename(root / created)
             fsync_dir(root)
+        except OSError as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise BackupError(service, "write", _os_error(exc)) from None
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
         if dest is None:  # the metrics describe the configured backup directory
             write_metrics(settings)
     return backup_set
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
 
 
 def _new_set_name(root: Path) -> str:

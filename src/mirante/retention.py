@@ -68,9 +68,7 @@ def decide(
                 candidate, True, f"{age:.1f} days old, younger than {keep_days:g} days"
             )
         elif protects:
-            decision = Decision(
-                candidate, True, f"newest verified backup of {', '.join(protects)}"
-            )
+            decision = Decision(candidate, True, f"newest verified backup of {', '.join(protects)}")
         else:
             decision = Decision(
                 candidate,

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
+import pytest
+import requests
+
 from mirante import backup, settings, stack
+from mirante.docker import docker_errors
 
 from .conftest import invoke
 
@@ -25,56 +32,119 @@ def psql(docker: object, container: object, sql: str, database: str, user: str) 
     ).strip()
 
 
-def test_backup_is_consistent_private_and_restorable(
-    running_stack: stack.UpReport, stack_settings: settings.Settings, tmp_path: Path
-) -> None:
-    config = settings.load(
-        stack_settings.root,
-        environ={
-            **{v.name: stack_settings.value_of(v) for v in settings.VARIABLES if not v.secret},
-            "MIRANTE_BACKUP_DIR": str(tmp_path / "backups"),
-        },
+def prometheus_window(port: int, end: float) -> tuple[object, list[dict[str, str]]]:
+    """Every series value of the minute before ``end`` (5 s steps), and the series names."""
+    base = f"http://127.0.0.1:{port}/api/v1"
+    window = {"start": end - 60, "end": end}
+    values = requests.get(
+        f"{base}/query_range", params={"query": '{job=~".+"}', "step": "5", **window}, timeout=30
+    ).json()["data"]["result"]
+    series = requests.get(
+        f"{base}/series", params={"match[]": '{job=~".+"}', **window}, timeout=30
+    ).json()["data"]
+    return sorted(values, key=lambda r: sorted(r["metric"].items())), sorted(
+        series, key=lambda m: sorted(m.items())
     )
+
+
+def test_backup_down_up_restore_gives_back_the_same_data(
+    running_stack: stack.UpReport, stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The user's round trip, command by command: backup, list, verify, down --volumes, up,
+    restore. The same Prometheus series values and Postgres rows come back; a tampered set is
+    refused before anything is touched."""
+    env = {**stack_env, "MIRANTE_BACKUP_DIR": str(tmp_path / "backups")}
+    config = settings.load(Path(env["MIRANTE_ROOT"]), environ=env)
     _, _, docker = stack.prepare(config)
-    postgres = stack.container_states(docker, config)["postgres"]
     user, database = config.postgres_user, config.postgres_db
+
+    def rows() -> str:
+        postgres = stack.container_states(docker, config)["postgres"]
+        return psql(docker, postgres, ROWS, database, user)
+
     psql(
         docker,
-        postgres,
+        stack.container_states(docker, config)["postgres"],
         "create table mirante_backup_probe (id int primary key, note text); "
         "insert into mirante_backup_probe select g, md5(g::text) from generate_series(1, 500) g",
         database,
         user,
     )
-    expected = psql(docker, postgres, ROWS, database, user)
+    expected_rows = rows()
+    port = config.ports["prometheus"]
+    deadline = time.monotonic() + 60  # a minute of samples to compare
+    while time.monotonic() < deadline:
+        uptime = requests.get(
+            f"http://127.0.0.1:{port}/api/v1/query",
+            params={"query": "time() - process_start_time_seconds{job='prometheus'}"},
+            timeout=10,
+        ).json()["data"]["result"]
+        if uptime and float(uptime[0]["value"][1]) > 65:
+            break
+        time.sleep(2)
+    end = time.time() - 2
+    expected_values, expected_series = prometheus_window(port, end)
+    assert len(expected_series) > 100 and expected_values
 
-    made = backup.create(config)
-    assert set(made.services) >= {"prometheus", "postgres", "alertmanager"}
-    assert not list(config.backup_dir.glob("*.partial"))
-    for archive in made.archives:
-        file = made.path / archive.file
-        assert (
-            stat.S_IMODE(file.stat().st_mode) == 0o600 and file.stat().st_size == archive.size > 0
-        )
+    made = invoke(env, "backup")
+    assert made.returncode == 0, made.stderr
+    (created,) = backup.list_sets(config)
+    assert set(created.services) >= {"prometheus", "postgres", "alertmanager"}
+    for archive in created.archives:
+        file = created.path / archive.file
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600 and file.stat().st_size == archive.size
+    assert stack.describe(stack.container_states(docker, config)["alertmanager"]) in (
+        "healthy",
+        "starting",
+        "running",
+    )  # started again after its volume was archived
+    listed = invoke(env, "backup.list")
+    assert created.name in listed.stdout and "not yet" in listed.stdout
+    verified = invoke(env, "backup.verify", "latest")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    down = invoke(env, "stack.down", "--volumes", "--yes")
+    assert down.returncode == 0, down.stderr
+    up = invoke(env, "stack.up")
+    assert up.returncode == 0, up.stderr
+    assert prometheus_window(port, end) != (expected_values, expected_series)  # really empty
+    postgres = stack.container_states(docker, config)["postgres"]
+    assert not psql(docker, postgres, "select to_regclass('mirante_backup_probe')", database, user)
+
+    # A tampered copy of the set is refused before anything is touched.
+    tampered = config.backup_dir / "20000101T000000Z"
+    shutil.copytree(created.path, tampered)
+    archive = tampered / "prometheus.tar.zst"
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    refused = invoke(env, "backup.restore", tampered.name, "--yes")
+    assert refused.returncode != 0
+    assert "failed verification, nothing was touched: prometheus.tar.zst" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert prometheus_window(port, end) != (expected_values, expected_series)
+
+    restored = invoke(env, "backup.restore", created.name, "--yes")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert rows() == expected_rows
+    assert prometheus_window(port, end) == (expected_values, expected_series)
     states = stack.container_states(docker, config)
-    assert stack.describe(states["alertmanager"]) in ("healthy", "starting", "running")  # restarted
-    _, checks = backup.verify(config, made.name)
-    assert all(c.ok for c in checks), checks
-
-    # The dump restores into a fresh database with the very same rows.
-    dump = made.path / f"postgres-{database}.dump"
-    docker.copy(dump, (postgres, "/tmp/probe.dump"))  # type: ignore[attr-defined]
-    psql(docker, postgres, "create database mirante_restore_probe", "postgres", user)
-    try:
-        docker.container.execute(  # type: ignore[attr-defined]
-            postgres,
-            ["pg_restore", "-U", user, "-d", "mirante_restore_probe", "/tmp/probe.dump"],
-            user="root",  # the copied dump keeps its 0600 mode and owner
+    assert all(
+        stack.describe(states[s]) == "healthy" for s in ("prometheus", "alertmanager", "postgres")
+    )
+    with docker_errors():
+        leftovers = [v.name for v in docker.volume.list() if v.name.endswith("_mirante_restore")]
+    assert leftovers == []
+    assert (
+        psql(
+            docker,
+            states["postgres"],
+            "select count(*) from pg_database where datname like '%_mirante_%'",
+            "postgres",
+            user,
         )
-        assert psql(docker, postgres, ROWS, "mirante_restore_probe", user) == expected
-    finally:
-        psql(docker, postgres, "drop database mirante_restore_probe", "postgres", user)
-        psql(docker, postgres, "drop table mirante_backup_probe", database, user)
+        == "0"
+    )
 
 
 def test_concurrent_backups_are_serialised(
@@ -134,3 +204,71 @@ def test_bad_set_name_is_one_clear_line(
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: '../../etc' is not a backup set name")
     assert "Traceback" not in result.stderr
+
+
+def test_a_stack_that_is_not_running_is_one_clear_line(tmp_path: Path) -> None:
+    """Backup and restore against a project with no containers and no volumes."""
+    from conftest import scratch_checkout
+
+    from .conftest import project_env
+
+    root = scratch_checkout(tmp_path / "checkout")
+    env = project_env("mirantenothing", root, MIRANTE_BACKUP_DIR=str(tmp_path / "backups"))
+    made = invoke(env, "backup")
+    assert made.returncode == 1
+    assert made.stderr.strip() == (
+        "error: backup of the stack failed at find volumes: no volume of the stack exists; "
+        "run `invoke stack.up` first; no set was written"
+    )
+    config = settings.load(root, environ=env)
+    set_dir = config.backup_dir / "20260101T120000Z"
+    set_dir.mkdir(parents=True)
+    dump = set_dir / "postgres-mirante.dump"
+    dump.write_bytes(b"PGDMP")
+    manifest = backup.BackupSet(
+        set_dir.name,
+        set_dir,
+        set_dir.name,
+        0.1,
+        "0.1.0",
+        [backup.Archive("postgres", "pg_dump", dump.name, 5, backup.sha256_of(dump), "", 0.1)],
+    )
+    (set_dir / backup.MANIFEST).write_text(json.dumps(backup._manifest(manifest)))
+    restored = invoke(env, "backup.restore", "latest", "--yes")
+    assert restored.returncode == 1
+    assert restored.stderr.strip() == (
+        "error: postgres is not running; start the stack with `invoke stack.up`, then restore"
+    )
+    missing = invoke(env, "backup.restore", "latest", "--services", "prometheus", "--yes")
+    assert missing.stderr.strip() == (
+        "error: set 20260101T120000Z holds no backup of prometheus; it holds: postgres"
+    )
+
+
+def test_a_full_disk_fails_the_backup_cleanly(
+    running_stack: stack.UpReport, stack_env: dict[str, str], tmp_path: Path
+) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(small)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill: {mounted.stderr.strip()}")
+    try:
+        filler = small / "filler"
+        with suppress(OSError), filler.open("wb", buffering=0) as fill:  # until the disk is full
+            for _ in range(1024):
+                fill.write(b"\0" * 4096)
+        result = invoke(stack_env, "backup", "--services", "prometheus", "--dest", str(small))
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("error: backup of prometheus failed at archive: ")
+        assert "No space left on device" in lines[0] and lines[0].endswith("no set was written")
+        assert sorted(p.name for p in small.iterdir()) == sorted([backup.LOCK, filler.name])
+    finally:
+        subprocess.run(["umount", str(small)], check=False)

@@ -35,6 +35,10 @@ def exits_cleanly(func: Callable[P, R]) -> Callable[P, R]:
             # The reader went away (`| head`): stop quietly, as command-line tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise Exit(code=0) from None
+        except OSError as exc:
+            # A file the command needed (a full disk, a directory it may not write): one line.
+            where = f" ({exc.filename})" if exc.filename else ""
+            raise Exit(f"error: {exc.strerror or exc}{where}", code=1) from None
 
     return wrapper
 
