@@ -2,11 +2,12 @@
 
 from invoke.collection import Collection
 
-from mirante.tasks import backup, gates, images, stack
+from mirante.tasks import backup, db, gates, images, stack
 
 ns = Collection()
 ns.add_collection(stack.namespace)
 ns.add_collection(images.namespace)
 ns.add_collection(gates.namespace)
 ns.add_collection(backup.namespace)
+ns.add_collection(db.namespace)
 ns.configure({"run": {"echo": True, "pty": False}})

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mirante import images, stack
-from mirante.docker import docker_errors, run
+from mirante.docker import docker_errors, run, run_container
 from mirante.errors import MiranteError, ToolError
 from mirante.files import atomic_write
 from mirante.settings import Settings
@@ -149,7 +149,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _finalise(partial: Path) -> Path:
+def finalise(partial: Path) -> Path:
     """fsync, mode 0600, and rename ``x.partial`` to ``x``."""
     final = partial.with_name(partial.name.removesuffix(".partial"))
     partial.chmod(0o600)
@@ -175,24 +175,13 @@ def helper(
     It runs as the calling user (so files it writes to the host are the user's) unless
     ``as_root``, which writing into a service's volume needs.
     """
-    image = images.ensure_tool_image(settings, docker, "backup-tools")
-    with docker_errors():
-        # Detached, then waited on: its stderr (say, "No space left on device") is kept for
-        # the error message instead of going straight to the terminal.
-        container = docker.run(
-            image,
-            ["sh", "-euc", script],
-            detach=True,
-            user=None if as_root else f"{os.getuid()}:{os.getgid()}",
-            volumes=list(volumes),
-        )
-        try:
-            code = docker.container.wait(container)
-            if code != 0:
-                output = str(docker.container.logs(container))
-                raise ToolError([image, "sh", "-euc", script.strip().split()[0]], code, output)
-        finally:
-            docker.container.remove(container, force=True)
+    run_container(
+        docker,
+        images.ensure_tool_image(settings, docker, "backup-tools"),
+        ["sh", "-euc", script],
+        user=None if as_root else f"{os.getuid()}:{os.getgid()}",
+        volumes=list(volumes),
+    )
 
 
 def _archive_volume(
@@ -371,7 +360,7 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                     produced = [_backup_stopped(settings, docker, service, work)]
                 image = (states[service].config.image if service in states else "") or ""
                 for method, partial in produced:
-                    final = _finalise(partial)
+                    final = finalise(partial)
                     archives.append(
                         Archive(
                             service,

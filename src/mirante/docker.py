@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mirante.errors import ComposeMissing, DockerUnavailable, ToolError
 from mirante.settings import Settings
@@ -64,6 +64,29 @@ def docker_errors() -> Iterator[None]:
         ):
             raise ComposeMissing() from None
         raise ToolError(exc.docker_command, exc.return_code, stderr) from None
+
+
+def run_container(docker: DockerClient, image: str, argv: Sequence[str], **options: Any) -> str:
+    """Run a one-off container to its end and return its output (stdout and stderr).
+
+    It runs detached and is waited on, so that a failure's stderr (say, "No space left on
+    device" or "password authentication failed") lands in the :class:`ToolError` rather
+    than on the terminal. The container is removed either way.
+
+    Raises:
+        ToolError: the command exited non-zero, with its last lines of output.
+    """
+    with docker_errors():
+        container = docker.run(image, list(argv), detach=True, **options)
+        try:
+            code = docker.container.wait(container)
+            output = str(docker.container.logs(container))
+        finally:
+            docker.container.remove(container, force=True)
+    if code != 0:
+        tool = [str(options["entrypoint"])] if options.get("entrypoint") else []
+        raise ToolError([image, *tool, *argv[:3]], code, output)
+    return output
 
 
 def run(

@@ -134,3 +134,30 @@ def test_globals_keep_the_stack_role_as_configured_and_skip_existing_roles() -> 
     assert "ALTER ROLE reader WITH NOSUPERUSER LOGIN PASSWORD 'SCRAM-reader';" in applied
     assert 'CREATE ROLE "Odd ""Name""";' in applied
     assert "SET default_transaction_read_only = off;" in applied
+
+
+def test_s3_needs_boto3_before_anything_is_dumped(
+    config: settings.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import sys
+
+    from mirante import db
+    from mirante.errors import MiranteError
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as if it were not installed
+    with_bucket = dataclasses.replace(config, s3_bucket="mirante-backups")
+    with pytest.raises(MiranteError, match=r"pip install 'mirante\[s3\]'"):
+        db.dump(with_bucket, "local")
+    assert not config.backup_dir.exists()
+
+
+def test_s3_keys_and_urls_without_passwords(config: settings.Settings) -> None:
+    from mirante import db
+
+    made = db.Dump("staging", Path("/b/db/staging/backup_staging_20260101T000000Z.dump"), 1, "x", 0)
+    assert db.s3_key(config, made) == "mirante/db/staging/backup_staging_20260101T000000Z.dump"
+    bare, password = db.split_password(
+        "postgresql://app:s%40cret@db.example:6543/orders?sslmode=require"
+    )
+    assert (bare, password) == ("postgresql://app@db.example:6543/orders?sslmode=require", "s@cret")

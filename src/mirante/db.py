@@ -1,0 +1,289 @@
+"""Databases of the environments: ``pg_dump`` backups (optionally uploaded to S3) and health.
+
+Environments are ``local`` (the stack's own Postgres) and ``dev`` / ``staging`` / ``prod``,
+whose URLs come from ``DEV_DATABASE_URL`` / ``STAGE_DATABASE_URL`` / ``PROD_DATABASE_URL``.
+The Postgres client tools run from the stack's Postgres image on the host network, so
+nothing needs installing; the password reaches them through a private env file, never
+through a command line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from mirante import backup, images, stack
+from mirante.docker import run_container
+from mirante.errors import MiranteError, ToolError
+from mirante.settings import VARIABLES, Settings
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+ENVIRONMENTS = ("local", "dev", "staging", "prod")
+
+
+class UnknownEnvironment(MiranteError):
+    """An environment name that is not one of ENVIRONMENTS."""
+
+    exit_code = 2
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"unknown environment {name!r}; known environments: {', '.join(ENVIRONMENTS)}"
+        )
+
+
+class DatabaseError(MiranteError):
+    """A database step failed: names the environment and the step."""
+
+    def __init__(self, env: str, step: str, detail: str) -> None:
+        super().__init__(f"{step} of the {env} database failed: {detail}")
+
+
+@dataclass
+class Dump:
+    env: str
+    path: Path
+    size: int
+    sha256: str
+    seconds: float
+    uploaded_to: str = ""
+
+
+@dataclass
+class Health:
+    env: str
+    ok: bool
+    detail: str
+    server_version: str = ""
+    database_size: int = 0
+    connections: int = 0
+    seconds: float = 0.0
+
+
+def _url_variable(env: str) -> str:
+    return next(v.name for v in VARIABLES if v.field == "database_urls" and v.key == env)
+
+
+def database_url(settings: Settings, env: str) -> str:
+    """The URL of ``env``'s database.
+
+    Raises:
+        UnknownEnvironment: for a name not in ENVIRONMENTS.
+        MiranteError: when that environment's URL is not set.
+    """
+    if env not in ENVIRONMENTS:
+        raise UnknownEnvironment(env)
+    if env == "local":
+        return (
+            f"postgresql://{settings.postgres_user}:{settings.postgres_password}"
+            f"@127.0.0.1:{settings.ports['postgres']}/{settings.postgres_db}"
+        )
+    url = settings.database_urls.get(env, "")
+    if not url:
+        raise MiranteError(
+            f"{_url_variable(env)} is not set; put the {env} database URL "
+            "(postgresql://user:password@host:5432/dbname) in .env or the environment"
+        )
+    return url
+
+
+def split_password(url: str) -> tuple[str, str]:
+    """The URL without its password, and the password (``""`` when it has none)."""
+    parts = urlsplit(url)
+    password = unquote(parts.password or "")
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = (
+        (unquote(parts.username or "") + "@" if parts.username else "")
+        + host
+        + (f":{parts.port}" if parts.port else "")
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), password
+
+
+@contextmanager
+def _password_file(password: str) -> Iterator[Path]:
+    """A 0600 env file carrying PGPASSWORD, deleted afterwards."""
+    with tempfile.TemporaryDirectory(prefix="mirante-db-") as scratch:
+        path = Path(scratch) / "pg.env"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"PGPASSWORD={password}\n" if password else "")
+        yield path
+
+
+def _client_image(settings: Settings, docker: DockerClient) -> str:
+    """The running stack's Postgres image (its tools match its server), else the local build."""
+    running = stack.container_states(docker, settings).get("postgres")
+    if running is not None and running.config.image:
+        return str(running.config.image)
+    return images.ensure_tool_image(settings, docker, "postgres")
+
+
+def _pg(
+    settings: Settings,
+    docker: DockerClient,
+    url: str,
+    argv: list[str],
+    out: Path | None = None,
+) -> str:
+    """Run a Postgres client tool against ``url``; ``out`` is mounted at /out."""
+    bare, password = split_password(url)
+    image = _client_image(settings, docker)
+    with _password_file(password) as env_file:
+        return run_container(
+            docker,
+            image,
+            [*argv[1:], "-d", bare],
+            entrypoint=argv[0],  # the tool itself, not the image's server entrypoint
+            networks=["host"],
+            env_files=[env_file],
+            user=f"{os.getuid()}:{os.getgid()}",
+            volumes=[(str(out), "/out", "rw")] if out else [],
+        )
+
+
+def dump(settings: Settings, env: str) -> Dump:
+    """``pg_dump -Fc`` of ``env``'s database into ``<backup dir>/db/<env>/``; upload to S3
+    when a bucket is configured.
+
+    The dump is written as ``*.partial``, checked with ``pg_restore --list``, made 0600 and
+    renamed; a ``.sha256`` file sits next to it.
+
+    Raises:
+        UnknownEnvironment, DatabaseError, MiranteError.
+    """
+    url = database_url(settings, env)
+    if settings.s3_bucket:
+        _boto3()  # before dumping: a missing client is known up front
+    settings, _, docker = stack.prepare(settings)
+    directory = settings.backup_dir / "db" / env
+    with backup.locked(settings):
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = f"backup_{env}_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.dump"
+        partial = directory / f"{name}.partial"
+        began = time.monotonic()
+        try:
+            try:
+                _pg(
+                    settings,
+                    docker,
+                    url,
+                    ["pg_dump", "-Fc", "-f", f"/out/{partial.name}"],
+                    directory,
+                )
+            except ToolError as exc:
+                raise DatabaseError(env, "pg_dump", str(exc)) from None
+            if not partial.is_file() or partial.stat().st_size == 0:
+                raise DatabaseError(env, "pg_dump", "the dump is empty")
+            try:
+                listing = _pg_restore_list(settings, docker, directory, partial.name)
+            except ToolError as exc:
+                raise DatabaseError(env, "pg_restore --list", str(exc)) from None
+            if not listing.strip():
+                raise DatabaseError(env, "pg_restore --list", "the dump lists nothing")
+            final = backup.finalise(partial)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        digest = backup.sha256_of(final)
+        (directory / f"{name}.sha256").write_text(f"{digest}  {name}\n")
+        made = Dump(env, final, final.stat().st_size, digest, round(time.monotonic() - began, 2))
+    if settings.s3_bucket:
+        made.uploaded_to = upload(settings, made)
+    return made
+
+
+def _pg_restore_list(settings: Settings, docker: DockerClient, directory: Path, name: str) -> str:
+    return run_container(
+        docker,
+        _client_image(settings, docker),
+        ["--list", f"/out/{name}"],
+        entrypoint="pg_restore",
+        user=f"{os.getuid()}:{os.getgid()}",
+        volumes=[(str(directory), "/out", "ro")],
+    )
+
+
+def _boto3() -> Any:
+    """boto3, an optional dependency (``mirante[s3]``), imported only when S3 is configured."""
+    try:
+        return importlib.import_module("boto3")
+    except ImportError:
+        raise MiranteError(
+            "MIRANTE_S3_BUCKET is set but boto3 is not installed: pip install 'mirante[s3]' "
+            "(or unset MIRANTE_S3_BUCKET to keep dumps local)"
+        ) from None
+
+
+def s3_key(settings: Settings, made: Dump) -> str:
+    return "/".join(p for p in (settings.s3_prefix.strip("/"), made.env, made.path.name) if p)
+
+
+def upload(settings: Settings, made: Dump) -> str:
+    """Upload a dump to the configured bucket; returns its ``s3://`` address.
+
+    Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY,
+    ~/.aws, an instance role); MIRANTE_S3_ENDPOINT points it at MinIO or another
+    S3-compatible store.
+    """
+    boto3 = _boto3()
+    key = s3_key(settings, made)
+    where = f"s3://{settings.s3_bucket}/{key}"
+    try:
+        client = boto3.client("s3", endpoint_url=settings.s3_endpoint or None)
+        client.upload_file(
+            str(made.path),
+            settings.s3_bucket,
+            key,
+            ExtraArgs={"Metadata": {"sha256": made.sha256}},
+        )
+    except Exception as exc:  # boto3 raises botocore's many classes; all end here
+        raise DatabaseError(
+            made.env, "upload", f"{where}: {exc}; the dump is kept at {made.path}"
+        ) from None
+    return where
+
+
+HEALTH_SQL = (
+    "select current_setting('server_version'), pg_database_size(current_database()), "
+    "(select count(*) from pg_stat_activity where datname = current_database())"
+)
+
+
+def healthcheck(settings: Settings, env: str) -> Health:
+    """Connect to ``env``'s database and read its version, size and connections.
+
+    Raises:
+        UnknownEnvironment, MiranteError (URL not set).
+    """
+    url = database_url(settings, env)
+    settings, _, docker = stack.prepare(settings)
+    began = time.monotonic()
+    try:
+        answer = _pg(
+            settings,
+            docker,
+            url,
+            ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-F", "|", "-c", HEALTH_SQL],
+        )
+    except ToolError as exc:
+        return Health(env, False, str(exc), seconds=round(time.monotonic() - began, 2))
+    seconds = round(time.monotonic() - began, 2)
+    try:
+        version, size, connections = answer.strip().splitlines()[-1].split("|")
+        return Health(env, True, "connected", version, int(size), int(connections), seconds)
+    except ValueError:
+        return Health(env, False, f"unexpected answer: {answer.strip()[:200]}", seconds=seconds)
