@@ -23,8 +23,10 @@ import json
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -169,13 +171,14 @@ def helper(
     script: str,
     volumes: Sequence[tuple[str, str, str]],
     as_root: bool = False,
-) -> None:
-    """``sh -euc script`` in the backup-tools image with ``volumes`` (source, target, mode).
+) -> str:
+    """``sh -euc script`` in the backup-tools image with ``volumes`` (source, target, mode);
+    returns its output.
 
     It runs as the calling user (so files it writes to the host are the user's) unless
     ``as_root``, which writing into a service's volume needs.
     """
-    run_container(
+    return run_container(
         docker,
         images.ensure_tool_image(settings, docker, "backup-tools"),
         ["sh", "-euc", script],
@@ -184,21 +187,95 @@ def helper(
     )
 
 
+class _Follower(threading.Thread):
+    """Hashes a file while another process writes it, flushing it to disk as it grows.
+
+    Archives are written sequentially, so reading behind the writer gives the same sha256
+    as reading the finished file, and the periodic ``fdatasync`` spreads the final flush
+    over the write. Both overlap the compression instead of following it.
+    """
+
+    FLUSH_EVERY = 32 << 20
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.done = threading.Event()
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def run(self) -> None:
+        while not self.path.exists():
+            if self.done.wait(0.01):
+                if not self.path.exists():
+                    return
+                break
+        flushed = 0
+        with self.path.open("rb") as handle:
+            while True:
+                finished = self.done.is_set()
+                chunk = handle.read(CHUNK)
+                if chunk:
+                    self.digest.update(chunk)
+                    self.size += len(chunk)
+                    if self.size - flushed >= self.FLUSH_EVERY:
+                        os.fdatasync(handle.fileno())
+                        flushed = self.size
+                elif finished:
+                    return
+                else:
+                    time.sleep(0.005)
+
+    def sha256(self) -> str:
+        """The file's sha256, or a full re-read if the file changed behind the reader."""
+        self.done.set()
+        self.join()
+        if self.size != self.path.stat().st_size:
+            return sha256_of(self.path)
+        return self.digest.hexdigest()
+
+
 def _archive_volume(
-    settings: Settings, docker: DockerClient, service: str, source: str, work: Path
-) -> Path:
+    settings: Settings,
+    docker: DockerClient,
+    service: str,
+    source: str,
+    work: Path,
+    cleanup: str = "",
+) -> tuple[Path, str]:
+    """tar + zstd of ``source`` in the service's volume; returns the file and its sha256.
+
+    ``cleanup`` (a path in the volume) is removed by the same container however the
+    archiving ends; the volume is then mounted read-write.
+    """
     name = f"{service}.tar.zst.partial"
     # tar runs zstd itself, so a failure of either fails the step (sh has no pipefail).
-    helper(
-        settings,
-        docker,
-        f"tar -C {source} -I 'zstd -T0 -q' -cf /out/{name} .",
-        [(volume_name(settings, service), "/data", "ro"), (str(work), "/out", "rw")],
-    )
-    return work / name
+    script = f"tar -C {source} -I 'zstd -T0 -q' -cf /out/{name} ."
+    if cleanup:
+        script = (
+            f"trap 'rm -rf {cleanup}' EXIT\n{script}\nchown {os.getuid()}:{os.getgid()} /out/{name}"
+        )
+    follower = _Follower(work / name)
+    follower.start()
+    try:
+        helper(
+            settings,
+            docker,
+            script,
+            [
+                (volume_name(settings, service), "/data", "rw" if cleanup else "ro"),
+                (str(work), "/out", "rw"),
+            ],
+            as_root=bool(cleanup),
+        )
+    finally:
+        digest = follower.sha256()
+    return work / name, digest
 
 
-def _backup_prometheus(settings: Settings, docker: DockerClient, work: Path) -> tuple[str, Path]:
+def _backup_prometheus(
+    settings: Settings, docker: DockerClient, work: Path
+) -> tuple[str, Path, str]:
     import requests
 
     url = f"http://127.0.0.1:{settings.ports['prometheus']}/api/v1/admin/tsdb/snapshot"
@@ -210,25 +287,25 @@ def _backup_prometheus(settings: Settings, docker: DockerClient, work: Path) -> 
         raise BackupError("prometheus", "snapshot", f"{url}: {exc}") from None
     if not re.fullmatch(r"[\w-]+", snapshot):
         raise BackupError("prometheus", "snapshot", f"unexpected snapshot name {snapshot!r}")
+    where = f"/data/snapshots/{snapshot}"
     try:
-        path = _archive_volume(settings, docker, "prometheus", f"/data/snapshots/{snapshot}", work)
+        path, digest = _archive_volume(settings, docker, "prometheus", where, work, cleanup=where)
     except MiranteError as exc:
-        raise BackupError("prometheus", "archive", str(exc)) from None
-    finally:
-        with suppress(MiranteError):
+        with suppress(MiranteError):  # the archiving container may not have started at all
             helper(
                 settings,
                 docker,
-                f"rm -rf /data/snapshots/{snapshot}",
+                f"rm -rf {where}",
                 [(volume_name(settings, "prometheus"), "/data", "rw")],
                 as_root=True,
             )
-    return "tsdb-snapshot", path
+        raise BackupError("prometheus", "archive", str(exc)) from None
+    return "tsdb-snapshot", path, digest
 
 
 def _backup_postgres(
     settings: Settings, docker: DockerClient, work: Path
-) -> list[tuple[str, Path]]:
+) -> list[tuple[str, Path, str]]:
     container = stack.container_states(docker, settings)["postgres"]
     user = settings.postgres_user
 
@@ -264,7 +341,7 @@ def _backup_postgres(
         with docker_errors():
             docker.copy((container, inside), partial)
             docker.container.execute(container, ["rm", "-f", inside], user="postgres")
-        results.append(("pg_dump", partial))
+        results.append(("pg_dump", partial, ""))
     try:
         execute("sh", "-c", f"pg_dumpall --globals-only -U {user} > /tmp/mirante-globals.sql")
     except MiranteError as exc:
@@ -272,20 +349,20 @@ def _backup_postgres(
     partial = work / "postgres-globals.sql.partial"
     with docker_errors():
         docker.copy((container, "/tmp/mirante-globals.sql"), partial)  # noqa: S108 (in the container)
-    results.append(("pg_dumpall-globals", partial))
+    results.append(("pg_dumpall-globals", partial, ""))
     return results
 
 
 def _backup_stopped(
     settings: Settings, docker: DockerClient, service: str, work: Path
-) -> tuple[str, Path]:
+) -> tuple[str, Path, str]:
     states = stack.container_states(docker, settings)
     was_running = stack.describe(states.get(service)) in ("healthy", "running", "starting")
     try:
         if was_running:
             with docker_errors():
                 docker.compose.stop([service])
-        return "volume-while-stopped", _archive_volume(settings, docker, service, "/data", work)
+        return ("volume-while-stopped", *_archive_volume(settings, docker, service, "/data", work))
     except MiranteError as exc:
         raise BackupError(service, "archive", str(exc)) from None
     finally:
@@ -316,9 +393,18 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
     settings, _, docker = stack.prepare(settings)
     with locked(settings if dest is None else _with_backup_dir(settings, root)):
         created = _new_set_name(root)
-        states = stack.container_states(docker, settings)
-        with docker_errors():
-            volumes = {v.name for v in docker.volume.list()}
+
+        def list_volumes() -> set[str]:
+            with docker_errors():
+                return {v.name for v in docker.volume.list()}
+
+        # Three independent look-ups at once (the helper image is then known for the run).
+        with ThreadPoolExecutor(3) as pool:
+            tool = pool.submit(images.ensure_tool_image, settings, docker, "backup-tools")
+            found_states = pool.submit(stack.container_states, docker, settings)
+            found_volumes = pool.submit(list_volumes)
+            states, volumes = found_states.result(), found_volumes.result()
+            tool.result()
         chosen = wanted or [s for s in BACKED_UP if volume_name(settings, s) in volumes]
         for service in chosen:
             if volume_name(settings, service) not in volumes:
@@ -359,7 +445,7 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                 else:
                     produced = [_backup_stopped(settings, docker, service, work)]
                 image = (states[service].config.image if service in states else "") or ""
-                for method, partial in produced:
+                for method, partial, digest in produced:
                     final = finalise(partial)
                     archives.append(
                         Archive(
@@ -367,7 +453,7 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                             method,
                             final.name,
                             final.stat().st_size,
-                            sha256_of(final),
+                            digest or sha256_of(final),
                             image,
                             round(time.monotonic() - began, 2),
                         )

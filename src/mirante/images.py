@@ -182,12 +182,22 @@ def _choose(settings: Settings, service: Service, source: str, present: set[str]
     )
 
 
+_TOOL_IMAGES: dict[tuple[Path, str, str], str] = {}
+
+
 def ensure_tool_image(settings: Settings, docker: DockerClient, recipe: str) -> str:
-    """A helper image mirante runs itself (``images/<recipe>``), built when missing."""
+    """A helper image mirante runs itself (``images/<recipe>``), built when missing.
+
+    Known present once per process: a backup runs its helper several times.
+    """
+    key = (settings.root, settings.image_source, recipe)
+    if key in _TOOL_IMAGES:
+        return _TOOL_IMAGES[key]
     source = effective_source(settings)
     tag = built_tag(settings, recipe, source)
     if tag not in present_images(docker):
         build(settings, docker, [recipe], source)
+    _TOOL_IMAGES[key] = tag
     return tag
 
 
