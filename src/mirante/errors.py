@@ -93,7 +93,10 @@ class ToolError(MiranteError):
         self.returncode = exit_code
         self.stderr = stderr
         last = " ".join(stderr.strip().splitlines()[-3:]) if stderr.strip() else "no output"
-        super().__init__(f"`{' '.join(self.command[:4])}` exited {exit_code}: {last}")
+        shown = " ".join(" ".join(str(part) for part in self.command[:4]).split())  # one line
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"`{shown}` exited {exit_code}: {last}")
 
 
 class ImageUnavailable(MiranteError):

@@ -120,6 +120,6 @@ def test_finalise_makes_the_file_private_under_its_final_name(tmp_path: Path) ->
     partial = tmp_path / "prometheus.tar.zst.partial"
     partial.write_bytes(b"x")
     partial.chmod(0o644)
-    final = backup._finalise(partial)
+    final = backup.finalise(partial)
     assert final.name == "prometheus.tar.zst" and not partial.exists()
     assert stat.S_IMODE(final.stat().st_mode) == 0o600
