@@ -82,7 +82,7 @@ def run_container(docker: DockerClient, image: str, argv: Sequence[str], **optio
             code = docker.container.wait(container)
             output = str(docker.container.logs(container))
         finally:
-            docker.container.remove(container, force=True)
+            docker.container.remove(container, force=True, volumes=True)  # and its anonymous ones
     if code != 0:
         tool = [str(options["entrypoint"])] if options.get("entrypoint") else []
         raise ToolError([image, *tool, *argv[:3]], code, output)

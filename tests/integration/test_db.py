@@ -72,8 +72,19 @@ def _postgres_image(stack_env: dict[str, str]) -> str:
 def test_db_healthcheck_answers_and_names_a_bad_password(
     running_stack: stack.UpReport, stack_env: dict[str, str]
 ) -> None:
+    def dangling() -> set[str]:
+        listed = subprocess.run(
+            ["docker", "volume", "ls", "-q", "-f", "dangling=true"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return set(listed.stdout.split())
+
+    before = dangling()
     ok = invoke(stack_env, "db.healthcheck")
     assert ok.returncode == 0, ok.stderr
+    assert dangling() <= before  # the one-off client container leaves no anonymous volume
     assert "OK (" in ok.stdout and "server version" in ok.stdout
     port = stack_env["MIRANTE_POSTGRES_PORT"]
     wrong = invoke(
