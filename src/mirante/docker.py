@@ -67,26 +67,23 @@ def docker_errors() -> Iterator[None]:
 
 
 def run_container(docker: DockerClient, image: str, argv: Sequence[str], **options: Any) -> str:
-    """Run a one-off container to its end and return its output (stdout and stderr).
+    """Run a one-off container (``--rm``) to its end and return its output.
 
-    It runs detached and is waited on, so that a failure's stderr (say, "No space left on
-    device" or "password authentication failed") lands in the :class:`ToolError` rather
-    than on the terminal. The container is removed either way.
+    Its output is streamed rather than left to the terminal, so that a failure's stderr
+    (say, "No space left on device" or "password authentication failed") lands in the
+    :class:`ToolError`. ``--rm`` has the daemon remove the container and its anonymous
+    volumes however mirante ends, even when it is killed.
 
     Raises:
         ToolError: the command exited non-zero, with its last lines of output.
     """
-    with docker_errors():
-        container = docker.run(image, list(argv), detach=True, **options)
-        try:
-            code = docker.container.wait(container)
-            output = str(docker.container.logs(container))
-        finally:
-            docker.container.remove(container, force=True, volumes=True)  # and its anonymous ones
-    if code != 0:
+    try:
+        with docker_errors():
+            streamed = docker.run(image, list(argv), remove=True, stream=True, **options)
+            return b"".join(chunk for _, chunk in streamed).decode(errors="replace")
+    except ToolError as exc:
         tool = [str(options["entrypoint"])] if options.get("entrypoint") else []
-        raise ToolError([image, *tool, *argv[:3]], code, output)
-    return output
+        raise ToolError([image, *tool, *argv[:3]], exc.returncode, exc.stderr) from None
 
 
 def run(

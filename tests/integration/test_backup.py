@@ -72,19 +72,22 @@ def test_backup_down_up_restore_gives_back_the_same_data(
     )
     expected_rows = rows()
     port = config.ports["prometheus"]
-    deadline = time.monotonic() + 60  # a minute of samples to compare
-    while time.monotonic() < deadline:
+    # A full minute of scrapes to compare: Prometheus up for over 65 s, and the window
+    # holding the scraped series, not only rule results (the wall clock may jump here).
+    deadline = time.monotonic() + 180
+    while True:
         uptime = requests.get(
             f"http://127.0.0.1:{port}/api/v1/query",
             params={"query": "time() - process_start_time_seconds{job='prometheus'}"},
             timeout=10,
         ).json()["data"]["result"]
-        if uptime and float(uptime[0]["value"][1]) > 65:
+        end = time.time() - 2
+        expected_values, expected_series = prometheus_window(port, end)
+        if uptime and float(uptime[0]["value"][1]) > 65 and len(expected_series) > 100:
             break
-        time.sleep(2)
-    end = time.time() - 2
-    expected_values, expected_series = prometheus_window(port, end)
-    assert len(expected_series) > 100 and expected_values
+        assert time.monotonic() < deadline, f"{len(expected_series)} series after 180 s"
+        time.sleep(3)
+    assert expected_values
 
     made = invoke(env, "backup")
     assert made.returncode == 0, made.stderr
@@ -184,6 +187,20 @@ def test_a_killed_backup_leaves_no_final_named_set(
     process.kill()
     process.wait()
     assert partial is not None, "the backup finished before it could be interrupted"
+    # Its helper containers are gone too (the daemon removes them): none keeps a volume.
+    volume = f"{stack_env['MIRANTE_PROJECT_NAME']}_prometheus_data"
+    deadline = time.monotonic() + 60
+    while True:
+        holders = subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"volume={volume}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if len(holders) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert len(holders) == 1, f"containers still holding {volume}: {holders}"
     finals = [p for p in (tmp_path / "backups").iterdir() if backup.SET_NAME.match(p.name)]
     assert finals == []
     assert (
