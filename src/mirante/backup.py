@@ -34,7 +34,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mirante import images, stack
+from mirante import images, stack, waits
 from mirante.docker import docker_errors, run, run_container
 from mirante.errors import MiranteError, ToolError
 from mirante.files import atomic_write
@@ -118,21 +118,21 @@ def locked(settings: Settings) -> Iterator[None]:
     settings.backup_dir.mkdir(parents=True, exist_ok=True)
     path = settings.backup_dir / LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + settings.lock_timeout
+
+    def take() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-                    raise LockBusy(
-                        f"another backup, restore or prune holds {path} (pid {holder}); waited "
-                        f"{settings.lock_timeout:g} s. Let it finish, or raise "
-                        "MIRANTE_LOCK_TIMEOUT."
-                    ) from None
-                time.sleep(0.2)
+        if not waits.until(take, settings.lock_timeout, 0.2):
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise LockBusy(
+                f"another backup, restore or prune holds {path} (pid {holder}); waited "
+                f"{settings.lock_timeout:g} s. Let it finish, or raise MIRANTE_LOCK_TIMEOUT."
+            )
         with suppress(OSError):  # the holder's pid is for messages only (a full disk: none)
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -224,7 +224,7 @@ class _Follower(threading.Thread):
                 elif finished:
                     return
                 else:
-                    time.sleep(0.005)
+                    self.done.wait(0.005)  # more bytes, or the writer's end
 
     def sha256(self) -> str:
         """The file's sha256, or a full re-read if the file changed behind the reader."""
@@ -492,13 +492,16 @@ def _new_set_name(root: Path) -> str:
     Names come from the clock, so a free one turns up within a second; the deadline only
     guards against a clock that stands still.
     """
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+
+    def free() -> str:
         name = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        if not (root / name).exists() and not (root / f"{name}.partial").exists():
-            return name
-        time.sleep(0.2)
-    raise BackupError("the stack", "name the set", f"no free set name in {root} within 5 s")
+        taken = (root / name).exists() or (root / f"{name}.partial").exists()
+        return "" if taken else name
+
+    name = waits.until(free, 5, 0.2)
+    if not name:
+        raise BackupError("the stack", "name the set", f"no free set name in {root} within 5 s")
+    return name
 
 
 def _with_backup_dir(settings: Settings, path: Path) -> Settings:

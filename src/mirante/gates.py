@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from mirante import alerting, dashboards, promql, promtools, stack
+from mirante import alerting, dashboards, promql, promtools, stack, waits
 from mirante.docker import docker_errors
 from mirante.errors import MiranteError
 from mirante.files import atomic_write
@@ -358,12 +358,7 @@ def _get(ctx: Context, service: str, path: str, **params: str) -> Any:
 
 def _wait(probe: Callable[[], Any], seconds: float) -> Any:
     """Poll ``probe`` until it returns something truthy, or its last answer at the deadline."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = probe()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(1)
+    return waits.until(probe, seconds, 1)
 
 
 def gate_stack(ctx: Context) -> Verdict:
@@ -607,11 +602,8 @@ def gate_metrics_exist(ctx: Context) -> Verdict:
     # Rates and recording rules need a few scrapes and evaluations after a fresh start:
     # while Prometheus is younger than WARM_UP seconds, missing metrics may still appear.
     # The deadline is fixed once, so an uptime Prometheus cannot report never loops forever.
-    deadline = time.monotonic() + max(0.0, WARM_UP - _prometheus_uptime(ctx))
-    problems, notes = check()
-    while problems and time.monotonic() < deadline:
-        time.sleep(2)
-        problems, notes = check()
+    warm_up = max(0.0, WARM_UP - _prometheus_uptime(ctx))
+    problems, notes = waits.until(check, warm_up, 2, done=lambda found: not found[0])
     checked = len(referenced) - len(notes)
     return Verdict(
         FAIL if problems else PASS,

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirante import backup, stack
+from mirante import backup, stack, waits
 from mirante.docker import docker_errors
 from mirante.errors import MiranteError, UnknownService
 from mirante.settings import Settings
@@ -410,8 +409,8 @@ def _swap_databases(pg: _Postgres, database: str, fresh: str, previous: str) -> 
         pg.sql(f"alter database {_quote(fresh)} rename to {_quote(database)}")
         return
     pg.sql(f"drop database if exists {_quote(previous)} with (force)")
-    deadline = time.monotonic() + 30
-    while True:
+
+    def attempt() -> MiranteError | None:
         pg.sql(
             "select pg_terminate_backend(pid) from pg_stat_activity "  # noqa: S608 (quoted)
             f"where datname = {_literal(database)} and pid <> pg_backend_pid()"
@@ -421,8 +420,10 @@ def _swap_databases(pg: _Postgres, database: str, fresh: str, previous: str) -> 
                 f"begin; alter database {_quote(database)} rename to {_quote(previous)}; "
                 f"alter database {_quote(fresh)} rename to {_quote(database)}; commit;"
             )
-            return
-        except MiranteError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.5)
+        except MiranteError as exc:  # most often: a client came back; terminate it again
+            return exc
+        return None
+
+    error = waits.until(attempt, 30, 0.5, done=lambda e: e is None)
+    if error is not None:
+        raise error

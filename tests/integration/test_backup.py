@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mirante import backup, settings, stack
+from mirante import backup, settings, stack, waits
 from mirante.docker import docker_errors
 
 from .conftest import invoke
@@ -72,21 +72,22 @@ def test_backup_down_up_restore_gives_back_the_same_data(
     )
     expected_rows = rows()
     port = config.ports["prometheus"]
+
     # A full minute of scrapes to compare: Prometheus up for over 65 s, and the window
     # holding the scraped series, not only rule results (the wall clock may jump here).
-    deadline = time.monotonic() + 180
-    while True:
+    def window() -> tuple[float, float, tuple[object, list[dict[str, str]]]]:
         uptime = requests.get(
             f"http://127.0.0.1:{port}/api/v1/query",
             params={"query": "time() - process_start_time_seconds{job='prometheus'}"},
             timeout=10,
         ).json()["data"]["result"]
         end = time.time() - 2
-        expected_values, expected_series = prometheus_window(port, end)
-        if uptime and float(uptime[0]["value"][1]) > 65 and len(expected_series) > 100:
-            break
-        assert time.monotonic() < deadline, f"{len(expected_series)} series after 180 s"
-        time.sleep(3)
+        return float(uptime[0]["value"][1]) if uptime else 0.0, end, prometheus_window(port, end)
+
+    uptime, end, (expected_values, expected_series) = waits.until(
+        window, 180, 3, done=lambda w: w[0] > 65 and len(w[2][1]) > 100
+    )
+    assert uptime > 65 and len(expected_series) > 100, f"{len(expected_series)} series"
     assert expected_values
 
     made = invoke(env, "backup")
@@ -179,28 +180,30 @@ def test_a_killed_backup_leaves_no_final_named_set(
         stderr=subprocess.DEVNULL,
     )
     backups = tmp_path / "backups"
-    partial = None
-    deadline = time.monotonic() + 60  # wait until the set is being written, then kill it
-    while partial is None and process.poll() is None and time.monotonic() < deadline:
-        partial = next(backups.glob("*.partial"), None) if backups.is_dir() else None
-        time.sleep(0.05)
+
+    def being_written() -> Path | None:
+        return next(backups.glob("*.partial"), None) if backups.is_dir() else None
+
+    # Wait until the set is being written (or the backup ended), then kill it.
+    partial = waits.until(
+        being_written, 60, 0.05, done=lambda found: found or process.poll() is not None
+    )
     process.kill()
     process.wait()
     assert partial is not None, "the backup finished before it could be interrupted"
     # Its helper containers are gone too (the daemon removes them): none keeps a volume.
     volume = f"{stack_env['MIRANTE_PROJECT_NAME']}_prometheus_data"
-    deadline = time.monotonic() + 60
-    while True:
-        holders = subprocess.run(
+
+    def holders() -> list[str]:
+        return subprocess.run(
             ["docker", "ps", "-aq", "--filter", f"volume={volume}"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.split()
-        if len(holders) == 1 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
-    assert len(holders) == 1, f"containers still holding {volume}: {holders}"
+
+    left = waits.until(holders, 60, 1, done=lambda found: len(found) == 1)
+    assert len(left) == 1, f"containers still holding {volume}: {left}"
     finals = [p for p in (tmp_path / "backups").iterdir() if backup.SET_NAME.match(p.name)]
     assert finals == []
     assert (

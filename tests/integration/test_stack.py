@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from mirante import settings, stack
+from mirante import settings, stack, waits
 
 from .conftest import invoke, project_env
 
@@ -23,14 +22,10 @@ T = TypeVar("T")
 
 def wait_for(probe: Callable[[], T | None], deadline_s: float, what: str) -> T:
     """Poll ``probe`` until it returns something truthy, or fail after the deadline."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {deadline_s:g} s waiting for {what}")
-        time.sleep(0.5)
+    value = waits.until(probe, deadline_s)
+    if not value:
+        pytest.fail(f"timed out after {deadline_s:g} s waiting for {what}")
+    return value
 
 
 def url(config: settings.Settings, service: str, path: str) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 import requests
 
-from mirante import promtools, settings, stack
+from mirante import promtools, settings, stack, waits
 
 from .test_stack import prom_query, url, wait_for
 
@@ -204,10 +203,7 @@ def test_every_prometheus_panel_shows_data_after_traffic(
         return [panel for panel, ok in shows.items() if not ok]
 
     # Rates and recording rules need a few scrapes and evaluations after start-up.
-    deadline = time.monotonic() + 120
-    while (empty := empty_panels()) and time.monotonic() < deadline:
-        time.sleep(2)
-    assert empty == []
+    assert waits.until(empty_panels, 120, 2, done=lambda empty: not empty) == []
 
 
 def _healthy(report: stack.UpReport, *names: str) -> str:
