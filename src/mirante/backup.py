@@ -41,7 +41,7 @@ from mirante.files import atomic_write
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
-    from python_on_whales import DockerClient
+    from python_on_whales import Container, DockerClient
 
 MANIFEST = "manifest.json"
 VERIFIED = "verified.json"
@@ -99,6 +99,11 @@ class BackupSet:
     @property
     def size(self) -> int:
         return sum(a.size for a in self.archives)
+
+    @property
+    def created_at(self) -> datetime:
+        """When the set was started (its name is that UTC time)."""
+        return datetime.strptime(self.name, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
 def mirante_version() -> str:
@@ -303,25 +308,59 @@ def _backup_prometheus(
     return "tsdb-snapshot", path, digest
 
 
+class StackPostgres:
+    """Postgres client tools inside the stack's Postgres container (backup and restore)."""
+
+    def __init__(self, settings: Settings, docker: DockerClient, container: Container) -> None:
+        self.settings = settings
+        self.docker = docker
+        self.container = container
+
+    def execute(self, *argv: str) -> str:
+        with docker_errors():
+            return str(self.docker.container.execute(self.container, list(argv), user="postgres"))
+
+    def sql(self, statement: str, database: str = "template1") -> str:
+        return self.execute(
+            "psql",
+            "-U",
+            self.settings.postgres_user,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atc",
+            statement,
+        ).strip()
+
+    def copy_in(self, path: Path, name: str) -> str:
+        inside = f"/tmp/{name}"  # noqa: S108 (inside the postgres container)
+        with docker_errors():
+            self.docker.copy(path, (self.container, inside))
+            self.docker.container.execute(
+                self.container, ["chown", "postgres", inside], user="root"
+            )
+        return inside
+
+    def copy_out(self, inside: str, path: Path) -> None:
+        with docker_errors():
+            self.docker.copy((self.container, inside), path)
+        self.remove(inside)
+
+    def remove(self, inside: str) -> None:
+        with suppress(MiranteError), docker_errors():
+            self.docker.container.execute(self.container, ["rm", "-f", inside], user="root")
+
+
 def _backup_postgres(
     settings: Settings, docker: DockerClient, work: Path
 ) -> list[tuple[str, Path, str]]:
-    container = stack.container_states(docker, settings)["postgres"]
+    pg = StackPostgres(settings, docker, stack.container_states(docker, settings)["postgres"])
     user = settings.postgres_user
-
-    def execute(*argv: str) -> str:
-        with docker_errors():
-            return str(docker.container.execute(container, list(argv), user="postgres"))
-
     try:
-        databases = execute(
-            "psql",
-            "-U",
-            user,
-            "-d",
-            settings.postgres_db,
-            "-Atc",
+        databases = pg.sql(
             "select datname from pg_database where not datistemplate order by 1",
+            settings.postgres_db,
         ).split()
     except MiranteError as exc:
         raise BackupError("postgres", "list databases", str(exc)) from None
@@ -329,8 +368,8 @@ def _backup_postgres(
     for database in databases:
         inside = f"/tmp/mirante-{database}.dump"  # noqa: S108 (inside the postgres container)
         try:
-            execute("pg_dump", "-Fc", "-U", user, "-d", database, "-f", inside)
-            listing = execute("pg_restore", "--list", inside)
+            pg.execute("pg_dump", "-Fc", "-U", user, "-d", database, "-f", inside)
+            listing = pg.execute("pg_restore", "--list", inside)
         except MiranteError as exc:
             raise BackupError("postgres", f"pg_dump of {database}", str(exc)) from None
         if not listing.strip():
@@ -338,17 +377,15 @@ def _backup_postgres(
                 "postgres", f"pg_dump of {database}", "pg_restore --list read nothing"
             )
         partial = work / f"postgres-{database}.dump.partial"
-        with docker_errors():
-            docker.copy((container, inside), partial)
-            docker.container.execute(container, ["rm", "-f", inside], user="postgres")
+        pg.copy_out(inside, partial)
         results.append(("pg_dump", partial, ""))
+    inside = "/tmp/mirante-globals.sql"  # noqa: S108 (inside the postgres container)
     try:
-        execute("sh", "-c", f"pg_dumpall --globals-only -U {user} > /tmp/mirante-globals.sql")
+        pg.execute("sh", "-c", f"pg_dumpall --globals-only -U {user} > {inside}")
     except MiranteError as exc:
         raise BackupError("postgres", "pg_dumpall --globals-only", str(exc)) from None
     partial = work / "postgres-globals.sql.partial"
-    with docker_errors():
-        docker.copy((container, "/tmp/mirante-globals.sql"), partial)  # noqa: S108 (in the container)
+    pg.copy_out(inside, partial)
     results.append(("pg_dumpall-globals", partial, ""))
     return results
 
@@ -357,7 +394,7 @@ def _backup_stopped(
     settings: Settings, docker: DockerClient, service: str, work: Path
 ) -> tuple[str, Path, str]:
     states = stack.container_states(docker, settings)
-    was_running = stack.describe(states.get(service)) in ("healthy", "running", "starting")
+    was_running = stack.is_running(states.get(service))
     try:
         if was_running:
             with docker_errors():
@@ -371,6 +408,21 @@ def _backup_stopped(
                 docker.compose.start([service])
 
 
+def wanted_services(services: Sequence[str]) -> list[str]:
+    """``["a,b", "c"]`` as ``["a", "b", "c"]``, each a service that backups know.
+
+    Raises:
+        UnknownService: naming the services backups know.
+    """
+    from mirante.errors import UnknownService
+
+    wanted = [n.strip() for item in services for n in item.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in BACKED_UP]
+    if unknown:
+        raise UnknownService(unknown, BACKED_UP)
+    return wanted
+
+
 def create(settings: Settings, services: Sequence[str] = (), dest: Path | None = None) -> BackupSet:
     """Back up the stack's data into one new set.
 
@@ -382,12 +434,7 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
     Raises:
         BackupError, LockBusy, UnknownService, MiranteError.
     """
-    from mirante.errors import UnknownService
-
-    wanted = [n.strip() for item in services for n in item.split(",") if n.strip()]
-    unknown = [n for n in wanted if n not in BACKED_UP]
-    if unknown:
-        raise UnknownService(unknown, BACKED_UP)
+    wanted = wanted_services(services)
     root = (dest or settings.backup_dir).resolve()
     started = time.monotonic()
     settings, _, docker = stack.prepare(settings)
@@ -414,9 +461,7 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                     f"volume {volume_name(settings, service)} does not exist; "
                     "was the stack started?",
                 )
-            if service in ("prometheus", "postgres") and stack.describe(
-                states.get(service)
-            ) not in ("healthy", "running"):
+            if service in ("prometheus", "postgres") and not stack.is_up(states.get(service)):
                 raise BackupError(
                     service,
                     "check state",
@@ -582,8 +627,7 @@ def write_metrics(settings: Settings) -> Path:
                 continue
             done.add(service)
             archives = [a for a in backup_set.archives if a.service == service]
-            when = datetime.strptime(backup_set.name, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-            last.labels(service).set(when.timestamp())
+            last.labels(service).set(backup_set.created_at.timestamp())
             duration.labels(service).set(max(a.seconds for a in archives))
             size.labels(service).set(sum(a.size for a in archives))
             verified.labels(service).set(

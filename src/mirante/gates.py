@@ -810,7 +810,7 @@ def run(
 def _bring_up(ctx: Context) -> None:
     try:
         if ctx.reuse:
-            running = [r for r in stack.status(ctx.settings) if r.state in ("healthy", "running")]
+            running = [r for r in stack.status(ctx.settings) if r.state in stack.UP_STATES]
             if not running:
                 ctx.stack_error = (
                     "--reuse, but no service of the stack is running; "

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 from mirante import backup, stack, waits
 from mirante.docker import docker_errors
-from mirante.errors import MiranteError, UnknownService
+from mirante.errors import MiranteError
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
-    from python_on_whales import Container, DockerClient
+    from python_on_whales import DockerClient
 
 PREVIOUS = ".mirante-previous"
 RESTORING_SUFFIX = "_mirante_restore"
@@ -64,10 +64,7 @@ class RestorePlan:
 
 
 def _chosen(backup_set: backup.BackupSet, services: Sequence[str]) -> list[str]:
-    wanted = [n.strip() for item in services for n in item.split(",") if n.strip()]
-    unknown = [n for n in wanted if n not in backup.BACKED_UP]
-    if unknown:
-        raise UnknownService(unknown, backup.BACKED_UP)
+    wanted = backup.wanted_services(services)
     missing = [n for n in wanted if n not in backup_set.services]
     if missing:
         raise RestoreRefused(
@@ -93,7 +90,7 @@ def plan(
     for service in chosen:
         archives = [a for a in backup_set.archives if a.service == service]
         if service == "postgres":
-            if stack.describe(states.get("postgres")) not in ("healthy", "running"):
+            if not stack.is_up(states.get("postgres")):
                 raise RestoreRefused(
                     "postgres is not running; start the stack with `invoke stack.up`, then restore"
                 )
@@ -130,7 +127,7 @@ def plan(
             raise RestoreRefused(
                 f"volume {volume} does not exist; run `invoke stack.up` first, then restore"
             )
-        running = stack.describe(states.get(service)) in ("healthy", "running", "starting")
+        running = stack.is_running(states.get(service))
         actions = [f"extract into a fresh volume {_fresh_volume(volume)}"]
         if running:
             actions.append(f"stop {service}")
@@ -233,11 +230,7 @@ def _restore_volume(settings: Settings, docker: DockerClient, service: str, arch
             )
         except MiranteError as exc:
             raise RestoreError(service, "extract", str(exc)) from None
-        running = stack.describe(stack.container_states(docker, settings).get(service)) in (
-            "healthy",
-            "running",
-            "starting",
-        )
+        running = stack.is_running(stack.container_states(docker, settings).get(service))
         try:
             if running:
                 with docker_errors():
@@ -277,49 +270,12 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class _Postgres:
-    """``psql`` / ``pg_restore`` inside the stack's Postgres container."""
-
-    def __init__(self, settings: Settings, docker: DockerClient, container: Container) -> None:
-        self.settings = settings
-        self.docker = docker
-        self.container = container
-
-    def execute(self, *argv: str) -> str:
-        with docker_errors():
-            return str(self.docker.container.execute(self.container, list(argv), user="postgres"))
-
-    def sql(self, statement: str, database: str = "template1") -> str:
-        return self.execute(
-            "psql",
-            "-U",
-            self.settings.postgres_user,
-            "-d",
-            database,
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-Atc",
-            statement,
-        ).strip()
-
-    def copy_in(self, path: Path, name: str) -> str:
-        inside = f"/tmp/{name}"  # noqa: S108 (inside the postgres container)
-        with docker_errors():
-            self.docker.copy(path, (self.container, inside))
-            self.docker.container.execute(
-                self.container, ["chown", "postgres", inside], user="root"
-            )
-        return inside
-
-    def remove(self, inside: str) -> None:
-        with suppress(MiranteError), docker_errors():
-            self.docker.container.execute(self.container, ["rm", "-f", inside], user="root")
-
-
 def _restore_postgres(
     settings: Settings, docker: DockerClient, set_path: Path, archives: list[backup.Archive]
 ) -> None:
-    pg = _Postgres(settings, docker, stack.container_states(docker, settings)["postgres"])
+    pg = backup.StackPostgres(
+        settings, docker, stack.container_states(docker, settings)["postgres"]
+    )
     for archive in archives:
         if archive.method == "pg_dumpall-globals":
             _restore_globals(pg, set_path / archive.file)
@@ -349,7 +305,7 @@ def globals_to_apply(globals_sql: str, existing_roles: set[str], own_role: str) 
     return "\n".join(kept) + "\n"
 
 
-def _restore_globals(pg: _Postgres, path: Path) -> None:
+def _restore_globals(pg: backup.StackPostgres, path: Path) -> None:
     try:
         roles = set(pg.sql("select rolname from pg_roles").split())
         filtered = globals_to_apply(path.read_text(), roles, pg.settings.postgres_user)
@@ -376,7 +332,7 @@ def _restore_globals(pg: _Postgres, path: Path) -> None:
         raise RestoreError("postgres", "roles (globals)", str(exc)) from None
 
 
-def _restore_database(pg: _Postgres, database: str, dump: Path) -> None:
+def _restore_database(pg: backup.StackPostgres, database: str, dump: Path) -> None:
     fresh, previous = database + RESTORING_SUFFIX, database + PREVIOUS_SUFFIX
     inside = pg.copy_in(dump, f"mirante-restore-{database}.dump")
     try:
@@ -401,7 +357,7 @@ def _restore_database(pg: _Postgres, database: str, dump: Path) -> None:
         pg.sql(f"drop database if exists {_quote(previous)} with (force)")
 
 
-def _swap_databases(pg: _Postgres, database: str, fresh: str, previous: str) -> None:
+def _swap_databases(pg: backup.StackPostgres, database: str, fresh: str, previous: str) -> None:
     """Rename ``fresh`` over ``database`` in one transaction, retrying while clients leave."""
     # Identifiers and literals are quoted by _quote / _literal.
     exists = pg.sql(f"select count(*) from pg_database where datname = {_literal(database)}")  # noqa: S608

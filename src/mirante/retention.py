@@ -29,10 +29,6 @@ class Decision:
     reason: str
 
 
-def created_at(backup_set: backup.BackupSet) -> datetime:
-    return datetime.strptime(backup_set.name, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-
-
 def decide(
     sets: Sequence[backup.BackupSet], keep_last: int, keep_days: float, now: datetime
 ) -> list[Decision]:
@@ -45,7 +41,7 @@ def decide(
     newest_first = list(reversed(ordered))
     recent = {s.name for s in newest_first[:keep_last]}
     cutoff = now - timedelta(days=keep_days)
-    young = {s.name for s in ordered if created_at(s) >= cutoff}
+    young = {s.name for s in ordered if s.created_at >= cutoff}
     if ordered and not recent | young:
         raise PolicyRefused(
             f"keeping the newest {keep_last} and those younger than {keep_days:g} days would "
@@ -59,7 +55,7 @@ def decide(
     decisions = []
     for candidate in ordered:
         rank = newest_first.index(candidate) + 1
-        age = (now - created_at(candidate)).total_seconds() / 86400
+        age = (now - candidate.created_at).total_seconds() / 86400
         protects = sorted(s for s, name in last_good.items() if name == candidate.name)
         if candidate.name in recent:
             decision = Decision(candidate, True, f"among the newest {keep_last} (#{rank})")

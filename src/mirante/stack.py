@@ -151,6 +151,19 @@ def container_states(docker: DockerClient, settings: Settings) -> dict[str, Cont
     return {(c.config.labels or {}).get("com.docker.compose.service", c.name): c for c in inspected}
 
 
+UP_STATES = ("healthy", "running")  # running, and healthy where it has a healthcheck
+
+
+def is_up(container: Container | None) -> bool:
+    """Ready to serve: healthy, or running when it has no healthcheck."""
+    return describe(container) in UP_STATES
+
+
+def is_running(container: Container | None) -> bool:
+    """The process runs, whatever its health (what stop / start decisions need)."""
+    return container is not None and container.state.status == "running"
+
+
 def describe(container: Container | None) -> str:
     """``healthy`` / ``starting`` / ``unhealthy`` / ``running`` / ``exited`` / ``not created``."""
     if container is None:
@@ -241,7 +254,7 @@ def up(
         settings, docker, {k: v for k, v in choices.items() if k in wanted}, source, present
     )
     write_compose_env(settings, compose_env(settings, choices))
-    already = {name for name, c in before.items() if describe(c) in ("healthy", "running")}
+    already = {name for name, c in before.items() if is_up(c)}
     check_ports(settings, startable, already)
     write_targets(settings, already | {s.name for s in startable})
     names = [s.name for s in startable]
@@ -303,7 +316,7 @@ def _up_and_wait(
         if port_error:
             raise port_error from None
         states = container_states(docker, settings)
-        failed = [n for n in names if describe(states.get(n)) not in ("healthy", "running")]
+        failed = [n for n in names if not is_up(states.get(n))]
         if not failed:
             raise
         name = failed[0]

@@ -15,16 +15,7 @@ from mirante import settings as settings_mod
 if TYPE_CHECKING:
     from mirante import restore as restore_mod
 
-from mirante.tasks._cli import confirm, exits_cleanly, split_names, table
-
-
-def _size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+from mirante.tasks._cli import confirm, exits_cleanly, size, split_names, table
 
 
 @task(
@@ -46,7 +37,7 @@ def create(c: Context, services: list[str] | None = None, dest: str = "") -> Non
     table(
         f"backup set {made.name} ({made.seconds:.1f} s)",
         ("service", "method", "file", "size", "sha256"),
-        [(a.service, a.method, a.file, _size(a.size), a.sha256[:16]) for a in made.archives],
+        [(a.service, a.method, a.file, size(a.size), a.sha256[:16]) for a in made.archives],
     )
     print(f"written to {made.path}")
 
@@ -65,7 +56,7 @@ def list_(c: Context) -> None:
     table(
         "backup sets",
         ("set", "services", "size", "verified"),
-        [(s.name, ", ".join(s.services), _size(s.size), verified[s.verified]) for s in sets],
+        [(s.name, ", ".join(s.services), size(s.size), verified[s.verified]) for s in sets],
     )
 
 
@@ -175,7 +166,7 @@ def prune(c: Context, keep_last: str = "", keep_days: str = "", yes: bool = Fals
         [
             (
                 d.backup_set.name,
-                _size(d.backup_set.size),
+                size(d.backup_set.size),
                 "keep" if d.keep else ("deleted" if yes else "delete"),
                 d.reason,
             )
@@ -183,7 +174,7 @@ def prune(c: Context, keep_last: str = "", keep_days: str = "", yes: bool = Fals
         ],
     )
     gone = [d for d in decisions if not d.keep]
-    freed = _size(sum(d.backup_set.size for d in gone))
+    freed = size(sum(d.backup_set.size for d in gone))
     if yes:
         print(f"deleted {len(gone)} set(s), {freed}")
     else:

@@ -8,7 +8,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from mirante import settings as settings_mod
-from mirante.tasks._cli import exits_cleanly, table
+from mirante.tasks._cli import exits_cleanly, size, table
 
 ENV_HELP = "local (the stack's Postgres), dev, staging or prod"
 
@@ -18,12 +18,11 @@ ENV_HELP = "local (the stack's Postgres), dev, staging or prod"
 def backup_(c: Context, env: str = "local") -> None:
     """pg_dump an environment's database into the backup directory (and S3 when configured)."""
     from mirante import db
-    from mirante.tasks.backup import _size
 
     made = db.dump(settings_mod.load(), env)
     where = made.uploaded_to or str(made.path)
     print(
-        f"dump of {env}: {made.path} ({_size(made.size)}, {made.seconds:.1f} s, "
+        f"dump of {env}: {made.path} ({size(made.size)}, {made.seconds:.1f} s, "
         f"sha256 {made.sha256[:16]})"
     )
     print(f"Backup of the {env} environment complete, stored at {where}")
@@ -34,7 +33,6 @@ def backup_(c: Context, env: str = "local") -> None:
 def healthcheck(c: Context, env: str = "local") -> None:
     """Connect to an environment's database: version, size, connections; exit 1 when down."""
     from mirante import db
-    from mirante.tasks.backup import _size
 
     health = db.healthcheck(settings_mod.load(), env)
     table(
@@ -44,7 +42,7 @@ def healthcheck(c: Context, env: str = "local") -> None:
             ("connection", f"OK ({health.seconds:.2f} s)" if health.ok else "FAILED"),
             ("detail", health.detail),
             ("server version", health.server_version or "-"),
-            ("database size", _size(health.database_size) if health.ok else "-"),
+            ("database size", size(health.database_size) if health.ok else "-"),
             ("connections", health.connections if health.ok else "-"),
         ],
     )
