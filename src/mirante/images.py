@@ -372,3 +372,11 @@ def _pip() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "pip"]
+
+
+def build_app_as(settings: Settings, docker: DockerClient, image: str) -> str:
+    """Build the sample app's image and tag it ``image`` (for deploy.service); a report line."""
+    result = build(settings, docker, [APP_RECIPE], effective_source(settings))[0]
+    with docker_errors():
+        docker.image.tag(result.image, image)
+    return f"built {result.image} in {result.seconds:.1f} s, tagged {image}"

@@ -16,10 +16,13 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mirante.errors import ProjectNotFound, SettingsError
 from mirante.files import atomic_write
+
+if TYPE_CHECKING:
+    from mirante.environments import Environments
 
 ENV_FILE = ".env"
 COMPOSE_FILE = Path("compose") / "docker-compose.yml"
@@ -216,6 +219,20 @@ VARIABLES: tuple[Variable, ...] = (
         "backup_keep_days",
     ),
     Variable(
+        "MIRANTE_ENVIRONMENTS_FILE",
+        "config/environments.yaml",
+        "path",
+        "the remote environments (kube context, API server, namespaces, protection)",
+        "environments_file",
+    ),
+    Variable(
+        "MIRANTE_K8S_TIMEOUT",
+        "600",
+        "positive-number",
+        "seconds helm --wait and kubectl rollout status wait on a remote environment",
+        "k8s_timeout",
+    ),
+    Variable(
         "DEV_DATABASE_URL",
         "",
         "postgres-url-or-empty",
@@ -380,6 +397,8 @@ class Settings:
     backup_keep_last: int
     backup_keep_days: float
     database_urls: Mapping[str, str]
+    environments_file: str
+    k8s_timeout: float
     s3_bucket: str
     s3_endpoint: str
     s3_prefix: str
@@ -411,6 +430,18 @@ class Settings:
     def state_dir(self) -> Path:
         """Generated, git-ignored files (rendered compose env, Prometheus targets)."""
         return self.root / ".mirante"
+
+    @property
+    def environments(self) -> Environments:
+        """The remote environments of ``MIRANTE_ENVIRONMENTS_FILE``, loaded and validated.
+
+        Raises:
+            EnvironmentsError: the file is missing, is not YAML, or holds a bad value.
+        """
+        from mirante.environments import load_environments
+
+        path = Path(self.environments_file)
+        return load_environments(path if path.is_absolute() else self.root / path)
 
     def value_of(self, variable: Variable) -> str:
         """The value of one variable, as text, as compose and .env files carry it."""

@@ -1,0 +1,189 @@
+"""The remote environments (dev / staging / prod) of ``config/environments.yaml``, validated.
+
+Each environment names the kube context and API server mirante expects, its namespaces,
+its kustomize overlay and helm values, and how it is protected. A bad file fails on load
+with one line naming the file, the key and what is accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mirante.errors import MiranteError
+
+PROTECTIONS = ("none", "confirm", "no-destructive")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_KIND = re.compile(r"^[a-z0-9]+(\.[a-z0-9-]+)*$")  # plural resource, optionally .group
+_SERVER = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+_REGISTRY = re.compile(r"^$|^[A-Za-z0-9.-]+(:\d{1,5})?(/[a-z0-9._-]+)*$")
+FORBIDDEN_KINDS = frozenset({"all", "namespaces", "namespace", "ns", "*"})
+
+
+class EnvironmentsError(MiranteError):
+    """``config/environments.yaml`` is missing, malformed or holds a bad value."""
+
+    exit_code = 2
+
+
+class UnknownEnvironment(MiranteError):
+    """An environment name the file does not define."""
+
+    exit_code = 2
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"unknown environment {name!r}; known environments: {', '.join(known)} "
+            "(config/environments.yaml)"
+        )
+
+
+@dataclass(frozen=True)
+class ResetPolicy:
+    """What ``staging.reset`` may delete: these kinds, labelled exactly ``env=<name>``."""
+
+    kinds: tuple[str, ...]
+    max_objects: int
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    context: str
+    api_server: str
+    observability_namespace: str
+    app_namespace: str
+    overlay: Path
+    helm_values: Path
+    protection: str
+    registry: str = ""
+    reset: ResetPolicy | None = None
+
+    @property
+    def label(self) -> str:
+        """The exact label selector of this environment's objects: ``env=<name>``."""
+        return f"env={self.name}"
+
+
+@dataclass(frozen=True)
+class Environments:
+    path: Path
+    by_name: Mapping[str, Environment] = field(default_factory=dict)
+
+    def get(self, name: str) -> Environment:
+        """The environment called ``name``.
+
+        Raises:
+            UnknownEnvironment: listing the known ones.
+        """
+        if name not in self.by_name:
+            raise UnknownEnvironment(name, list(self.by_name))
+        return self.by_name[name]
+
+
+def load_environments(path: Path) -> Environments:
+    """Read and validate the environments file.
+
+    Raises:
+        EnvironmentsError: naming the file, the line and column of a YAML error, or the key
+            whose value is wrong and what it accepts.
+    """
+    where = _shown(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise EnvironmentsError(
+            f"{where} does not exist; create it (see the one in the mirante repository) or "
+            "point MIRANTE_ENVIRONMENTS_FILE at yours"
+        ) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise EnvironmentsError(f"{where} is not valid YAML{at}: {exc.problem}") from None
+    envs = _mapping(document, "the top level", where).get("environments")
+    envs = _mapping(envs, "environments", where)
+    if not envs:
+        raise EnvironmentsError(f"{where}: `environments` defines no environment")
+    root = path.parent.parent if path.parent.name == "config" else path.parent
+    return Environments(
+        path, {str(name): _environment(str(name), body, where, root) for name, body in envs.items()}
+    )
+
+
+def _environment(name: str, body: Any, where: str, root: Path) -> Environment:
+    if not _DNS_LABEL.match(name):
+        raise EnvironmentsError(f"{where}: environment name {name!r} must be a DNS label")
+    body = _mapping(body, f"environments.{name}", where)
+    key = f"environments.{name}"
+
+    def text(field_name: str, pattern: re.Pattern[str], accepted: str, default: Any = None) -> str:
+        value = body.get(field_name, default)
+        if not isinstance(value, str) or not pattern.match(value):
+            raise EnvironmentsError(
+                f"{where}: {key}.{field_name} is {value!r}; expected {accepted}"
+            )
+        return value
+
+    namespaces = _mapping(body.get("namespaces"), f"{key}.namespaces", where)
+    for role in ("observability", "app"):
+        value = namespaces.get(role)
+        if not isinstance(value, str) or not _DNS_LABEL.match(value):
+            raise EnvironmentsError(
+                f"{where}: {key}.namespaces.{role} is {value!r}; expected a namespace name"
+            )
+    protection = body.get("protection")
+    if protection not in PROTECTIONS:
+        raise EnvironmentsError(
+            f"{where}: {key}.protection is {protection!r}; expected one of {', '.join(PROTECTIONS)}"
+        )
+    return Environment(
+        name=name,
+        context=text("context", re.compile(r"^\S+$"), "a kube context name"),
+        api_server=text("api_server", _SERVER, "an http(s):// URL of the API server"),
+        observability_namespace=namespaces["observability"],
+        app_namespace=namespaces["app"],
+        overlay=root / text("overlay", re.compile(r"^[^\0\s]+$"), "a directory path"),
+        helm_values=root / text("helm_values", re.compile(r"^[^\0\s]+$"), "a directory path"),
+        protection=protection,
+        registry=text("registry", _REGISTRY, "a registry host[:port][/path] or ''", ""),
+        reset=_reset(body.get("reset"), f"{key}.reset", where),
+    )
+
+
+def _reset(body: Any, key: str, where: str) -> ResetPolicy | None:
+    if body is None:
+        return None
+    body = _mapping(body, key, where)
+    kinds = body.get("kinds")
+    if not isinstance(kinds, list) or not kinds:
+        raise EnvironmentsError(f"{where}: {key}.kinds must list the resource kinds to delete")
+    for kind in kinds:
+        if not isinstance(kind, str) or not _KIND.match(kind) or kind in FORBIDDEN_KINDS:
+            raise EnvironmentsError(
+                f"{where}: {key}.kinds holds {kind!r}; expected plural resource names such as "
+                "deployments.apps (never all or namespaces)"
+            )
+    limit = body.get("max_objects")
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise EnvironmentsError(f"{where}: {key}.max_objects is {limit!r}; expected a count >= 1")
+    return ResetPolicy(tuple(kinds), limit)
+
+
+def _mapping(value: Any, key: str, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise EnvironmentsError(f"{where}: {key} must be a mapping, not {type(value).__name__}")
+    return value
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

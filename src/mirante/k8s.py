@@ -1,0 +1,646 @@
+"""Remote environments: guarded plans of kubectl and helm commands, run or printed.
+
+Every remote task builds a :class:`Plan` first: the context guard's verdict and the list of
+steps, each one an exact command (or a named step of mirante's own, such as a snapshot).
+``--dry-run`` prints the plan; a real run executes the very same steps. Nothing talks to a
+cluster before the guard has passed: the kubeconfig's current context must be the one
+``config/environments.yaml`` names, pointing at its API server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mirante.environments import Environment
+from mirante.errors import MiranteError
+from mirante.files import atomic_write
+from mirante.kube import Command, Helm, Kubectl, run, tool_version
+from mirante.settings import Settings
+
+Kind = Literal["read", "change", "destructive"]
+RELEASES_FILE = Path("k8s") / "helm" / "releases.yaml"
+GENERATED_RELEASE = "kube-prometheus-stack"  # the release that carries rules and dashboards
+_LABEL_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_REVISION = re.compile(r"^[1-9][0-9]{0,8}$")
+
+
+class GuardRefused(MiranteError):
+    """The kubeconfig does not point where environments.yaml says this environment is."""
+
+    exit_code = 3
+
+
+class ProtectionRefused(MiranteError):
+    """The environment's protection forbids this task."""
+
+    exit_code = 3
+
+
+class ManifestError(MiranteError):
+    """An overlay or values file is missing or renders something mirante must not apply."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Guard:
+    """The context check: ``ok``; or ``unchecked`` (no current context at all); or refused."""
+
+    status: Literal["ok", "unchecked", "refused"]
+    detail: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a plan: an exact command, or a step of mirante's own (``action``).
+
+    ``action`` receives the output of the step before it and returns a line for the
+    report. ``save_to`` keeps a command's output in a file (snapshots).
+    """
+
+    title: str
+    command: Command | None = None
+    action: Callable[[str], str] | None = None
+    save_to: Path | None = None
+
+    def shown(self) -> str:
+        if self.command is None:
+            return f"# mirante: {self.title}"
+        saved = f" > {self.save_to}" if self.save_to else ""
+        return self.command.shown() + saved
+
+
+@dataclass
+class Plan:
+    task: str
+    env: Environment
+    guard: Guard
+    steps: list[Step]
+    notes: list[str] = field(default_factory=list)
+    ask: bool = False  # the environment's protection wants a confirmation first
+
+    def lines(self) -> list[str]:
+        return [step.shown() for step in self.steps]
+
+    def run(
+        self,
+        root: Path,
+        timeout: float,
+        before: Callable[[Step], None] = lambda step: None,
+        after: Callable[[Step, str], None] = lambda step, output: None,
+    ) -> None:
+        """Execute the steps in order; the first failure stops the plan.
+
+        Raises:
+            GuardRefused: the guard did not pass (checked again here, before any step).
+            KubeCommandError: a command failed, with its command line and stderr.
+        """
+        if self.guard.status != "ok":
+            raise GuardRefused(f"{self.task}: {self.guard.detail}")
+        output = ""
+        for step in self.steps:
+            before(step)
+            if step.command is not None:
+                output = run(step.command, timeout=timeout + 60, cwd=root).stdout
+                if step.save_to is not None:
+                    target = root / step.save_to
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write(target, output, mode=0o600)
+                    output_line = f"saved {len(output.splitlines())} lines to {step.save_to}"
+                    after(step, output_line)
+                    continue
+            elif step.action is not None:
+                output = step.action(output)
+            after(step, output)
+
+
+# -- the guard -------------------------------------------------------------------------
+
+
+def check_context(env: Environment, kubeconfig: dict[str, Any] | None = None) -> Guard:
+    """Compare the kubeconfig (``kubectl config view``, local) with the environment.
+
+    Refused when the current context is another one, or when the expected context points at
+    another API server. ``unchecked`` when there is no current context at all (no
+    kubeconfig): a dry run may still print its plan; a real run refuses.
+    """
+    if kubeconfig is None:
+        kubeconfig = json.loads(run(Kubectl.config_view(), timeout=30).stdout or "{}")
+    current = kubeconfig.get("current-context") or ""
+    contexts = {c["name"]: c.get("context") or {} for c in kubeconfig.get("contexts") or []}
+    servers = {
+        c["name"]: (c.get("cluster") or {}).get("server", "")
+        for c in kubeconfig.get("clusters") or []
+    }
+    use = f"`kubectl config use-context {env.context}`"
+    if not current:
+        return Guard(
+            "unchecked",
+            f"no current kube context; {env.name} needs context {env.context!r} "
+            f"({env.api_server}) in your kubeconfig, then {use}",
+        )
+    if current != env.context:
+        return Guard(
+            "refused",
+            f"the current kube context is {current!r} but environments.yaml expects "
+            f"{env.context!r} for {env.name}; run {use} if that is what you meant",
+        )
+    server = servers.get(contexts.get(current, {}).get("cluster", ""), "")
+    if server.rstrip("/") != env.api_server.rstrip("/"):
+        return Guard(
+            "refused",
+            f"context {current!r} points at {server or 'no server'} but environments.yaml "
+            f"expects {env.api_server} for {env.name}; fix the kubeconfig or environments.yaml",
+        )
+    return Guard("ok", f"context {current!r} at {server}")
+
+
+def guarded(env: Environment, dry_run: bool) -> Guard:
+    """The guard, refusing at once unless it passed (or, for a dry run, is merely unchecked)."""
+    tool_version("kubectl")
+    guard = check_context(env)
+    if guard.status == "refused" or (guard.status == "unchecked" and not dry_run):
+        raise GuardRefused(guard.detail)
+    return guard
+
+
+def authorise(env: Environment, kind: Kind) -> bool:
+    """Whether the task needs a confirmation in ``env``.
+
+    Raises:
+        ProtectionRefused: a destructive task in an environment with ``no-destructive``.
+    """
+    if kind == "read":
+        return False
+    if kind == "destructive":
+        if env.protection == "no-destructive":
+            raise ProtectionRefused(
+                f"{env.name} is protected (no-destructive in environments.yaml): destructive "
+                "tasks are refused there outright"
+            )
+        return True
+    return env.protection != "none"
+
+
+def exact_selector(key: str, value: str) -> str:
+    """An equality selector ``key=value``; anything wider (empty, ``!=``, sets) is impossible.
+
+    Raises:
+        ManifestError: when either side is not a plain label key or value.
+    """
+    if not (_LABEL_PART.match(key) and _LABEL_PART.match(value)):
+        raise ManifestError(
+            f"refusing label selector {key!r}={value!r}: only an exact key=value match of "
+            "plain label names is allowed"
+        )
+    return f"{key}={value}"
+
+
+# -- what is installed ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    chart: str
+    repo: str
+    version: str
+
+
+def releases(settings: Settings) -> list[Release]:
+    path = settings.root / RELEASES_FILE
+    try:
+        document = yaml.safe_load(path.read_text())
+        return [Release(**{k: str(v) for k, v in r.items()}) for r in document["releases"]]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ManifestError(f"cannot read the helm releases in {RELEASES_FILE}: {exc}") from None
+
+
+def values_files(settings: Settings, env: Environment, release: Release) -> list[Path]:
+    """common/<release>.yaml, then the environment's, then (kps) the generated file; relative
+    to the checkout, where plans run."""
+    common = settings.root / "k8s" / "helm" / "values" / "common" / f"{release.name}.yaml"
+    files = [p for p in (common, env.helm_values / f"{release.name}.yaml") if p.is_file()]
+    if not files:
+        raise ManifestError(f"no values file for helm release {release.name} ({common})")
+    if release.name == GENERATED_RELEASE:
+        files.append(write_generated_values(settings))
+    return [relative(settings, p) for p in files]
+
+
+def relative(settings: Settings, path: Path) -> Path:
+    """``path`` as plans show and run it: relative to the checkout when inside it."""
+    return path.relative_to(settings.root) if path.is_relative_to(settings.root) else path
+
+
+def generated_values(settings: Settings) -> dict[str, Any]:
+    """The compose stack's alert rules and dashboards as kube-prometheus-stack values."""
+    rules: dict[str, Any] = {}
+    for path in sorted((settings.root / "prometheus" / "rules").glob("*.yml")):
+        rules[path.stem] = {"groups": yaml.safe_load(path.read_text())["groups"]}
+    dashboards = {
+        path.stem: {"json": path.read_text()}
+        for path in sorted((settings.root / "grafana" / "dashboards").glob("*/*.json"))
+    }
+    provider = {
+        "name": "mirante",
+        "folder": "mirante",
+        "type": "file",
+        "disableDeletion": True,
+        "options": {"path": "/var/lib/grafana/dashboards/mirante"},
+    }
+    return {
+        "additionalPrometheusRulesMap": rules,
+        "grafana": {
+            "dashboardProviders": {
+                "dashboardproviders.yaml": {"apiVersion": 1, "providers": [provider]}
+            },
+            "dashboards": {"mirante": dashboards},
+        },
+    }
+
+
+def write_generated_values(settings: Settings) -> Path:
+    path = settings.state_dir / "k8s" / f"{GENERATED_RELEASE}.generated.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Generated by mirante from prometheus/rules and grafana/dashboards; do not edit.\n"
+    atomic_write(path, header + yaml.safe_dump(generated_values(settings), sort_keys=True))
+    return path
+
+
+def render_overlay(env: Environment) -> list[dict[str, Any]]:
+    """``kubectl kustomize`` of the environment's overlay, checked for what mirante relies on.
+
+    Raises:
+        ManifestError: missing overlay; an object outside the environment's namespace or
+            without its exact ``env`` label.
+    """
+    if not (env.overlay / "kustomization.yaml").is_file():
+        raise ManifestError(f"no kustomize overlay at {env.overlay} (kustomization.yaml missing)")
+    tool_version("kubectl")
+    documents = [d for d in yaml.safe_load_all(run(Kubectl.kustomize(env.overlay)).stdout) if d]
+    for doc in documents:
+        kind, name = doc.get("kind"), doc.get("metadata", {}).get("name")
+        meta = doc.get("metadata", {})
+        where = meta.get("name") if kind == "Namespace" else meta.get("namespace")
+        if where != env.app_namespace:
+            raise ManifestError(
+                f"{env.overlay}: {kind}/{name} is in namespace {where!r}, but environments.yaml "
+                f"puts {env.name}'s app in {env.app_namespace!r}"
+            )
+        if meta.get("labels", {}).get("env") != env.name:
+            raise ManifestError(f"{env.overlay}: {kind}/{name} lacks the label env={env.name}")
+    return documents
+
+
+def deployments(documents: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    """Deployment name -> its container names, from rendered manifests."""
+    return {
+        d["metadata"]["name"]: [c["name"] for c in d["spec"]["template"]["spec"]["containers"]]
+        for d in documents
+        if d.get("kind") == "Deployment"
+    }
+
+
+# -- the plans ---------------------------------------------------------------------------
+
+
+def apply_and_wait(
+    settings: Settings, env: Environment, kubectl: Kubectl, documents: list[dict[str, Any]]
+) -> list[Step]:
+    """``kubectl apply -k`` of the overlay, then a rollout status per Deployment in it."""
+    steps = [
+        Step("apply the app's overlay", kubectl.apply_kustomize(relative(settings, env.overlay)))
+    ]
+    steps += [
+        Step(
+            f"rollout of {name}",
+            kubectl.rollout_status(env.app_namespace, name, settings.k8s_timeout),
+        )
+        for name in deployments(documents)
+    ]
+    return steps
+
+
+def _tools(env: Environment) -> tuple[Kubectl, Helm]:
+    return Kubectl(env.context), Helm(env.context, tool_version("helm")[0])
+
+
+def install_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
+    """helm upgrade --install of every release, then the app's overlay, then its rollouts."""
+    guard = guarded(env, dry_run)
+    documents = render_overlay(env)
+    kubectl, helm = _tools(env)
+    steps = [
+        Step(
+            f"helm release {r.name}",
+            helm.upgrade_install(
+                r.name,
+                r.chart,
+                r.repo,
+                r.version,
+                env.observability_namespace,
+                values_files(settings, env, r),
+                settings.k8s_timeout,
+            ),
+        )
+        for r in releases(settings)
+    ]
+    steps += apply_and_wait(settings, env, kubectl, documents)
+    return Plan(f"k8s.install {env.name}", env, guard, steps, ask=authorise(env, "change"))
+
+
+def diff_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
+    """What install would change: helm template | kubectl diff, and kubectl diff -k."""
+    guard = guarded(env, dry_run)
+    render_overlay(env)
+    kubectl, _ = _tools(env)
+    steps = []
+    for r in releases(settings):
+        template = Helm.template(
+            r.name,
+            r.chart,
+            r.repo,
+            r.version,
+            env.observability_namespace,
+            values_files(settings, env, r),
+        )
+        diff = kubectl("--namespace", env.observability_namespace, "diff", "-f", "-")
+        steps.append(Step(f"diff of {r.name}", Command(template.argv, diff.argv, (0, 1))))
+    steps.append(
+        Step(
+            "diff of the app",
+            kubectl("diff", "-k", str(relative(settings, env.overlay)), ok_codes=(0, 1)),
+        )
+    )
+    return Plan(f"k8s.diff {env.name}", env, guard, steps)
+
+
+def status_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
+    guard = guarded(env, dry_run)
+    kubectl, helm = _tools(env)
+    steps = [
+        Step(
+            f"release {r.name}", helm("status", r.name, "--namespace", env.observability_namespace)
+        )
+        for r in releases(settings)
+    ]
+    steps.append(
+        Step(
+            "the app",
+            kubectl(
+                "--namespace",
+                env.app_namespace,
+                "get",
+                "deployments,pods,services",
+                "--selector",
+                exact_selector("env", env.name),
+                "-o",
+                "wide",
+            ),
+        )
+    )
+    return Plan(f"k8s.status {env.name}", env, guard, steps)
+
+
+def uninstall_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
+    """The app's overlay deleted, then every release uninstalled in reverse order."""
+    ask = authorise(env, "destructive")
+    guard = guarded(env, dry_run)
+    render_overlay(env)
+    kubectl, helm = _tools(env)
+    timeout = f"{settings.k8s_timeout:g}s"
+    steps = [
+        Step(
+            "the app's overlay",
+            kubectl(
+                "delete",
+                "-k",
+                str(relative(settings, env.overlay)),
+                "--ignore-not-found",
+                "--wait=true",
+                f"--timeout={timeout}",
+            ),
+        )
+    ]
+    steps += [
+        Step(
+            f"helm release {r.name}",
+            helm(
+                "uninstall",
+                r.name,
+                "--namespace",
+                env.observability_namespace,
+                "--wait",
+                "--timeout",
+                timeout,
+            ),
+        )
+        for r in reversed(releases(settings))
+    ]
+    return Plan(f"k8s.uninstall {env.name}", env, guard, steps, ask=ask)
+
+
+def provision_k8s_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
+    """The dev overlay applied and waited on (after rendering and checking it)."""
+    guard = guarded(env, dry_run)
+    documents = render_overlay(env)
+    kubectl, _ = _tools(env)
+    steps = apply_and_wait(settings, env, kubectl, documents)
+    ask = authorise(env, "change")
+    return Plan(f"provision --profile k8s ({env.name})", env, guard, steps, ask=ask)
+
+
+def reset_plan(
+    settings: Settings,
+    env: Environment,
+    dry_run: bool,
+    confirm: Callable[[list[str]], None],
+    seed: Callable[[], str] | None,
+    snapshot_db: Callable[[Path], str] | None,
+) -> Plan:
+    """Snapshot, preview (server-side dry run), confirm, delete by exact label, reapply, seed.
+
+    Raises:
+        ProtectionRefused: the environment forbids destructive tasks.
+        ManifestError: no reset policy for this environment in environments.yaml.
+    """
+    authorise(env, "destructive")
+    if env.reset is None:
+        raise ManifestError(
+            f"environments.yaml has no reset policy (reset.kinds, reset.max_objects) for {env.name}"
+        )
+    guard = guarded(env, dry_run)
+    documents = render_overlay(env)
+    kubectl, _ = _tools(env)
+    selector = exact_selector("env", env.name)
+    kinds = ",".join(env.reset.kinds)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    backup = settings.root / "artifacts" / "backups" / stamp
+    scope = ("--namespace", env.app_namespace)
+    limit = env.reset.max_objects
+
+    def check_preview(listed: str) -> str:
+        names = [line.strip() for line in listed.splitlines() if line.strip()]
+        if len(names) > limit:
+            raise ProtectionRefused(
+                f"the reset would delete {len(names)} objects, more than reset.max_objects "
+                f"({limit}); nothing was deleted. Check what {selector} selects in "
+                f"{env.app_namespace}"
+            )
+        confirm(names)
+        return f"{len(names)} objects to delete: {', '.join(names) or 'none'}"
+
+    steps = [
+        Step(
+            f"snapshot of the objects labelled {selector}",
+            kubectl(*scope, "get", kinds, "--selector", selector, "-o", "yaml"),
+            save_to=relative(settings, backup / f"{env.name}-objects.yaml"),
+        ),
+    ]
+    if snapshot_db is not None:
+        steps.append(
+            Step(
+                f"dump of the {env.name} database into {backup}",
+                action=lambda _: snapshot_db(backup),
+            )
+        )
+    steps += [
+        Step(
+            "preview: what the delete would remove (server-side dry run)",
+            kubectl(
+                *scope, "delete", kinds, "--selector", selector, "--dry-run=server", "-o", "name"
+            ),
+        ),
+        Step(f"at most {limit} objects, then confirmation", action=check_preview),
+        Step(
+            f"delete the objects labelled {selector}",
+            kubectl(
+                *scope,
+                "delete",
+                kinds,
+                "--selector",
+                selector,
+                "--wait=true",
+                f"--timeout={settings.k8s_timeout:g}s",
+            ),
+        ),
+    ]
+    steps += apply_and_wait(settings, env, kubectl, documents)
+    notes = [f"snapshot recorded under {backup.relative_to(settings.root)}/"]
+    if snapshot_db is None:
+        notes.append(f"no database URL for {env.name}: the database is neither dumped nor seeded")
+    if seed is not None:
+        steps.append(Step(f"seed the {env.name} database", action=lambda _: seed()))
+    return Plan(f"staging.reset ({env.name})", env, guard, steps, notes)
+
+
+def _deployment(env: Environment, name: str) -> str:
+    known = deployments(render_overlay(env))
+    if name not in known:
+        raise ManifestError(
+            f"unknown service {name!r} in {env.name}; the overlay deploys: {', '.join(known)}"
+        )
+    if name not in known[name]:
+        raise ManifestError(f"deployment {name} has no container named {name}")
+    return name
+
+
+def image_for(env: Environment, name: str, tag: str) -> str:
+    if not _TAG.match(tag):
+        raise ManifestError(f"invalid image tag {tag!r}: letters, digits, '_', '.', '-' (max 128)")
+    image = f"mirante/{name}:{tag}"
+    return f"{env.registry}/{image}" if env.registry else image
+
+
+def deploy_plan(
+    settings: Settings,
+    env: Environment,
+    name: str,
+    tag: str,
+    dry_run: bool,
+    build: Callable[[str], str],
+) -> Plan:
+    """Build the image, tag and push it (when a registry is set), set it, wait for rollout."""
+    ask = authorise(env, "change")
+    image = image_for(env, name, tag)
+    guard = guarded(env, dry_run)
+    deployment = _deployment(env, name)
+    kubectl, _ = _tools(env)
+    scope = ("--namespace", env.app_namespace)
+    steps = [Step(f"build the {name} image as {image}", action=lambda _: build(image))]
+    notes = []
+    if env.registry:
+        steps.append(Step(f"push {image}", Command(("docker", "push", image))))
+    else:
+        notes.append(f"no registry for {env.name} in environments.yaml: {image} is not pushed")
+    steps += [
+        Step(
+            "set the image",
+            kubectl(*scope, "set", "image", f"deployment/{deployment}", f"{name}={image}"),
+        ),
+        Step(
+            "record the change cause (shown by deploy.history)",
+            kubectl(
+                *scope,
+                "annotate",
+                f"deployment/{deployment}",
+                "--overwrite",
+                f"kubernetes.io/change-cause=mirante deploy.service {name} {tag}",
+            ),
+        ),
+        Step(
+            "rollout", kubectl.rollout_status(env.app_namespace, deployment, settings.k8s_timeout)
+        ),
+    ]
+    return Plan(f"deploy.service {name} ({env.name}, {tag})", env, guard, steps, notes, ask)
+
+
+def rollback_plan(
+    settings: Settings, env: Environment, name: str, revision: str, dry_run: bool
+) -> Plan:
+    """kubectl rollout undo (to a revision, or the previous one), then wait for it."""
+    ask = authorise(env, "change")
+    if revision and not _REVISION.match(revision):
+        raise ManifestError(f"invalid revision {revision!r}: a positive whole number")
+    guard = guarded(env, dry_run)
+    deployment = _deployment(env, name)
+    kubectl, _ = _tools(env)
+    to = [f"--to-revision={revision}"] if revision else []
+    steps = [
+        Step(
+            f"roll back to {'revision ' + revision if revision else 'the previous revision'}",
+            kubectl(
+                "--namespace", env.app_namespace, "rollout", "undo", f"deployment/{deployment}", *to
+            ),
+        ),
+        Step(
+            "rollout", kubectl.rollout_status(env.app_namespace, deployment, settings.k8s_timeout)
+        ),
+    ]
+    return Plan(f"deploy.rollback {name} ({env.name})", env, guard, steps, ask=ask)
+
+
+def history_plan(env: Environment, name: str, dry_run: bool) -> Plan:
+    guard = guarded(env, dry_run)
+    deployment = _deployment(env, name)
+    kubectl, _ = _tools(env)
+    step = Step(
+        "revisions",
+        kubectl("--namespace", env.app_namespace, "rollout", "history", f"deployment/{deployment}"),
+    )
+    return Plan(f"deploy.history {name} ({env.name})", env, guard, [step])
+
+
+def validate_overlays(envs: Sequence[Environment]) -> dict[str, int]:
+    """Render every overlay; the number of objects each holds."""
+    return {env.name: len(render_overlay(env)) for env in envs}

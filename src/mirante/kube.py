@@ -1,0 +1,220 @@
+"""The tool wrappers for kubectl and helm: argv builders, one ``run``, typed errors.
+
+In the manner of python-on-whales: :class:`Kubectl` and :class:`Helm` build
+:class:`Command` objects (always naming the kube context on anything that talks to a
+cluster); :func:`run` executes one. A plan prints exactly the commands it will run,
+because printing and running use the same objects.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mirante.errors import MiranteError, ToolError
+
+KUBECTL_MIN = (1, 28)
+HELM_MIN = (3, 12)
+INSTALL_HINT = "run `bash scripts/ci/bootstrap.sh`, which installs both, or install them by hand"
+
+
+class KubeToolMissing(MiranteError):
+    """kubectl or helm is not on PATH, or is older than mirante needs."""
+
+    exit_code = 2
+
+
+class KubeCommandError(ToolError):
+    """A kubectl or helm command exited with a code it should not have.
+
+    ``command``, ``returncode`` and ``stderr`` keep everything; the message shows the
+    command without its context and namespace flags, and the last line the tool printed
+    (kubectl repeats its connection errors above the one that sums them up).
+    """
+
+    def __init__(self, command: Sequence[str], exit_code: int, stderr: str) -> None:
+        super().__init__(command, exit_code, stderr)
+        argv, skip = [], False
+        for part in command:
+            if skip:
+                skip = False
+            elif part in ("--context", "--kube-context", "--namespace"):
+                skip = True
+            else:
+                argv.append(part)
+        shown = shlex.join(argv)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        last = lines[-1] if lines else "no output"
+        self.args = (f"`{shown}` exited {exit_code}: {last}",)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line, optionally piped into a second one (``helm template | kubectl diff``).
+
+    ``ok_codes`` are the exit codes that are not failures (``kubectl diff`` exits 1 when it
+    finds differences).
+    """
+
+    argv: tuple[str, ...]
+    pipe_to: tuple[str, ...] = ()
+    ok_codes: tuple[int, ...] = (0,)
+
+    def shown(self) -> str:
+        text = shlex.join(self.argv)
+        return f"{text} | {shlex.join(self.pipe_to)}" if self.pipe_to else text
+
+
+@dataclass(frozen=True)
+class Result:
+    command: Command
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run(command: Command, timeout: float | None = None, cwd: Path | None = None) -> Result:
+    """Run a command (and its pipe), capturing the output.
+
+    Raises:
+        KubeToolMissing: the program is not on PATH.
+        KubeCommandError: it exited with a code not in ``command.ok_codes``.
+    """
+    stdin: str | None = None
+    if command.pipe_to:
+        first = _run(command.argv, None, timeout, cwd)
+        if first.returncode != 0:
+            raise KubeCommandError(list(command.argv), first.returncode, first.stderr)
+        stdin = first.stdout
+    argv = command.pipe_to or command.argv
+    done = _run(argv, stdin, timeout, cwd)
+    if done.returncode not in command.ok_codes:
+        raise KubeCommandError(list(argv), done.returncode, done.stderr or done.stdout)
+    return Result(command, done.returncode, done.stdout, done.stderr)
+
+
+def _run(
+    argv: Sequence[str], stdin: str | None, timeout: float | None, cwd: Path | None
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            list(argv), input=stdin, capture_output=True, text=True, timeout=timeout,
+            cwd=cwd, check=False,
+        )  # fmt: skip
+    except FileNotFoundError:
+        raise KubeToolMissing(f"`{argv[0]}` is not on PATH: {INSTALL_HINT}") from None
+    except subprocess.TimeoutExpired:
+        raise KubeCommandError(list(argv), 124, f"timed out after {timeout:g} s") from None
+
+
+def _version(text: str) -> tuple[int, int]:
+    found = re.search(r"v?(\d+)\.(\d+)", text)
+    return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+
+
+@functools.cache
+def tool_version(binary: str) -> tuple[int, int]:
+    """The (major, minor) version of kubectl or helm on PATH, checked against the minimum.
+
+    Raises:
+        KubeToolMissing: absent, unreadable version, or too old.
+    """
+    if shutil.which(binary) is None:
+        raise KubeToolMissing(f"`{binary}` is not on PATH: {INSTALL_HINT}")
+    argv: tuple[str, ...] = ("kubectl", "version", "--client", "-o", "json")
+    minimum = KUBECTL_MIN
+    if binary == "helm":
+        argv, minimum = ("helm", "version", "--template", "{{.Version}}"), HELM_MIN
+    done = run(Command(argv), timeout=30)
+    text = done.stdout
+    if binary == "kubectl":
+        client = json.loads(text or "{}").get("clientVersion", {})
+        text = client.get("gitVersion", "")
+    found = _version(text)
+    if found < minimum:
+        shown = ".".join(map(str, minimum))
+        found_text = text.strip() or "of unknown version"
+        raise KubeToolMissing(f"`{binary}` {found_text} is older than {shown}: {INSTALL_HINT}")
+    return found
+
+
+@dataclass(frozen=True)
+class Kubectl:
+    """kubectl against one context. Local-only commands (kustomize, config) take no context."""
+
+    context: str
+
+    def __call__(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> Command:
+        return Command(("kubectl", "--context", self.context, *args), ok_codes=ok_codes)
+
+    def apply_kustomize(self, overlay: Path) -> Command:
+        return self("apply", "-k", str(overlay))
+
+    def rollout_status(self, namespace: str, deployment: str, timeout: float) -> Command:
+        return self(
+            "--namespace", namespace, "rollout", "status", f"deployment/{deployment}",
+            f"--timeout={timeout:g}s",
+        )  # fmt: skip
+
+    @staticmethod
+    def kustomize(overlay: Path) -> Command:
+        return Command(("kubectl", "kustomize", str(overlay)))
+
+    @staticmethod
+    def config_view() -> Command:
+        return Command(("kubectl", "config", "view", "-o", "json"))
+
+
+@dataclass(frozen=True)
+class Helm:
+    """helm against one kube context; ``major`` picks the flag spelling of helm 3 or 4."""
+
+    context: str
+    major: int = 3
+
+    def __call__(self, *args: str) -> Command:
+        return Command(("helm", "--kube-context", self.context, *args))
+
+    def upgrade_install(
+        self,
+        release: str,
+        chart: str,
+        repo: str,
+        version: str,
+        namespace: str,
+        values: Sequence[Path],
+        timeout: float,
+    ) -> Command:
+        """``helm upgrade --install`` that waits, times out, and rolls back on failure."""
+        wait = (
+            ["--wait=watcher", "--rollback-on-failure"]
+            if self.major >= 4
+            else ["--wait", "--atomic"]
+        )
+        return self(
+            "upgrade", "--install", release, chart, "--repo", repo, "--version", version,
+            "--namespace", namespace, "--create-namespace",
+            *[arg for path in values for arg in ("--values", str(path))],
+            *wait, "--timeout", f"{timeout:g}s",
+        )  # fmt: skip
+
+    @staticmethod
+    def template(
+        release: str, chart: str, repo: str, version: str, namespace: str, values: Sequence[Path]
+    ) -> Command:
+        """``helm template``: renders locally, talks to no cluster."""
+        return Command(
+            (
+                "helm", "template", release, chart, "--repo", repo, "--version", version,
+                "--namespace", namespace,
+                *[arg for path in values for arg in ("--values", str(path))],
+            )
+        )  # fmt: skip
