@@ -21,6 +21,9 @@ CHECKOUT_PARTS = (
     "images",
     "src",
     "docs",
+    "k8s",
+    "config",
+    "db",
     ".env.example",
 )
 

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from mirante import backup, images, stack
 from mirante.docker import run_container
+from mirante.environments import UnknownEnvironment
 from mirante.errors import MiranteError, ToolError
 from mirante.settings import VARIABLES, Settings
 
@@ -30,17 +31,6 @@ if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
-
-
-class UnknownEnvironment(MiranteError):
-    """An environment name that is not one of ENVIRONMENTS."""
-
-    exit_code = 2
-
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"unknown environment {name!r}; known environments: {', '.join(ENVIRONMENTS)}"
-        )
 
 
 class DatabaseError(MiranteError):
@@ -83,7 +73,7 @@ def database_url(settings: Settings, env: str) -> str:
         MiranteError: when that environment's URL is not set.
     """
     if env not in ENVIRONMENTS:
-        raise UnknownEnvironment(env)
+        raise UnknownEnvironment(env, list(ENVIRONMENTS))
     if env == "local":
         return (
             f"postgresql://{settings.postgres_user}:{settings.postgres_password}"

@@ -37,10 +37,7 @@ class UnknownEnvironment(MiranteError):
     exit_code = 2
 
     def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(
-            f"unknown environment {name!r}; known environments: {', '.join(known)} "
-            "(config/environments.yaml)"
-        )
+        super().__init__(f"unknown environment {name!r}; known environments: {', '.join(known)}")
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,9 @@ class Environments:
         return self.by_name[name]
 
 
-def load_environments(path: Path) -> Environments:
-    """Read and validate the environments file.
+def load_environments(path: Path, root: Path) -> Environments:
+    """Read and validate the environments file; its paths are relative to ``root``, the
+    checkout.
 
     Raises:
         EnvironmentsError: naming the file, the line and column of a YAML error, or the key
@@ -111,7 +109,6 @@ def load_environments(path: Path) -> Environments:
     envs = _mapping(envs, "environments", where)
     if not envs:
         raise EnvironmentsError(f"{where}: `environments` defines no environment")
-    root = path.parent.parent if path.parent.name == "config" else path.parent
     return Environments(
         path, {str(name): _environment(str(name), body, where, root) for name, body in envs.items()}
     )

@@ -441,7 +441,7 @@ class Settings:
         from mirante.environments import load_environments
 
         path = Path(self.environments_file)
-        return load_environments(path if path.is_absolute() else self.root / path)
+        return load_environments(path if path.is_absolute() else self.root / path, self.root)
 
     def value_of(self, variable: Variable) -> str:
         """The value of one variable, as text, as compose and .env files carry it."""

@@ -1,0 +1,97 @@
+"""Remote-environment tests with the real kubectl and helm, and no cluster.
+
+There is no cluster on these machines: what is tested is real rendering (kustomize,
+kubernetes-validate), the guards against a real kubeconfig read by the real kubectl, and the
+exact commands of the dry-run plans. They skip when kubectl or helm is missing, and fail
+instead when MIRANTE_REQUIRE_KUBE_TOOLS=1 (CI sets it; scripts/ci/bootstrap.sh installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import REPO, scratch_checkout
+
+SERVERS = {
+    "mirante-dev": "https://dev.k8s.mirante.internal:6443",
+    "mirante-staging": "https://staging.k8s.mirante.internal:6443",
+    "mirante-prod": "https://prod.k8s.mirante.internal:6443",
+    "other-cluster": "https://other.example.internal:6443",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    ours = [i for i in items if here in Path(str(i.fspath)).parents]
+    for item in ours:
+        item.add_marker(pytest.mark.kube)
+    missing = [tool for tool in ("kubectl", "helm") if shutil.which(tool) is None]
+    if not ours or not missing:
+        return
+    if os.environ.get("MIRANTE_REQUIRE_KUBE_TOOLS") == "1":
+        raise pytest.UsageError(
+            f"MIRANTE_REQUIRE_KUBE_TOOLS=1 but {', '.join(missing)} not on PATH; "
+            "run scripts/ci/bootstrap.sh first"
+        )
+    skip = pytest.mark.skip(reason=f"{', '.join(missing)} not on PATH (scripts/ci/bootstrap.sh)")
+    for item in ours:
+        item.add_marker(skip)
+
+
+def write_kubeconfig(path: Path, current: str, servers: dict[str, str] | None = None) -> Path:
+    """A real kubeconfig: one context per entry of ``servers``, ``current`` selected."""
+    servers = servers or SERVERS
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": s}} for n, s in servers.items()],
+        "users": [{"name": "someone", "user": {"token": "not-a-real-token"}}],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": "someone"}} for n in servers],
+        "current-context": current,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A scratch checkout: snapshots and generated values land there, not in the repo."""
+    return scratch_checkout(tmp_path / "checkout")
+
+
+Invoke = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def kube(root: Path, tmp_path: Path) -> Callable[[str], Invoke]:
+    """``kube(current_context)(*invoke args, env=...)``: invoke as a user would, no terminal."""
+
+    def with_context(current: str, servers: dict[str, str] | None = None) -> Invoke:
+        kubeconfig = write_kubeconfig(
+            tmp_path / f"kubeconfig-{current or 'none'}", current, servers
+        )
+
+        def invoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "invoke", *args],
+                cwd=REPO,
+                env={**os.environ, "KUBECONFIG": str(kubeconfig), "MIRANTE_ROOT": str(root), **env},
+                capture_output=True,
+                text=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+
+        return invoke
+
+    return with_context

@@ -1,0 +1,182 @@
+"""The --dry-run plans, command by command, as `invoke` prints them to a user."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import yaml
+
+from tests.k8s.conftest import REPO
+
+TIMEOUT = "600s"
+RELEASES = yaml.safe_load((REPO / "k8s/helm/releases.yaml").read_text())["releases"]
+
+
+def commands(stdout: str) -> list[list[str]]:
+    """The plan's command lines (comments and notes left out), split as a shell would."""
+    return [shlex.split(line) for line in stdout.splitlines() if line and not line.startswith("#")]
+
+
+def helm_major() -> int:
+    from mirante.kube import tool_version
+
+    return tool_version("helm")[0]
+
+
+def test_install_plan(kube, root: Path) -> None:
+    done = kube("mirante-dev")("k8s.install", "dev", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "# guard: ok: context 'mirante-dev' at https://dev.k8s.mirante.internal:6443" in done.stdout
+    )
+    wait = (
+        ["--wait=watcher", "--rollback-on-failure"] if helm_major() >= 4 else ["--wait", "--atomic"]
+    )
+    expected = []
+    for r in RELEASES:
+        values = [
+            f"k8s/helm/values/common/{r['name']}.yaml",
+            f"k8s/helm/values/dev/{r['name']}.yaml",
+        ]
+        if r["name"] == "kube-prometheus-stack":
+            values.append(".mirante/k8s/kube-prometheus-stack.generated.yaml")
+        expected.append(
+            ["helm", "--kube-context", "mirante-dev", "upgrade", "--install", r["name"], r["chart"],
+             "--repo", r["repo"], "--version", str(r["version"]), "--namespace", "monitoring",
+             "--create-namespace", *[a for v in values for a in ("--values", v)], *wait,
+             "--timeout", TIMEOUT]
+        )  # fmt: skip
+    expected += [
+        ["kubectl", "--context", "mirante-dev", "apply", "-k", "k8s/overlays/dev"],
+        ["kubectl", "--context", "mirante-dev", "--namespace", "mirante-dev", "rollout", "status",
+         "deployment/app", f"--timeout={TIMEOUT}"],
+    ]  # fmt: skip
+    assert commands(done.stdout) == expected
+    generated = yaml.safe_load(
+        (root / ".mirante/k8s/kube-prometheus-stack.generated.yaml").read_text()
+    )
+    assert "APIDown" in str(generated["additionalPrometheusRulesMap"]["api"])
+
+
+def test_reset_plan(kube, root: Path) -> None:
+    done = kube("mirante-staging")("staging.reset", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    scope = ["kubectl", "--context", "mirante-staging", "--namespace", "mirante-staging"]
+    kinds = "deployments.apps,services,configmaps,servicemonitors.monitoring.coreos.com"
+    snapshot, preview, delete, apply, rollout = commands(done.stdout)
+    assert snapshot[:-2] == [*scope, "get", kinds, "--selector", "env=staging", "-o", "yaml"]
+    assert snapshot[-2] == ">" and re.fullmatch(
+        r"artifacts/backups/\d{8}T\d{6}Z/staging-objects\.yaml", snapshot[-1]
+    )
+    assert preview == [
+        *scope,
+        "delete",
+        kinds,
+        "--selector",
+        "env=staging",
+        "--dry-run=server",
+        "-o",
+        "name",
+    ]
+    assert delete == [
+        *scope,
+        "delete",
+        kinds,
+        "--selector",
+        "env=staging",
+        "--wait=true",
+        f"--timeout={TIMEOUT}",
+    ]
+    assert apply == [
+        "kubectl",
+        "--context",
+        "mirante-staging",
+        "apply",
+        "-k",
+        "k8s/overlays/staging",
+    ]
+    assert rollout == [*scope, "rollout", "status", "deployment/app", f"--timeout={TIMEOUT}"]
+    lines = done.stdout.splitlines()
+    check = lines.index("# mirante: at most 50 objects, then confirmation")
+    assert lines[check - 1] == shlex.join(preview) and lines[check + 1] == shlex.join(delete)
+    assert "neither dumped nor seeded" in done.stdout  # STAGE_DATABASE_URL is not set here
+    assert not (root / "artifacts").exists()
+
+
+def test_reset_plan_dumps_and_seeds_when_the_database_is_known(kube) -> None:
+    url = "postgresql://mirante:secret@db.staging.internal:5432/mirante"
+    done = kube("mirante-staging")("staging.reset", "--dry-run", STAGE_DATABASE_URL=url)
+    assert done.returncode == 0, done.stderr
+    mirante_steps = [line for line in done.stdout.splitlines() if line.startswith("# mirante:")]
+    assert mirante_steps[0].startswith("# mirante: dump of the staging database into ")
+    assert mirante_steps[-1] == "# mirante: seed the staging database"
+    assert "secret" not in done.stdout
+
+
+def test_deploy_plan(kube) -> None:
+    done = kube("mirante-staging")(
+        "deploy.service", "app", "--env", "staging", "--tag", "v1.2.3", "--dry-run"
+    )
+    assert done.returncode == 0, done.stderr
+    scope = ["kubectl", "--context", "mirante-staging", "--namespace", "mirante-staging"]
+    assert "# mirante: build the app image as mirante/app:v1.2.3" in done.stdout
+    assert commands(done.stdout) == [
+        [*scope, "set", "image", "deployment/app", "app=mirante/app:v1.2.3"],
+        [*scope, "annotate", "deployment/app", "--overwrite",
+         "kubernetes.io/change-cause=mirante deploy.service app v1.2.3"],
+        [*scope, "rollout", "status", "deployment/app", f"--timeout={TIMEOUT}"],
+    ]  # fmt: skip
+    assert "mirante/app:v1.2.3 is not pushed" in done.stdout
+
+
+def test_deploy_plan_pushes_where_a_registry_is_configured(kube, tmp_path: Path) -> None:
+    text = (REPO / "config/environments.yaml").read_text()
+    envs = tmp_path / "environments.yaml"
+    envs.write_text(text.replace('registry: ""', 'registry: "registry.example.internal:5000/team"'))
+    done = kube("mirante-dev")(
+        "deploy.service", "app", "--env", "dev", "--tag", "v2", "--dry-run",
+        MIRANTE_ENVIRONMENTS_FILE=str(envs),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    image = "registry.example.internal:5000/team/mirante/app:v2"
+    assert ["docker", "push", image] == commands(done.stdout)[0]
+    assert f"app={image}" in commands(done.stdout)[1]
+
+
+def test_rollback_and_history_plans(kube) -> None:
+    invoke = kube("mirante-staging")
+    scope = ["kubectl", "--context", "mirante-staging", "--namespace", "mirante-staging"]
+    back = invoke("deploy.rollback", "app", "--env", "staging", "--revision", "3", "--dry-run")
+    assert back.returncode == 0, back.stderr
+    assert commands(back.stdout) == [
+        [*scope, "rollout", "undo", "deployment/app", "--to-revision=3"],
+        [*scope, "rollout", "status", "deployment/app", f"--timeout={TIMEOUT}"],
+    ]
+    previous = invoke("deploy.rollback", "app", "--env", "staging", "--dry-run")
+    assert commands(previous.stdout)[0] == [*scope, "rollout", "undo", "deployment/app"]
+    history = invoke("deploy.history", "app", "--env", "staging", "--dry-run")
+    assert commands(history.stdout) == [[*scope, "rollout", "history", "deployment/app"]]
+
+
+def test_uninstall_plan_deletes_the_app_then_the_releases_in_reverse(kube) -> None:
+    done = kube("mirante-dev")("k8s.uninstall", "dev", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    first, *releases = commands(done.stdout)
+    assert first[:6] == ["kubectl", "--context", "mirante-dev", "delete", "-k", "k8s/overlays/dev"]
+    assert [r[4] for r in releases] == [r["name"] for r in reversed(RELEASES)]
+    assert all(r[:4] == ["helm", "--kube-context", "mirante-dev", "uninstall"] for r in releases)
+
+
+def test_provision_validate_only_renders_the_dev_overlay(kube) -> None:
+    done = kube("")("provision", "--profile", "k8s", "--validate-only")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "k8s/overlays/dev: 4 objects render and check"
+
+
+def test_a_real_run_against_an_unreachable_cluster_fails_in_one_line(kube) -> None:
+    done = kube("mirante-staging")("deploy.history", "app", "--env", "staging")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: `kubectl rollout history deployment/app` exited 1: ")
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -1,0 +1,139 @@
+"""config/environments.yaml: loading, validation, and the guard / protection decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mirante import k8s
+from mirante.environments import EnvironmentsError, UnknownEnvironment, load_environments
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def envs_text() -> str:
+    return (REPO / "config" / "environments.yaml").read_text()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config" / "environments.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_file_defines_dev_staging_prod_with_rising_protection() -> None:
+    envs = load_environments(REPO / "config" / "environments.yaml", REPO)
+    assert list(envs.by_name) == ["dev", "staging", "prod"]
+    assert [envs.get(n).protection for n in envs.by_name] == ["none", "confirm", "no-destructive"]
+    staging = envs.get("staging")
+    assert staging.label == "env=staging"
+    assert staging.reset is not None and "all" not in staging.reset.kinds
+    assert staging.overlay == REPO / "k8s" / "overlays" / "staging"
+    assert envs.get("prod").reset is None
+
+
+def test_unknown_environment_lists_the_known_ones() -> None:
+    envs = load_environments(REPO / "config" / "environments.yaml", REPO)
+    with pytest.raises(UnknownEnvironment, match="'qa'; known environments: dev, staging, prod"):
+        envs.get("qa")
+
+
+def test_malformed_yaml_is_reported_with_line_and_column(tmp_path: Path, envs_text: str) -> None:
+    broken = envs_text.replace("protection: confirm", "protection: [confirm", 1)
+    with pytest.raises(EnvironmentsError, match=r"not valid YAML at line \d+, column \d+"):
+        load_environments(write(tmp_path, broken), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "protection: confirm",
+            "protection: maybe",
+            r"staging\.protection is 'maybe'; expected one of",
+        ),
+        ("app: mirante-dev", "app: Mirante_Dev", r"dev\.namespaces\.app is 'Mirante_Dev'"),
+        ("api_server: https://prod", "api_server: prod", r"prod\.api_server is 'prod.k8s"),
+        ("kinds: [deployments.apps,", "kinds: [all, deployments.apps,", r"never all or namespaces"),
+        ("max_objects: 50", "max_objects: 0", r"max_objects is 0; expected a count >= 1"),
+        ('registry: ""\n  staging', 'registry: "not a registry!"\n  staging', r"registry"),
+    ],
+)
+def test_a_bad_value_names_the_key_and_what_it_accepts(
+    tmp_path: Path, envs_text: str, old: str, new: str, message: str
+) -> None:
+    assert old in envs_text
+    with pytest.raises(EnvironmentsError, match=message):
+        load_environments(write(tmp_path, envs_text.replace(old, new, 1)), tmp_path)
+
+
+def test_missing_file_says_how_to_fix_it(tmp_path: Path) -> None:
+    with pytest.raises(EnvironmentsError, match=r"does not exist.*MIRANTE_ENVIRONMENTS_FILE"):
+        load_environments(tmp_path / "config" / "environments.yaml", tmp_path)
+
+
+def kubeconfig(current: str, server: str) -> dict[str, object]:
+    return {
+        "current-context": current,
+        "contexts": [{"name": "mirante-staging", "context": {"cluster": "c", "user": "u"}}],
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+    }
+
+
+def test_guard_passes_only_for_the_expected_context_and_server() -> None:
+    staging = load_environments(REPO / "config" / "environments.yaml", REPO).get("staging")
+    right = "https://staging.k8s.mirante.internal:6443"
+    assert k8s.check_context(staging, kubeconfig("mirante-staging", right)).status == "ok"
+    assert k8s.check_context(staging, kubeconfig("mirante-staging", right + "/")).status == "ok"
+    other = k8s.check_context(staging, kubeconfig("mirante-prod", right))
+    assert other.status == "refused" and "'mirante-prod'" in other.detail
+    moved = k8s.check_context(staging, kubeconfig("mirante-staging", "https://10.0.0.9:6443"))
+    assert moved.status == "refused" and "points at https://10.0.0.9:6443" in moved.detail
+    assert k8s.check_context(staging, {}).status == "unchecked"
+
+
+def test_protection_decides_who_asks_and_what_is_refused() -> None:
+    envs = load_environments(REPO / "config" / "environments.yaml", REPO)
+    dev, staging, prod = (envs.get(n) for n in ("dev", "staging", "prod"))
+    assert not k8s.authorise(dev, "change") and k8s.authorise(dev, "destructive")
+    assert k8s.authorise(staging, "change") and k8s.authorise(staging, "destructive")
+    assert k8s.authorise(prod, "change") and not k8s.authorise(prod, "read")
+    with pytest.raises(k8s.ProtectionRefused, match="refused there outright"):
+        k8s.authorise(prod, "destructive")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("env", ""), ("", "staging"), ("env!", "staging"), ("env", "staging,app=x"),
+     ("env", "in (staging)"), ("env", "!staging"), ("env", "*")],
+)  # fmt: skip
+def test_only_an_exact_selector_can_be_built(key: str, value: str) -> None:
+    with pytest.raises(k8s.ManifestError, match="only an exact key=value match"):
+        k8s.exact_selector(key, value)
+    assert k8s.exact_selector("env", "staging") == "env=staging"
+
+
+def test_generated_values_carry_the_compose_rules_and_dashboards(tmp_path: Path) -> None:
+    from mirante import settings
+
+    values = k8s.generated_values(settings.load(REPO, environ={}))
+    rules = values["additionalPrometheusRulesMap"]
+    for path in (REPO / "prometheus" / "rules").glob("*.yml"):
+        assert rules[path.stem]["groups"] == yaml.safe_load(path.read_text())["groups"]
+    dashboards = values["grafana"]["dashboards"]["mirante"]
+    files = sorted((REPO / "grafana" / "dashboards").glob("*/*.json"))
+    assert files and sorted(dashboards) == sorted(p.stem for p in files)
+    for path in files:
+        assert dashboards[path.stem]["json"] == path.read_text()
+
+
+@pytest.mark.parametrize("tag", ["", "-v1", "v1 2", "a" * 129, "v1;rm"])
+def test_a_bad_image_tag_is_refused(tag: str) -> None:
+    dev = load_environments(REPO / "config" / "environments.yaml", REPO).get("dev")
+    with pytest.raises(k8s.ManifestError, match="invalid image tag"):
+        k8s.image_for(dev, "app", tag)
+    assert k8s.image_for(dev, "app", "v1.2.3") == "mirante/app:v1.2.3"
