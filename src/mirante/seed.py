@@ -46,7 +46,9 @@ def run(settings: Settings, env: str) -> SeedReport:
         argv += ["-f", f"/out/{name}"]
     settings, _, docker = stack.prepare(settings)
     try:
-        answer = db.pg_tool(settings, docker, url, [*argv, "-c", counts], settings.root / "db")
+        answer = db.pg_tool(
+            settings, docker, url, [*argv, "-c", counts], (settings.root / "db").resolve()
+        )
     except ToolError as exc:
         raise db.DatabaseError(env, "seed", str(exc)) from None
     rows = {}

@@ -142,3 +142,50 @@ def test_db_backup_uploads_to_s3(
     head = boto3.client("s3", endpoint_url=endpoint or None).head_object(Bucket=bucket, Key=key)
     assert head["ContentLength"] == dump.stat().st_size
     assert head["Metadata"]["sha256"] == backup.sha256_of(dump)
+
+
+def _table_digest(stack_env: dict[str, str]) -> str:
+    container = f"{stack_env['MIRANTE_PROJECT_NAME']}-postgres-1"
+    query = (
+        "select md5(string_agg(t::text, ',' order by t::text)) from ("
+        "select row(r.*)::text as t from mirante.reference_values r union all "
+        "select row(s.*)::text from mirante.sample_tenants s) rows"
+    )
+    return subprocess.run(
+        ["docker", "exec", "-u", "postgres", container, "psql", "-U", "mirante", "-Atc", query],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_seed_twice_changes_nothing(
+    running_stack: stack.UpReport, stack_env: dict[str, str]
+) -> None:
+    first = invoke(stack_env, "seed", "--env", "local")
+    assert first.returncode == 0, first.stderr
+    assert "mirante.reference_values" in first.stdout and "mirante.sample_tenants" in first.stdout
+    digest = _table_digest(stack_env)
+    second = invoke(stack_env, "db.migrate-seed", "--env", "local")
+    assert second.returncode == 0, second.stderr
+    rows = [
+        line.split() for line in second.stdout.splitlines() if line.strip().startswith("mirante.")
+    ]
+    assert dict((r[0], r[-1]) for r in rows) == {
+        "mirante.reference_values": "13",
+        "mirante.sample_tenants": "50",
+    }
+    assert _table_digest(stack_env) == digest
+
+
+def test_seed_of_prod_loads_reference_values_only(
+    running_stack: stack.UpReport, stack_env: dict[str, str], stack_root: Path
+) -> None:
+    from mirante import db, settings
+
+    local = db.database_url(settings.load(stack_root, environ=stack_env), "local")
+    env = {**stack_env, "PROD_DATABASE_URL": local}
+    done = invoke(env, "seed", "--env", "prod")
+    assert done.returncode == 0, done.stderr
+    assert "reference.sql)" in done.stdout and "sample.sql" not in done.stdout
+    assert "mirante.reference_values" in done.stdout and "sample_tenants" not in done.stdout

@@ -68,30 +68,35 @@ def root(tmp_path: Path) -> Path:
     return scratch_checkout(tmp_path / "checkout")
 
 
-Invoke = Callable[..., subprocess.CompletedProcess[str]]
+class Runner:
+    """Runs `invoke ARGS` (or any command) as a user would: from the repository, with the
+    given kubeconfig, the scratch checkout as MIRANTE_ROOT, and no terminal on stdin."""
+
+    def __init__(self, kubeconfig: Path, root: Path) -> None:
+        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), "MIRANTE_ROOT": str(root)}
+
+    def command(self, argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv,
+            cwd=REPO,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return self.command([sys.executable, "-m", "invoke", *args], **env)
 
 
 @pytest.fixture
-def kube(root: Path, tmp_path: Path) -> Callable[[str], Invoke]:
-    """``kube(current_context)(*invoke args, env=...)``: invoke as a user would, no terminal."""
+def kube(root: Path, tmp_path: Path) -> Callable[..., Runner]:
+    """``kube(current_context)``: a :class:`Runner` whose kubeconfig has that current context."""
 
-    def with_context(current: str, servers: dict[str, str] | None = None) -> Invoke:
-        kubeconfig = write_kubeconfig(
-            tmp_path / f"kubeconfig-{current or 'none'}", current, servers
-        )
-
-        def invoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "invoke", *args],
-                cwd=REPO,
-                env={**os.environ, "KUBECONFIG": str(kubeconfig), "MIRANTE_ROOT": str(root), **env},
-                capture_output=True,
-                text=True,
-                timeout=120,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-
-        return invoke
+    def with_context(current: str, servers: dict[str, str] | None = None) -> Runner:
+        name = f"kubeconfig-{current or 'none'}-{len(servers or {})}"
+        return Runner(write_kubeconfig(tmp_path / name, current, servers), root)
 
     return with_context

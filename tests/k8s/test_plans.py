@@ -6,6 +6,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.k8s.conftest import REPO
@@ -180,3 +181,30 @@ def test_a_real_run_against_an_unreachable_cluster_fails_in_one_line(kube) -> No
     assert done.returncode == 1
     assert done.stderr.startswith("error: `kubectl rollout history deployment/app` exited 1: ")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+SCRIPTS = [
+    ("scripts/deployment/deploy_service.sh app staging v9 --dry-run",
+     "deploy.service app --env staging --tag v9 --dry-run"),
+    ("scripts/deployment/rollback_service.sh app staging 2 --dry-run",
+     "deploy.rollback app --env staging --revision 2 --dry-run"),
+    ("scripts/infra/reset-staging.sh --dry-run", "staging.reset --dry-run"),
+    ("scripts/infra/provision-dev.sh k8s --validate-only",
+     "provision --profile k8s --validate-only"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("script", "task"), SCRIPTS, ids=[s.split()[0] for s, _ in SCRIPTS])
+def test_the_runbook_scripts_run_the_same_plans(kube, script: str, task: str) -> None:
+    runner = kube("mirante-staging")
+    direct, wrapped = runner(*task.split()), runner.command(["bash", *script.split()])
+    assert direct.returncode == 0 and wrapped.returncode == 0, direct.stderr + wrapped.stderr
+    stamp = re.compile(r"\d{8}T\d{6}Z")  # the reset's snapshot directory is named by the second
+    assert stamp.sub("T", wrapped.stdout) == stamp.sub("T", direct.stdout)
+
+
+@pytest.mark.parametrize("script", [s.split()[0] for s, _ in SCRIPTS])
+def test_the_runbook_scripts_explain_themselves(kube, script: str) -> None:
+    done = kube("").command(["bash", script, "--help"])
+    assert done.returncode == 0
+    assert "usage" in (done.stdout + done.stderr).lower()

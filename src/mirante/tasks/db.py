@@ -50,4 +50,29 @@ def healthcheck(c: Context, env: str = "local") -> None:
         raise Exit(f"error: the {env} database does not answer: {health.detail}", code=1)
 
 
-namespace = Collection("db", backup_, healthcheck)
+def _seed(env: str) -> None:
+    from mirante import seed as seed_mod
+
+    report = seed_mod.run(settings_mod.load(), env)
+    table(
+        f"seed of {env} ({', '.join(report.files)})",
+        ("table", "rows"),
+        sorted(report.rows.items()),
+    )
+
+
+@task(help={"env": ENV_HELP})
+@exits_cleanly
+def seed(c: Context, env: str = "local") -> None:
+    """Create the schema and load the fixtures (idempotent: a second run changes nothing)."""
+    _seed(env)
+
+
+@task(name="migrate-seed", help={"env": ENV_HELP})
+@exits_cleanly
+def migrate_seed(c: Context, env: str = "local") -> None:
+    """The schema (db/reference.sql creates it) and the seeds, in one transaction."""
+    _seed(env)
+
+
+namespace = Collection("db", backup_, healthcheck, migrate_seed)
