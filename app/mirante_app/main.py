@@ -30,6 +30,7 @@ from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, Field
 
 from mirante_app import config as app_config
+from mirante_app.features import Flags
 from mirante_app.llm import (
     MODES,
     STATE_NAMES,
@@ -65,7 +66,8 @@ CLIENTS = {
     for name, model in PROVIDERS.items()
 }
 RECEIVED_ALERTS: deque[dict[str, Any]] = deque(maxlen=200)
-TRAFFIC = TrafficGenerator(CONFIG.traffic_rps, list(PROVIDERS))
+FLAGS = Flags(CONFIG.features_file, CONFIG.env)
+TRAFFIC = TrafficGenerator(CONFIG.traffic_rps, list(PROVIDERS), flags=FLAGS)
 
 
 @asynccontextmanager
@@ -154,31 +156,32 @@ async def health_otel() -> dict[str, Any]:
 
 class CompletionRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=4000)
-    provider: str = "alpha"
+    provider: str | None = None  # none named: alpha, or beta with the llm_beta_provider flag
     slow: bool = False
 
 
 @app.post("/llm/complete")
 async def complete(body: CompletionRequest) -> dict[str, Any]:
     """Ask the simulated LLM; 502 when the provider fails, 503 while its circuit is open."""
-    client = CLIENTS.get(body.provider)
+    provider = body.provider or ("beta" if FLAGS.enabled("llm_beta_provider") else "alpha")
+    client = CLIENTS.get(provider)
     if client is None:
-        raise HTTPException(404, f"unknown provider {body.provider!r}; known: {', '.join(CLIENTS)}")
+        raise HTTPException(404, f"unknown provider {provider!r}; known: {', '.join(CLIENTS)}")
     try:
         completion = await client.complete(body.prompt, extra_latency=2.5 if body.slow else 0.0)
     except CircuitOpen as exc:
         LOG.warning(
-            "llm call rejected", extra={"fields": {"provider": body.provider, "reason": exc.reason}}
+            "llm call rejected", extra={"fields": {"provider": provider, "reason": exc.reason}}
         )
-        raise HTTPException(503, f"circuit open for {body.provider}") from None
+        raise HTTPException(503, f"circuit open for {provider}") from None
     except ProviderError as exc:
         LOG.warning(
-            "llm call failed", extra={"fields": {"provider": body.provider, "reason": exc.reason}}
+            "llm call failed", extra={"fields": {"provider": provider, "reason": exc.reason}}
         )
         raise HTTPException(502, str(exc)) from None
     return {
         "text": completion.text,
-        "provider": body.provider,
+        "provider": provider,
         "model": client.provider.model,
         "tokens": {"prompt": completion.prompt_tokens, "completion": completion.completion_tokens},
         "trace_id": completion.trace_id,
@@ -203,6 +206,12 @@ async def simulate(body: SimulateRequest) -> dict[str, Any]:
         "provider mode changed", extra={"fields": {"provider": body.provider, "mode": body.mode}}
     )
     return _providers()
+
+
+@app.get("/features")
+async def features() -> dict[str, Any]:
+    """The feature flags of this app's environment, as last read from its file."""
+    return {"env": FLAGS.env, "file": str(FLAGS.path), "flags": FLAGS.snapshot()}
 
 
 @app.get("/simulate")

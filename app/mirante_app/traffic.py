@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import threading
+from typing import Any
 
 import requests
 
@@ -26,8 +27,11 @@ PROMPTS = (
 
 
 class TrafficGenerator:
-    def __init__(self, rps: float, providers: list[str], target: str | None = None) -> None:
+    def __init__(
+        self, rps: float, providers: list[str], target: str | None = None, flags: Any = None
+    ) -> None:
         self.rps = rps
+        self.flags = flags  # traffic_slow_prompts: every call asks for a slow completion
         self.providers = providers
         self.target = target or os.environ.get("MIRANTE_TRAFFIC_TARGET", "http://127.0.0.1:8000")
         self._stop = threading.Event()
@@ -60,6 +64,7 @@ class TrafficGenerator:
         body = {
             "prompt": self._rng.choice(PROMPTS),
             "provider": self._rng.choice(self.providers),
-            "slow": self._rng.random() < 0.05,
+            "slow": self._rng.random() < 0.05
+            or bool(self.flags and self.flags.enabled("traffic_slow_prompts")),
         }
         session.post(f"{self.target}/llm/complete", json=body, timeout=30)

@@ -96,7 +96,9 @@ def invoke(
 @pytest.fixture(scope="session")
 def stack_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # prometheus/ is a copy: the gates test adds a broken rule to it for a moment.
-    return scratch_checkout(tmp_path_factory.mktemp("stack") / "checkout", copies=("prometheus",))
+    return scratch_checkout(
+        tmp_path_factory.mktemp("stack") / "checkout", copies=("prometheus", "config")
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,148 @@
+"""Feature flags per environment in ``config/features.yaml``, toggled in place.
+
+The file is read and written with ruamel.yaml's round-trip mode, so comments, key order
+and layout survive a toggle. A toggle holds a file lock from read to rename, so concurrent
+toggles never lose one another's change, and the new text replaces the file atomically: a
+reader sees the old file or the new one, never half of either.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mirante.errors import MiranteError
+from mirante.files import atomic_write
+from mirante.settings import Settings
+
+FEATURES_FILE = Path("config") / "features.yaml"
+STATES = {"enable": True, "disable": False}
+
+
+class FeaturesError(MiranteError):
+    """The flags file is missing or malformed, or a name is unknown."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    description: str
+    states: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    env: str
+    before: bool
+    after: bool
+
+
+def path_of(settings: Settings) -> Path:
+    return settings.root / FEATURES_FILE
+
+
+def known_environments(settings: Settings) -> list[str]:
+    return ["local", *settings.environments.by_name]
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round trip: comments, order and quoting are kept
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never fold a long line that was not folded
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def _read(path: Path) -> Any:
+    from ruamel.yaml.error import MarkedYAMLError
+
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise FeaturesError(f"{FEATURES_FILE} does not exist; create it (see the README)") from None
+    try:
+        document = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise FeaturesError(
+            f"{FEATURES_FILE} is not valid YAML{at}: {exc.problem}; it was left as it is"
+        ) from None
+    features = document.get("features") if isinstance(document, dict) else None
+    if not isinstance(features, dict):
+        raise FeaturesError(f"{FEATURES_FILE}: expected a `features:` mapping of flags")
+    for name, body in features.items():
+        envs = body.get("environments") if isinstance(body, dict) else None
+        if not isinstance(envs, dict) or not all(isinstance(v, bool) for v in envs.values()):
+            raise FeaturesError(
+                f"{FEATURES_FILE}: flag {name!r} needs `environments:` mapping each "
+                "environment to true or false"
+            )
+    return document
+
+
+def flags(settings: Settings, env: str = "") -> list[Flag]:
+    """Every flag (with its state in ``env`` only, when given)."""
+    if env:
+        _check_env(settings, env)
+    document = _read(path_of(settings))
+    return [
+        Flag(
+            str(name),
+            str(body.get("description", "")),
+            {str(e): bool(v) for e, v in body["environments"].items() if not env or e == env},
+        )
+        for name, body in document["features"].items()
+    ]
+
+
+def _check_env(settings: Settings, env: str) -> None:
+    known = known_environments(settings)
+    if env not in known:
+        raise FeaturesError(f"unknown environment {env!r}; known environments: {', '.join(known)}")
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock = path.with_name(f".{path.name}.lock")
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def toggle(settings: Settings, name: str, state: str, env: str) -> Change:
+    """Set flag ``name`` in ``env`` to ``state`` (enable / disable), keeping the rest as is.
+
+    Raises:
+        FeaturesError: unknown state, environment or flag (listing the known ones), or a
+            malformed file (with its line and column; the file is not touched).
+    """
+    if state not in STATES:
+        raise FeaturesError(f"unknown state {state!r}; use enable or disable")
+    _check_env(settings, env)
+    path = path_of(settings)
+    with _locked(path):
+        document = _read(path)
+        features = document["features"]
+        if name not in features:
+            raise FeaturesError(f"unknown feature {name!r}; known features: {', '.join(features)}")
+        envs = features[name]["environments"]
+        before = bool(envs.get(env, False))
+        envs[env] = STATES[state]
+        out = io.StringIO()
+        _yaml().dump(document, out)
+        atomic_write(path, out.getvalue(), mode=path.stat().st_mode & 0o777)
+    return Change(name, env, before, STATES[state])
