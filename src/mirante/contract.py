@@ -1,0 +1,172 @@
+"""The observability contract a service must honour, checked against a running one.
+
+Health endpoint with the expected body, trace ids returned and W3C ``traceparent``
+continued, ``/metrics`` in the Prometheus text format with the HTTP families (and the LLM
+families when the service declares them), and its OpenTelemetry exporters healthy. Each
+check says what was found and, when it fails, how to fix it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from mirante.errors import MiranteError
+
+HTTP_FAMILIES = {"http_requests": "counter", "http_request_duration_seconds": "histogram"}
+LLM_FAMILIES = {
+    "llm_request_latency_seconds": "histogram",
+    "llm_errors": "counter",
+    "llm_tokens": "counter",
+    "llm_provider_up": "gauge",
+    "circuit_breaker_state": "gauge",
+}
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class ServiceUnreachable(MiranteError):
+    """Nothing answers at the URL, or the URL is not one."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def validate(url: str, llm: bool | None = None, timeout: float = 5.0) -> list[Check]:
+    """Every check of the contract against the service at ``url``.
+
+    Args:
+        llm: require the LLM families (True), skip them (False), or require them when the
+            service exposes any ``llm_`` family (None).
+
+    Raises:
+        ServiceUnreachable: a URL that is not http(s), or nothing answering there.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ServiceUnreachable(f"{url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000")
+    base = url.rstrip("/")
+    session = requests.Session()
+    try:
+        health = session.get(f"{base}/healthcheck", timeout=timeout)
+    except requests.RequestException as exc:
+        raise ServiceUnreachable(f"nothing answers at {base}: {type(exc).__name__}") from None
+    checks = [_health(health), _trace_id(health), _propagation(session, base, timeout)]
+    metrics, families = _metrics(session, base, timeout)
+    checks.append(metrics)
+    checks += _families(families, HTTP_FAMILIES, "HTTP")
+    if llm or (llm is None and any(name.startswith("llm_") for name in families)):
+        checks += _families(families, LLM_FAMILIES, "LLM")
+    checks.append(_otel(session, base, timeout))
+    return checks
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _health(response: requests.Response) -> Check:
+    fix = 'serve GET /healthcheck answering 200 with the JSON body {"status": "ok"}'
+    body = _json(response)
+    if response.status_code == 200 and isinstance(body, dict) and body.get("status") == "ok":
+        return Check("health endpoint", True, 'GET /healthcheck: 200 {"status": "ok"}')
+    shown = response.text.strip()[:60] or "empty body"
+    return Check("health endpoint", False, f"GET /healthcheck: {response.status_code} {shown}", fix)
+
+
+def _trace_id(response: requests.Response) -> Check:
+    value = response.headers.get("x-trace-id", "")
+    if _TRACE_ID.match(value):
+        return Check("x-trace-id header", True, f"x-trace-id: {value}")
+    return Check(
+        "x-trace-id header",
+        False,
+        f"x-trace-id: {value or 'absent'}",
+        "return each request's trace id (32 hex digits) in an x-trace-id response header",
+    )
+
+
+def _propagation(session: requests.Session, base: str, timeout: float) -> Check:
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    sent = {"traceparent": f"00-{trace_id}-{span_id}-01"}
+    got = session.get(f"{base}/healthcheck", headers=sent, timeout=timeout).headers.get(
+        "x-trace-id", ""
+    )
+    if got == trace_id:
+        return Check("traceparent propagation", True, "an incoming traceparent's trace id is kept")
+    return Check(
+        "traceparent propagation",
+        False,
+        f"sent trace id {trace_id}, got {got or 'none'} back",
+        "continue incoming W3C traceparent headers (OpenTelemetry's default propagator; "
+        "FastAPI's instrumentation does it) and echo that trace id in x-trace-id",
+    )
+
+
+def _metrics(session: requests.Session, base: str, timeout: float) -> tuple[Check, dict[str, str]]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    fix = "expose GET /metrics in the Prometheus text format (prometheus_client's generate_latest)"
+    response = session.get(f"{base}/metrics", timeout=timeout)
+    if response.status_code != 200:
+        return Check("/metrics endpoint", False, f"GET /metrics: {response.status_code}", fix), {}
+    try:
+        families = {f.name: f.type for f in text_string_to_metric_families(response.text)}
+    except ValueError as exc:
+        return Check("/metrics endpoint", False, f"not the Prometheus format: {exc}", fix), {}
+    if not families:
+        return Check("/metrics endpoint", False, "GET /metrics: 200 but no metric family", fix), {}
+    return Check("/metrics endpoint", True, f"{len(families)} metric families"), families
+
+
+def _families(found: dict[str, str], wanted: dict[str, str], what: str) -> list[Check]:
+    checks = []
+    for name, kind in wanted.items():
+        shown = f"{name}_total" if kind == "counter" else name
+        if found.get(name) == kind:
+            checks.append(Check(f"{what} metric {shown}", True, kind))
+        else:
+            has = f"a {found[name]}" if name in found else "absent"
+            checks.append(
+                Check(
+                    f"{what} metric {shown}",
+                    False,
+                    f"{has}, expected a {kind}",
+                    f"export {shown} as a {kind} (labels: prometheus/metrics-allowlist.yml)",
+                )
+            )
+    return checks
+
+
+def _otel(session: requests.Session, base: str, timeout: float) -> Check:
+    fix = (
+        "expose GET /health/otel reporting, per signal, whether the OTLP export works, and "
+        "check OTEL_EXPORTER_OTLP_ENDPOINT points at a running collector"
+    )
+    response = session.get(f"{base}/health/otel", timeout=timeout)
+    body = _json(response)
+    if response.status_code != 200 or not isinstance(body, dict):
+        return Check("OTLP exporters", False, f"GET /health/otel: {response.status_code}", fix)
+    reported = body.get("signals", body)
+    signals = {k: v for k, v in reported.items() if isinstance(v, dict) and "status" in v}
+    if not signals and "status" in body:
+        signals = {"exporter": body}
+    bad = {k: v for k, v in signals.items() if v.get("status") != "ok"}
+    if not signals or bad:
+        detail = "; ".join(f"{k}: {v.get('reason', v.get('status'))}" for k, v in bad.items())
+        return Check("OTLP exporters", False, detail or "no signal reported", fix)
+    return Check("OTLP exporters", True, ", ".join(f"{k} ok" for k in signals))
