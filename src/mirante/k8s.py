@@ -22,7 +22,7 @@ import yaml
 from mirante.environments import Environment
 from mirante.errors import MiranteError
 from mirante.files import atomic_write
-from mirante.kube import Command, Helm, Kubectl, run, tool_version
+from mirante.kube import Command, Helm, Kubectl, Release, run, tool_version
 from mirante.settings import Settings
 
 Kind = Literal["read", "change", "destructive"]
@@ -208,14 +208,6 @@ def exact_selector(key: str, value: str) -> str:
 # -- what is installed ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Release:
-    name: str
-    chart: str
-    repo: str
-    version: str
-
-
 def releases(settings: Settings) -> list[Release]:
     path = settings.root / RELEASES_FILE
     try:
@@ -344,13 +336,7 @@ def install_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
         Step(
             f"helm release {r.name}",
             helm.upgrade_install(
-                r.name,
-                r.chart,
-                r.repo,
-                r.version,
-                env.observability_namespace,
-                values_files(settings, env, r),
-                settings.k8s_timeout,
+                r, env.observability_namespace, values_files(settings, env, r), settings.k8s_timeout
             ),
         )
         for r in releases(settings)
@@ -366,14 +352,7 @@ def diff_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
     kubectl, _ = _tools(env)
     steps = []
     for r in releases(settings):
-        template = Helm.template(
-            r.name,
-            r.chart,
-            r.repo,
-            r.version,
-            env.observability_namespace,
-            values_files(settings, env, r),
-        )
+        template = Helm.template(r, env.observability_namespace, values_files(settings, env, r))
         diff = kubectl("--namespace", env.observability_namespace, "diff", "-f", "-")
         steps.append(Step(f"diff of {r.name}", Command(template.argv, diff.argv, (0, 1))))
     steps.append(

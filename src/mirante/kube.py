@@ -174,6 +174,19 @@ class Kubectl:
 
 
 @dataclass(frozen=True)
+class Release:
+    """A helm release of a pinned chart from a chart repository."""
+
+    name: str
+    chart: str
+    repo: str
+    version: str
+
+    def chart_args(self) -> tuple[str, ...]:
+        return (self.name, self.chart, "--repo", self.repo, "--version", self.version)
+
+
+@dataclass(frozen=True)
 class Helm:
     """helm against one kube context; ``major`` picks the flag spelling of helm 3 or 4."""
 
@@ -184,14 +197,7 @@ class Helm:
         return Command(("helm", "--kube-context", self.context, *args))
 
     def upgrade_install(
-        self,
-        release: str,
-        chart: str,
-        repo: str,
-        version: str,
-        namespace: str,
-        values: Sequence[Path],
-        timeout: float,
+        self, release: Release, namespace: str, values: Sequence[Path], timeout: float
     ) -> Command:
         """``helm upgrade --install`` that waits, times out, and rolls back on failure."""
         wait = (
@@ -200,21 +206,18 @@ class Helm:
             else ["--wait", "--atomic"]
         )
         return self(
-            "upgrade", "--install", release, chart, "--repo", repo, "--version", version,
+            "upgrade", "--install", *release.chart_args(),
             "--namespace", namespace, "--create-namespace",
             *[arg for path in values for arg in ("--values", str(path))],
             *wait, "--timeout", f"{timeout:g}s",
         )  # fmt: skip
 
     @staticmethod
-    def template(
-        release: str, chart: str, repo: str, version: str, namespace: str, values: Sequence[Path]
-    ) -> Command:
+    def template(release: Release, namespace: str, values: Sequence[Path]) -> Command:
         """``helm template``: renders locally, talks to no cluster."""
         return Command(
             (
-                "helm", "template", release, chart, "--repo", repo, "--version", version,
-                "--namespace", namespace,
+                "helm", "template", *release.chart_args(), "--namespace", namespace,
                 *[arg for path in values for arg in ("--values", str(path))],
             )
         )  # fmt: skip
