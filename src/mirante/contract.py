@@ -146,7 +146,7 @@ def _families(found: dict[str, str], wanted: dict[str, str], what: str) -> list[
                     f"{what} metric {shown}",
                     False,
                     f"{has}, expected a {kind}",
-                    f"export {shown} as a {kind} (labels: prometheus/metrics-allowlist.yml)",
+                    f"export {shown} as a {kind} (its labels: docs/instrumenting.md)",
                 )
             )
     return checks
