@@ -32,17 +32,17 @@ def test_the_sample_app_honours_the_contract(
 ) -> None:
     done = invoke(stack_env, "validate.service", APP)
     result = rows(done.stdout)
-    assert len(result) == 14, done.stdout  # 3 HTTP-level, /metrics, 2 HTTP + 5 LLM families, OTLP
+    assert len(result) == 12, done.stdout  # 3 HTTP-level, /metrics, 2 HTTP + 5 LLM families, OTLP
     healthy = {r.service for r in running_stack.rows if r.state == "healthy"}
     others = {name: state for name, state in result.items() if name != "OTLP exporters"}
     assert set(others.values()) == {"pass"}, done.stdout
     if "otel-collector" in healthy:
         assert done.returncode == 0 and result["OTLP exporters"] == "pass", done.stdout
-        assert done.stdout.strip().endswith("14 checks passed.")
+        assert done.stdout.strip().endswith("12 checks passed.")
     else:
         # No collector image on this machine: the app's OTLP export really fails, and says so.
         assert done.returncode == 1 and result["OTLP exporters"] == "FAIL", done.stdout
-        assert "1 of 14 checks failed: OTLP exporters" in done.stderr
+        assert "1 of 12 checks failed: OTLP exporters" in done.stderr
         pytest.skip("otel-collector cannot run here; every other check passed")
 
 
