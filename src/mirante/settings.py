@@ -744,11 +744,18 @@ def render_env_example() -> str:
         "",
         "# Tests only: 1 makes integration tests fail, not skip, when no Docker daemon answers.",
         "# MIRANTE_REQUIRE_DOCKER=0",
+        "# Tests only: 1 makes tests/k8s fail, not skip, when kubectl or helm is missing.",
+        "# MIRANTE_REQUIRE_KUBE_TOOLS=0",
+        "# Tests only: a directory of `helm pull`ed charts, to helm-template them with our values.",
+        "# MIRANTE_TEST_HELM_CHARTS=",
         "# Where the checkout is, when commands run from elsewhere.",
         "# MIRANTE_ROOT=",
         "# Set by stack.up, not by you: the collector's healthcheck helper (a static busybox).",
         "# MIRANTE_HEALTHPROBE_IMAGE=",
         "# The app alone (outside compose): where its traffic generator sends requests.",
         "# MIRANTE_TRAFFIC_TARGET=http://127.0.0.1:8000",
+        "# The app alone: its feature flags file and the environment whose flags it follows.",
+        "# MIRANTE_FEATURES_FILE=/etc/mirante/config/features.yaml",
+        "# MIRANTE_ENV=local",
     ]
     return "\n".join(lines) + "\n"
