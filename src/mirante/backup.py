@@ -17,7 +17,6 @@ volume. Files are mode 0600. One file lock serialises create / restore / prune.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -25,16 +24,16 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mirante import images, stack, waits
+from mirante import files, images, stack, waits
 from mirante.docker import docker_errors, run, run_container
 from mirante.errors import MiranteError, ToolError
 from mirante.files import atomic_write
@@ -59,10 +58,6 @@ class BackupError(MiranteError):
         self.service = service
         self.step = step
         super().__init__(f"backup of {service} failed at {step}: {detail}; no set was written")
-
-
-class LockBusy(MiranteError):
-    """Another backup, restore or prune held the lock past the timeout."""
 
 
 class SetNotFound(MiranteError):
@@ -113,39 +108,15 @@ def mirante_version() -> str:
         return "unknown"
 
 
-@contextmanager
-def locked(settings: Settings) -> Iterator[None]:
+def locked(settings: Settings) -> AbstractContextManager[None]:
     """Hold the backup lock; wait up to ``settings.lock_timeout`` for another holder.
 
     Raises:
         LockBusy: when the other run does not finish in time.
     """
-    settings.backup_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.backup_dir / LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-
-    def take() -> bool:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
-
-    try:
-        if not waits.until(take, settings.lock_timeout, 0.2):
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise LockBusy(
-                f"another backup, restore or prune holds {path} (pid {holder}); waited "
-                f"{settings.lock_timeout:g} s. Let it finish, or raise MIRANTE_LOCK_TIMEOUT."
-            )
-        with suppress(OSError):  # the holder's pid is for messages only (a full disk: none)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        with suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+    return files.locked(
+        settings.backup_dir / LOCK, settings.lock_timeout, "backup, restore or prune"
+    )
 
 
 def sha256_of(path: Path) -> str:

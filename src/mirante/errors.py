@@ -99,6 +99,10 @@ class ToolError(MiranteError):
         super().__init__(f"`{shown}` exited {exit_code}: {last}")
 
 
+class LockBusy(MiranteError):
+    """Another command held a lock past the timeout (backups, flags)."""
+
+
 class ImageUnavailable(MiranteError):
     """A service's image is absent and can neither be pulled nor built here."""
 

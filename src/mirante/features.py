@@ -8,14 +8,12 @@ reader sees the old file or the new one, never half of either.
 
 from __future__ import annotations
 
-import fcntl
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mirante import files
 from mirante.errors import MiranteError
 from mirante.files import atomic_write
 from mirante.settings import Settings
@@ -112,17 +110,6 @@ def _check_env(settings: Settings, env: str) -> None:
         raise FeaturesError(f"unknown environment {env!r}; known environments: {', '.join(known)}")
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    lock = path.with_name(f".{path.name}.lock")
-    with lock.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def toggle(settings: Settings, name: str, state: str, env: str) -> Change:
     """Set flag ``name`` in ``env`` to ``state`` (enable / disable), keeping the rest as is.
 
@@ -134,7 +121,8 @@ def toggle(settings: Settings, name: str, state: str, env: str) -> Change:
         raise FeaturesError(f"unknown state {state!r}; use enable or disable")
     _check_env(settings, env)
     path = path_of(settings)
-    with _locked(path):
+    lock = settings.state_dir / "features.lock"  # not beside the file: config/ is in git
+    with files.locked(lock, settings.lock_timeout, "features.toggle"):
         document = _read(path)
         features = document["features"]
         if name not in features:

@@ -1,10 +1,17 @@
-"""Writing files so that a reader never sees half of one: temp file, fsync, rename."""
+"""Writing files so that a reader never sees half of one (temp file, fsync, rename), and the
+one file lock that serialises commands changing the same thing."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from mirante import waits
+from mirante.errors import LockBusy
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -25,3 +32,39 @@ def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def locked(path: Path, timeout: float, holders: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created 0600); wait up to ``timeout`` seconds.
+
+    The holder's pid is written into the file for the message a waiting command gives.
+
+    Raises:
+        LockBusy: naming ``holders`` (what takes this lock) when the wait runs out.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+    def take() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    try:
+        if not waits.until(take, timeout, 0.2):
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise LockBusy(
+                f"another {holders} holds {path} (pid {holder}); waited {timeout:g} s. "
+                "Let it finish, or raise MIRANTE_LOCK_TIMEOUT."
+            )
+        with suppress(OSError):  # the holder's pid is for messages only (a full disk: none)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        with suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -201,7 +201,7 @@ VARIABLES: tuple[Variable, ...] = (
         "MIRANTE_LOCK_TIMEOUT",
         "30",
         "positive-number",
-        "seconds a backup, restore or prune waits for another one to finish",
+        "seconds a backup, restore, prune or flag toggle waits for another one to finish",
         "lock_timeout",
     ),
     Variable(

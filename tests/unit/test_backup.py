@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mirante import backup, settings
+from mirante import backup, errors, settings
 
 
 @pytest.fixture
@@ -104,7 +104,7 @@ def test_a_second_holder_waits_then_fails_clearly(config: settings.Settings) -> 
     try:
         with (
             pytest.raises(
-                backup.LockBusy, match=r"another backup, restore or prune holds .*waited 0.5 s"
+                errors.LockBusy, match=r"another backup, restore or prune holds .*waited 0.5 s"
             ),
             backup.locked(config),
         ):

@@ -42,6 +42,8 @@ def test_toggle_round_trip_keeps_the_file_byte_for_byte(root: Path) -> None:
     assert diff == ("      staging: false", "      staging: true")
     features.toggle(load(root), "llm_beta_provider", "disable", "staging")
     assert path.read_text() == original
+    # the lock lives in .mirante/, not beside the file: config/ is in git and mounted in the app
+    assert sorted(p.name for p in path.parent.iterdir()) == ["environments.yaml", "features.yaml"]
 
 
 def test_list_shows_each_flag_per_environment(root: Path) -> None:
