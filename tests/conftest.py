@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -51,3 +55,24 @@ def scratch_checkout(path: Path, copies: tuple[str, ...] = ()) -> Path:
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     return scratch_checkout(tmp_path / "checkout")
+
+
+def run_as_user(
+    argv: Sequence[str], env: Mapping[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a command as a user would: from the repository, with ``env`` over the current
+    environment, and no terminal on stdin (so nothing that asks can pass without --yes)."""
+    return subprocess.run(
+        list(argv),
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def invoke_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "invoke", *args]

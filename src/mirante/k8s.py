@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,15 +111,13 @@ class Plan:
             before(step)
             if step.command is not None:
                 output = run(step.command, timeout=timeout + 60, cwd=root).stdout
-                if step.save_to is not None:
-                    target = root / step.save_to
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write(target, output, mode=0o600)
-                    output_line = f"saved {len(output.splitlines())} lines to {step.save_to}"
-                    after(step, output_line)
-                    continue
             elif step.action is not None:
                 output = step.action(output)
+            if step.save_to is not None:
+                target = root / step.save_to
+                target.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(target, output, mode=0o600)
+                output = f"saved {len(output.splitlines())} lines to {step.save_to}"
             after(step, output)
 
 
@@ -618,8 +616,3 @@ def history_plan(env: Environment, name: str, dry_run: bool) -> Plan:
         kubectl("--namespace", env.app_namespace, "rollout", "history", f"deployment/{deployment}"),
     )
     return Plan(f"deploy.history {name} ({env.name})", env, guard, [step])
-
-
-def validate_overlays(envs: Sequence[Environment]) -> dict[str, int]:
-    """Render every overlay; the number of objects each holds."""
-    return {env.name: len(render_overlay(env)) for env in envs}

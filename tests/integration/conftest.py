@@ -19,7 +19,7 @@ import pytest
 from mirante import settings, stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import REPO, scratch_checkout
+from conftest import invoke_argv, run_as_user, scratch_checkout
 
 TEST_PORTS = {
     "PROMETHEUS": 19090,
@@ -80,17 +80,8 @@ def project_env(project: str, root: Path, **extra: str) -> dict[str, str]:
 def invoke(
     env: dict[str, str], *args: str, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run `invoke ARGS` as a user would, from the repository, with no terminal on stdin."""
-    return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=REPO,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    """Run `invoke ARGS` as a user would (see ``run_as_user``)."""
+    return run_as_user(invoke_argv(*args), env, timeout)
 
 
 @pytest.fixture(scope="session")

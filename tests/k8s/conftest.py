@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import REPO, scratch_checkout
+from conftest import invoke_argv, run_as_user, scratch_checkout
 
 SERVERS = {
     "mirante-dev": "https://dev.k8s.mirante.internal:6443",
@@ -73,22 +73,13 @@ class Runner:
     given kubeconfig, the scratch checkout as MIRANTE_ROOT, and no terminal on stdin."""
 
     def __init__(self, kubeconfig: Path, root: Path) -> None:
-        self.env = {**os.environ, "KUBECONFIG": str(kubeconfig), "MIRANTE_ROOT": str(root)}
+        self.env = {"KUBECONFIG": str(kubeconfig), "MIRANTE_ROOT": str(root)}
 
     def command(self, argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            argv,
-            cwd=REPO,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        return run_as_user(argv, {**self.env, **env}, timeout=120)
 
     def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return self.command([sys.executable, "-m", "invoke", *args], **env)
+        return self.command(invoke_argv(*args), **env)
 
 
 @pytest.fixture

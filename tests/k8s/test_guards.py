@@ -68,15 +68,9 @@ def test_without_any_context_a_dry_run_shows_the_plan_and_a_real_run_refuses(kub
     assert refused.returncode == 3 and "no current kube context" in refused.stderr
 
 
-@pytest.mark.parametrize(
-    "args", [["k8s.uninstall", "prod"], ["k8s.uninstall", "prod", "--dry-run"]]
-)
-def test_prod_refuses_destructive_tasks_outright(kube, root: Path, args: list[str]) -> None:
-    done = (
-        kube("mirante-prod")(*args, "--yes")
-        if "--dry-run" not in args
-        else kube("mirante-prod")(*args)
-    )
+@pytest.mark.parametrize("mode", ["--yes", "--dry-run"])
+def test_prod_refuses_destructive_tasks_outright(kube, root: Path, mode: str) -> None:
+    done = kube("mirante-prod")("k8s.uninstall", "prod", mode)
     assert done.returncode == 3
     assert "prod is protected (no-destructive in environments.yaml)" in done.stderr
     nothing_written(root)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.k8s.conftest import REPO
+from tests.conftest import REPO
 
 TIMEOUT = "600s"
 RELEASES = yaml.safe_load((REPO / "k8s/helm/releases.yaml").read_text())["releases"]
@@ -201,10 +201,3 @@ def test_the_runbook_scripts_run_the_same_plans(kube, script: str, task: str) ->
     assert direct.returncode == 0 and wrapped.returncode == 0, direct.stderr + wrapped.stderr
     stamp = re.compile(r"\d{8}T\d{6}Z")  # the reset's snapshot directory is named by the second
     assert stamp.sub("T", wrapped.stdout) == stamp.sub("T", direct.stdout)
-
-
-@pytest.mark.parametrize("script", [s.split()[0] for s, _ in SCRIPTS])
-def test_the_runbook_scripts_explain_themselves(kube, script: str) -> None:
-    done = kube("").command(["bash", script, "--help"])
-    assert done.returncode == 0
-    assert "usage" in (done.stdout + done.stderr).lower()

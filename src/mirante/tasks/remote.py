@@ -160,10 +160,8 @@ def provision(
         return
     env = settings.environments.get("dev")
     if validate_only:
-        counts = k8s.validate_overlays([env])
-        print(
-            f"{env.overlay.relative_to(settings.root)}: {counts[env.name]} objects render and check"
-        )
+        count = len(k8s.render_overlay(env))
+        print(f"{env.overlay.relative_to(settings.root)}: {count} objects render and check")
         return
     _execute(lambda s, e, d: k8s.provision_k8s_plan(s, e, d), "dev", dry_run, yes)
 
@@ -184,35 +182,29 @@ def reset(c: Context, env: str = "", dry_run: bool = False, yes: bool = False) -
         raise Exit(f"error: staging.reset resets staging only, not {env!r}", code=2)
     if yes and env != "staging":
         raise Exit("error: --yes needs --env staging too, so that the target is named", code=2)
-    settings, environment = _environment("staging")
-    has_db = bool(settings.database_urls.get("staging"))
 
-    def confirm(names: list[str]) -> None:
-        for name in names:
-            print(f"    will delete {name}")
-        confirm_env(environment, f"Delete these {len(names)} objects in staging?", yes)
+    def plan(settings: Settings, environment: Environment, dry: bool) -> Plan:
+        has_db = bool(settings.database_urls.get("staging"))
 
-    def dump(directory: Path) -> str:
-        made = db.dump(settings, "staging", directory)
-        return f"database dump {made.path} (sha256 {made.sha256[:16]})"
+        def confirm(names: list[str]) -> None:
+            for name in names:
+                print(f"    will delete {name}")
+            confirm_env(environment, f"Delete these {len(names)} objects in staging?", yes)
 
-    def seed_staging() -> str:
-        report = seed.run(settings, "staging")
-        return ", ".join(f"{table}: {rows} rows" for table, rows in report.rows.items())
+        def dump(directory: Path) -> str:
+            made = db.dump(settings, "staging", directory)
+            return f"database dump {made.path} (sha256 {made.sha256[:16]})"
 
-    plan = k8s.reset_plan(
-        settings,
-        environment,
-        dry_run,
-        confirm,
-        seed=seed_staging if has_db else None,
-        snapshot_db=dump if has_db else None,
-    )
-    _show(plan, dry_run)
-    if dry_run:
-        return
-    plan.run(settings.root, settings.k8s_timeout, _before, _after)
-    print("Reset of staging complete.")
+        def seed_staging() -> str:
+            report = seed.run(settings, "staging")
+            return ", ".join(f"{table}: {rows} rows" for table, rows in report.rows.items())
+
+        return k8s.reset_plan(
+            settings, environment, dry, confirm,
+            seed=seed_staging if has_db else None, snapshot_db=dump if has_db else None,
+        )  # fmt: skip
+
+    _execute(plan, "staging", dry_run, yes)
 
 
 @task(
