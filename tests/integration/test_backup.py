@@ -169,7 +169,7 @@ def test_concurrent_backups_are_serialised(
 def test_a_killed_backup_leaves_no_final_named_set(
     running_stack: stack.UpReport, stack_env: dict[str, str], tmp_path: Path
 ) -> None:
-    from .conftest import REPO
+    from tests.conftest import REPO
 
     env = {**os.environ, **stack_env, "MIRANTE_BACKUP_DIR": str(tmp_path / "backups")}
     process = subprocess.Popen(
