@@ -2,7 +2,7 @@
 
 from invoke.collection import Collection
 
-from mirante.tasks import backup, db, features, gates, images, remote, stack, validate
+from mirante.tasks import backup, db, features, gates, health, images, remote, stack, validate
 
 ns = Collection()
 ns.add_collection(stack.namespace)
@@ -15,6 +15,7 @@ ns.add_collection(remote.staging_namespace)
 ns.add_collection(remote.deploy_namespace)
 ns.add_task(remote.provision)
 ns.add_task(db.seed)
+ns.add_task(health.health)
 ns.add_collection(features.namespace)
 ns.add_collection(validate.namespace)
 ns.configure({"run": {"echo": True, "pty": False}})

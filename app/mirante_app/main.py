@@ -29,6 +29,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, Field
 
+from mirante_app import catalog
 from mirante_app import config as app_config
 from mirante_app.features import Flags
 from mirante_app.llm import (
@@ -208,6 +209,18 @@ async def simulate(body: SimulateRequest) -> dict[str, Any]:
     return _providers()
 
 
+@app.get("/catalog")
+def seeded_catalog() -> dict[str, Any]:
+    """The seeded reference values and sample tenants; 503 with the reason when unavailable."""
+    with trace.get_tracer("mirante_app").start_as_current_span(
+        "SELECT mirante catalog", kind=trace.SpanKind.CLIENT, attributes={"db.system": "postgresql"}
+    ):
+        try:
+            return catalog.read()
+        except catalog.CatalogUnavailable as exc:
+            raise HTTPException(503, str(exc)) from None
+
+
 @app.get("/features")
 async def features() -> dict[str, Any]:
     """The feature flags of this app's environment, as last read from its file."""
@@ -265,6 +278,8 @@ async def index() -> dict[str, object]:
             "/simulate",
             "/alerts/webhook",
             "/alerts/received",
+            "/catalog",
+            "/features",
         ],
         "providers": _providers(),
     }

@@ -58,8 +58,9 @@ class TrafficGenerator:
                 LOG.warning("traffic call failed", extra={"fields": {"error": str(exc)}})
 
     def _one(self, session: requests.Session) -> None:
-        if self._rng.random() < 0.1:
-            session.get(f"{self.target}/", timeout=10)
+        draw = self._rng.random()
+        if draw < 0.1:  # the read-only endpoints: the index and the seeded catalog
+            session.get(f"{self.target}/" if draw < 0.05 else f"{self.target}/catalog", timeout=10)
             return
         body = {
             "prompt": self._rng.choice(PROMPTS),

@@ -61,7 +61,7 @@ class Health:
     seconds: float = 0.0
 
 
-def _url_variable(env: str) -> str:
+def url_variable(env: str) -> str:
     return next(v.name for v in VARIABLES if v.field == "database_urls" and v.key == env)
 
 
@@ -82,7 +82,7 @@ def database_url(settings: Settings, env: str) -> str:
     url = settings.database_urls.get(env, "")
     if not url:
         raise MiranteError(
-            f"{_url_variable(env)} is not set; put the {env} database URL "
+            f"{url_variable(env)} is not set; put the {env} database URL "
             "(postgresql://user:password@host:5432/dbname) in .env or the environment"
         )
     return url

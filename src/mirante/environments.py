@@ -21,6 +21,7 @@ PROTECTIONS = ("none", "confirm", "no-destructive")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _KIND = re.compile(r"^[a-z0-9]+(\.[a-z0-9-]+)*$")  # plural resource, optionally .group
 _SERVER = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+URL_KEYS = ("app", "prometheus", "alertmanager")
 _REGISTRY = re.compile(r"^$|^[A-Za-z0-9.-]+(:\d{1,5})?(/[a-z0-9._-]+)*$")
 FORBIDDEN_KINDS = frozenset({"all", "namespaces", "namespace", "ns", "*"})
 
@@ -60,6 +61,7 @@ class Environment:
     protection: str
     registry: str = ""
     reset: ResetPolicy | None = None
+    urls: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -151,7 +153,27 @@ def _environment(name: str, body: Any, where: str, root: Path) -> Environment:
         protection=protection,
         registry=text("registry", _REGISTRY, "a registry host[:port][/path] or ''", ""),
         reset=_reset(body.get("reset"), f"{key}.reset", where),
+        urls=_urls(body.get("urls"), f"{key}.urls", where),
     )
+
+
+def _urls(body: Any, key: str, where: str) -> dict[str, str]:
+    """Where ``invoke health --env`` reaches the app, Prometheus and Alertmanager (optional)."""
+    if body is None:
+        return {}
+    body = _mapping(body, key, where)
+    urls = {}
+    for name, value in body.items():
+        if name not in URL_KEYS:
+            raise EnvironmentsError(
+                f"{where}: {key}.{name} is not known; expected {', '.join(URL_KEYS)}"
+            )
+        if value in ("", None):
+            continue
+        if not isinstance(value, str) or not _SERVER.match(value):
+            raise EnvironmentsError(f"{where}: {key}.{name} is {value!r}; expected an http(s) URL")
+        urls[str(name)] = value.rstrip("/")
+    return urls
 
 
 def _reset(body: Any, key: str, where: str) -> ResetPolicy | None:

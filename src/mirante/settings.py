@@ -365,6 +365,55 @@ VARIABLES: tuple[Variable, ...] = (
         "seconds stack.up waits for services to become healthy",
         "stack_timeout",
     ),
+    Variable(
+        "MIRANTE_HEALTH_PROBES",
+        "20",
+        "positive-int",
+        "health: requests sent to the app to measure its p95 latency",
+        "health_probes",
+    ),
+    Variable(
+        "MIRANTE_HEALTH_P95_WARN",
+        "0.25",
+        "positive-number",
+        "health: app p95 latency (seconds) above which the app is WARN",
+        "health_p95_warn",
+    ),
+    Variable(
+        "MIRANTE_HEALTH_P95_CRITICAL",
+        "1",
+        "positive-number",
+        "health: app p95 latency (seconds) above which the app is CRITICAL",
+        "health_p95_critical",
+    ),
+    Variable(
+        "MIRANTE_HEALTH_DISK_WARN",
+        "15",
+        "percent",
+        "health: free space (% of the disk) below which the Docker or backup disk is WARN",
+        "health_disk_warn",
+    ),
+    Variable(
+        "MIRANTE_HEALTH_DISK_CRITICAL",
+        "5",
+        "percent",
+        "health: free space (% of the disk) below which it is CRITICAL",
+        "health_disk_critical",
+    ),
+    Variable(
+        "MIRANTE_HEALTH_BACKUP_WARN_HOURS",
+        "26",
+        "hours",
+        "health: age of the newest verified backup above which backups are WARN",
+        "health_backup_warn_hours",
+    ),
+    Variable(
+        "MIRANTE_HEALTH_BACKUP_CRITICAL_HOURS",
+        "72",
+        "hours",
+        "health: age of the newest verified backup above which backups are CRITICAL",
+        "health_backup_critical_hours",
+    ),
 )
 
 SECRET_VARIABLES = tuple(v for v in VARIABLES if v.secret)
@@ -416,6 +465,13 @@ class Settings:
     llm_error_rate: float
     otlp_endpoint: str
     stack_timeout: float
+    health_probes: int
+    health_p95_warn: float
+    health_p95_critical: float
+    health_disk_warn: float
+    health_disk_critical: float
+    health_backup_warn_hours: float
+    health_backup_critical_hours: float
 
     @property
     def compose_file(self) -> Path:
@@ -582,6 +638,8 @@ PARSERS: dict[str, Callable[[Variable, str], Any]] = {
     ),
     "positive-number": _number(0, 1e9, "a number of seconds greater than 0", above_low=True),
     "non-negative-number": _number(0, 100, "a number from 0 to 100"),
+    "percent": _number(0, 100, "a percentage from 0 to 100"),
+    "hours": _number(0, 87600, "a number of hours greater than 0", above_low=True),
     "fraction": _number(0, 1, "a fraction from 0 to 1, such as 0.02"),
     "ip": _parse_ip,
     "source": _parse_source,

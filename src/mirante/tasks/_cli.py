@@ -73,13 +73,3 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     if not console.is_terminal:
         console = Console(width=160)  # logs and CI: do not fold rows at 80 columns
     console.print(grid)
-
-
-def size(count: int) -> str:
-    """Bytes for people: ``861 B``, ``58.2 KiB``, ``1.3 GiB``."""
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"

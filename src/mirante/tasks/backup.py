@@ -15,7 +15,8 @@ from mirante import settings as settings_mod
 if TYPE_CHECKING:
     from mirante import restore as restore_mod
 
-from mirante.tasks._cli import confirm, exits_cleanly, size, split_names, table
+from mirante.files import human_size as size
+from mirante.tasks._cli import confirm, exits_cleanly, split_names, table
 
 
 @task(

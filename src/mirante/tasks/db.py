@@ -8,7 +8,8 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from mirante import settings as settings_mod
-from mirante.tasks._cli import exits_cleanly, size, table
+from mirante.files import human_size as size
+from mirante.tasks._cli import exits_cleanly, table
 
 ENV_HELP = "local (the stack's Postgres), dev, staging or prod"
 
