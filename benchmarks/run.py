@@ -3,6 +3,7 @@
 - `invoke --list` must stay under 0.5 s (heavy imports are lazy).
 - `invoke stack.up` on warm images must be within 1.10x of a bare
   `docker compose up -d --wait` of the same services (5 runs each, stack down between runs).
+- `invoke health` on the healthy stack must answer in under 3 s (every check, concurrently).
 
 Run: `nox -s bench` or `python benchmarks/run.py [--runs N]`. Uses its own compose project
 and ports, so a running developer stack is not touched.
@@ -11,6 +12,7 @@ and ports, so a running developer stack is not touched.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -67,6 +69,26 @@ def bench_gates(invoke: list[str], env: dict[str, str]) -> None:
     )
 
 
+def bench_health(invoke: list[str], env: dict[str, str], runs: int) -> None:
+    """Wall time of the whole `invoke health` command, process start included."""
+    times, statuses = [], set()
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [*invoke, "health", "--json"], cwd=REPO, env=env, capture_output=True, text=True
+        )
+        times.append(time.perf_counter() - started)
+        statuses.add(
+            json.loads(done.stdout)["status"] if done.stdout else f"exit {done.returncode}"
+        )
+    median = statistics.median(times)
+    print(
+        f"invoke health ({', '.join(sorted(statuses))}): median {median:.2f} s, max "
+        f"{max(times):.2f} s over {runs} runs (target < 3 s) -> "
+        + ("OK" if max(times) < 3 else "OVER TARGET")
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -111,6 +133,8 @@ def main() -> int:
             timed(down, env)
             ours.append(timed([*invoke, "stack.up", "--services", ",".join(SERVICES)], env))
             timed(down, env)
+        timed([*invoke, "stack.up", "--services", ",".join(SERVICES)], env)
+        bench_health(invoke, env, args.runs)
         if args.gates:
             bench_gates(invoke, env)
     finally:
