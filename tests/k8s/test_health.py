@@ -43,7 +43,7 @@ def test_an_unreachable_cluster_is_critical_and_the_rest_is_said(kube) -> None:
     for namespace in ("mirante-dev", "monitoring"):
         status, reason = rows[f"pods {namespace}"]
         assert status == "CRITICAL"
-        assert reason.startswith(f"`kubectl get pods -o json --request-timeout=5s` exited 1:")
+        assert reason.startswith("`kubectl get pods -o json --request-timeout=5s` exited 1:")
         assert "\n" not in reason
     assert rows["postgres data"] == ("SKIP", "DEV_DATABASE_URL is not set")
     assert rows["app latency"] == ("SKIP", "no urls.app for dev in environments.yaml")
