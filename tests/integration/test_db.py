@@ -20,11 +20,11 @@ def test_db_backup_writes_a_private_readable_dump(
     env = {**stack_env, "MIRANTE_BACKUP_DIR": str(tmp_path / "backups")}
     container = f"{stack_env['MIRANTE_PROJECT_NAME']}-postgres-1"
     sql = ["docker", "exec", "-u", "postgres", container, "psql", "-U", "mirante", "-c"]
-    subprocess.run([*sql, "create table mirante_db_probe as select 1 as id"], check=True)
+    subprocess.run([*sql, "create table public.mirante_db_probe as select 1 as id"], check=True)
     try:
         result = invoke(env, "db.backup", "--env", "local")
     finally:
-        subprocess.run([*sql, "drop table mirante_db_probe"], check=True)
+        subprocess.run([*sql, "drop table public.mirante_db_probe"], check=True)
     assert result.returncode == 0, result.stderr
     (dump,) = (tmp_path / "backups" / "db" / "local").glob("backup_local_*.dump")
     assert result.stdout.strip().endswith(f"stored at {dump}")
