@@ -117,7 +117,7 @@ def bare_archive(config: settings.Settings, docker: object, out: Path) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mirante-bench-backup-"))
     root = scratch_checkout(work / "checkout")
