@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -76,3 +76,25 @@ def run_as_user(
 
 def invoke_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "invoke", *args]
+
+
+def gate_suite(
+    items: list[pytest.Item],
+    here: Path,
+    marker: pytest.MarkDecorator,
+    missing: Callable[[], str],
+    require: str,
+) -> None:
+    """Mark the tests under ``here``. When ``missing()`` says what they need is absent, skip
+    them with that reason, or fail the run when the variable ``require`` is 1 (CI sets it)."""
+    ours = [i for i in items if here in Path(str(i.fspath)).parents]
+    for item in ours:
+        item.add_marker(marker)
+    reason = missing() if ours else ""
+    if not reason:
+        return
+    if os.environ.get(require) == "1":
+        raise pytest.UsageError(f"{require}=1 but {reason}; run scripts/ci/bootstrap.sh first")
+    skip = pytest.mark.skip(reason=f"{reason} (scripts/ci/bootstrap.sh)")
+    for item in ours:
+        item.add_marker(skip)

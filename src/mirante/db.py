@@ -145,6 +145,16 @@ def pg_tool(
         )
 
 
+def dump_directory(settings: Settings, env: str) -> Path:
+    """Where ``db.backup`` puts the dumps of ``env``: ``<backup dir>/db/<env>/``."""
+    return settings.backup_dir / "db" / env
+
+
+def dumps(settings: Settings, env: str) -> list[Path]:
+    """The complete dumps of ``env`` in its dump directory, oldest first (UTC-named)."""
+    return sorted(dump_directory(settings, env).glob(f"backup_{env}_*.dump"))
+
+
 def dump(settings: Settings, env: str, directory: Path | None = None) -> Dump:
     """``pg_dump -Fc`` of ``env``'s database into ``directory`` (default
     ``<backup dir>/db/<env>/``); upload to S3 when a bucket is configured.
@@ -159,7 +169,7 @@ def dump(settings: Settings, env: str, directory: Path | None = None) -> Dump:
     if settings.s3_bucket:
         _boto3()  # before dumping: a missing client is known up front
     settings, _, docker = stack.prepare(settings)
-    directory = directory or settings.backup_dir / "db" / env
+    directory = directory or dump_directory(settings, env)
     with backup.locked(settings):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         name = f"backup_{env}_{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.dump"

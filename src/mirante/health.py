@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
-from mirante import backup, images, seed, stack
+from mirante import backup, db, images, seed, stack
 from mirante.docker import client, docker_errors
 from mirante.environments import Environment
 from mirante.errors import MiranteError
@@ -144,7 +144,7 @@ def _check_thresholds(settings: Settings) -> None:
 
 def local_checks(settings: Settings, pool: ThreadPoolExecutor) -> list[Check]:
     docker = client(settings)
-    containers = pool.submit(_containers, settings, docker)
+    containers = pool.submit(stack.container_states, docker, settings)
     return [
         ("containers", lambda: container_rows(settings, docker, containers.result())),
         ("postgres data", lambda: [local_database(settings, docker, containers.result())]),
@@ -155,10 +155,6 @@ def local_checks(settings: Settings, pool: ThreadPoolExecutor) -> list[Check]:
         ("prometheus targets", lambda: [targets(_base(BY_NAME["prometheus"], settings))]),
         ("critical alerts", lambda: [critical_alerts(_base(BY_NAME["alertmanager"], settings))]),
     ]
-
-
-def _containers(settings: Settings, docker: DockerClient) -> dict[str, Container]:
-    return stack.container_states(docker, settings)
 
 
 def _base(service: Service, settings: Settings) -> str:
@@ -215,21 +211,16 @@ def _seed_sql(env: str) -> str:
         # other branch), so a database that was never seeded answers instead of failing.
         f"case when to_regclass('{table}') is null then -1 else (xpath('/row/c/text()', "  # noqa: S608
         f"query_to_xml('select count(*) as c from {table}', false, true, '')))[1]::text::int end"
-        for table in _seed_tables(env)  # names from seed.TABLES, never from input
+        for table in seed.tables_for(env)  # names from seed.TABLES, never from input
     ]
     return "select " + ", ".join(["current_setting('server_version')", *counts])
-
-
-def _seed_tables(env: str) -> tuple[str, ...]:
-    sample = env in seed.SAMPLE_ENVIRONMENTS
-    return tuple(t for t in seed.TABLES if sample or "sample" not in t)
 
 
 def database_row(env: str, answer: str) -> Row:
     """Judge the answer of :func:`_seed_sql`: connected, and every seed table filled."""
     version, *counts = answer.strip().splitlines()[-1].split("|")
     version = version.split()[0]  # 15.18, not 15.18 (Debian 15.18-0+deb12u1)
-    tables = _seed_tables(env)
+    tables = seed.tables_for(env)
     empty = [t for t, n in zip(tables, counts, strict=True) if int(n) <= 0]
     filled = ", ".join(
         f"{t.removeprefix('mirante.')} {n}" for t, n in zip(tables, counts, strict=True)
@@ -474,8 +465,6 @@ def pod_row(namespace: str, items: Sequence[Mapping[str, Any]]) -> Row:
 
 
 def remote_database(settings: Settings, env: str) -> Row:
-    from mirante import db
-
     if not settings.database_urls.get(env):
         variable = db.url_variable(env)
         return Row("postgres data", "SKIP", f"{variable} is not set")
@@ -487,7 +476,7 @@ def remote_database(settings: Settings, env: str) -> Row:
 def last_dump(settings: Settings, env: str) -> Row:
     """The newest ``db.backup`` dump of ``env`` (each one was read back by pg_restore)."""
     name = "last database dump"
-    dumps = sorted((settings.backup_dir / "db" / env).glob(f"backup_{env}_*.dump"))
+    dumps = db.dumps(settings, env)
     if not dumps:
         return Row(name, "WARN", f"no dump of {env} yet; run `invoke db.backup --env {env}`")
     newest = dumps[-1]

@@ -24,6 +24,11 @@ class SeedReport:
     rows: dict[str, int]
 
 
+def tables_for(env: str) -> tuple[str, ...]:
+    """The seed tables ``env`` holds (prod has no sample rows)."""
+    return tuple(t for t in TABLES if env in SAMPLE_ENVIRONMENTS or "sample" not in t)
+
+
 def files_for(env: str) -> tuple[str, ...]:
     return ("reference.sql", "sample.sql") if env in SAMPLE_ENVIRONMENTS else ("reference.sql",)
 
@@ -38,8 +43,7 @@ def run(settings: Settings, env: str) -> SeedReport:
     files = files_for(env)
     counts = " union all ".join(  # table names from TABLES, never from input
         f"select '{table}', count(*) from {table}"  # noqa: S608
-        for table in TABLES
-        if env in SAMPLE_ENVIRONMENTS or "sample" not in table
+        for table in tables_for(env)
     )
     argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-At", "-F", "|"]
     for name in files:

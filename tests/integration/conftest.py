@@ -8,7 +8,6 @@ running stack and .env are never touched.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 from mirante import settings, stack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import invoke_argv, run_as_user, scratch_checkout
+from conftest import gate_suite, invoke_argv, run_as_user, scratch_checkout
 
 TEST_PORTS = {
     "PROMETHEUS": 19090,
@@ -51,23 +50,13 @@ def docker_answers() -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    ours = [i for i in items if here in Path(str(i.fspath)).parents]
-    for item in ours:
-        item.add_marker(pytest.mark.integration)
-    if not ours:
-        return
-    reason = docker_answers()
-    if not reason:
-        return
-    if os.environ.get("MIRANTE_REQUIRE_DOCKER") == "1":
-        raise pytest.UsageError(
-            f"MIRANTE_REQUIRE_DOCKER=1 but no Docker daemon answers ({reason}); "
-            "run scripts/ci/bootstrap.sh first"
-        )
-    skip = pytest.mark.skip(reason=f"no Docker daemon answers: {reason}")
-    for item in ours:
-        item.add_marker(skip)
+    gate_suite(
+        items,
+        Path(__file__).parent,
+        pytest.mark.integration,
+        lambda: f"no Docker daemon answers ({reason})" if (reason := docker_answers()) else "",
+        "MIRANTE_REQUIRE_DOCKER",
+    )
 
 
 def project_env(project: str, root: Path, **extra: str) -> dict[str, str]:

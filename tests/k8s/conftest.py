@@ -8,7 +8,6 @@ instead when MIRANTE_REQUIRE_KUBE_TOOLS=1 (CI sets it; scripts/ci/bootstrap.sh i
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import invoke_argv, run_as_user, scratch_checkout
+from conftest import gate_suite, invoke_argv, run_as_user, scratch_checkout
 
 SERVERS = {
     "mirante-dev": "https://dev.k8s.mirante.internal:6443",
@@ -30,21 +29,14 @@ SERVERS = {
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    ours = [i for i in items if here in Path(str(i.fspath)).parents]
-    for item in ours:
-        item.add_marker(pytest.mark.kube)
+    gate_suite(
+        items, Path(__file__).parent, pytest.mark.kube, _tools_missing, "MIRANTE_REQUIRE_KUBE_TOOLS"
+    )
+
+
+def _tools_missing() -> str:
     missing = [tool for tool in ("kubectl", "helm") if shutil.which(tool) is None]
-    if not ours or not missing:
-        return
-    if os.environ.get("MIRANTE_REQUIRE_KUBE_TOOLS") == "1":
-        raise pytest.UsageError(
-            f"MIRANTE_REQUIRE_KUBE_TOOLS=1 but {', '.join(missing)} not on PATH; "
-            "run scripts/ci/bootstrap.sh first"
-        )
-    skip = pytest.mark.skip(reason=f"{', '.join(missing)} not on PATH (scripts/ci/bootstrap.sh)")
-    for item in ours:
-        item.add_marker(skip)
+    return f"{', '.join(missing)} not on PATH" if missing else ""
 
 
 def write_kubeconfig(path: Path, current: str, servers: dict[str, str] | None = None) -> Path:
