@@ -86,6 +86,7 @@ class BackupSet:
     mirante_version: str
     archives: list[Archive] = field(default_factory=list)
     verified: bool | None = None
+    notes: list[str] = field(default_factory=list)  # what the user should know; not stored
 
     @property
     def services(self) -> list[str]:
@@ -362,14 +363,13 @@ def _backup_postgres(
 
 
 def _backup_stopped(
-    settings: Settings, docker: DockerClient, service: str, work: Path
+    settings: Settings, docker: DockerClient, service: str, work: Path, notes: list[str]
 ) -> tuple[str, Path, str]:
     states = stack.container_states(docker, settings)
     was_running = stack.is_running(states.get(service))
     try:
-        if was_running:
-            with docker_errors():
-                docker.compose.stop([service])
+        if was_running and (note := stack.stop_service(settings, docker, service).note()):
+            notes.append(note)
         return ("volume-while-stopped", *_archive_volume(settings, docker, service, "/data", work))
     except MiranteError as exc:
         raise BackupError(service, "archive", str(exc)) from None
@@ -458,6 +458,7 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
         service = "the set"
         try:
             archives = []
+            notes: list[str] = []
             for service in chosen:
                 began = time.monotonic()
                 if service == "prometheus":
@@ -465,7 +466,7 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                 elif service == "postgres":
                     produced = _backup_postgres(settings, docker, work)
                 else:
-                    produced = [_backup_stopped(settings, docker, service, work)]
+                    produced = [_backup_stopped(settings, docker, service, work, notes)]
                 image = states.get(service, (False, ""))[1]
                 for method, partial, digest in produced:
                     final = finalise(partial)
@@ -487,6 +488,7 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                 round(time.monotonic() - started, 2),
                 mirante_version(),
                 archives,
+                notes=notes,
             )
             service = "the set"
             atomic_write(work / MANIFEST, json.dumps(_manifest(backup_set), indent=2) + "\n", 0o600)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from mirante.errors import ComposeMissing, DockerUnavailable, ToolError
 from mirante.settings import Settings
@@ -84,6 +85,66 @@ def run_container(docker: DockerClient, image: str, argv: Sequence[str], **optio
     except ToolError as exc:
         tool = [str(options["entrypoint"])] if options.get("entrypoint") else []
         raise ToolError([image, *tool, *argv[:3]], exc.returncode, exc.stderr) from None
+
+
+@contextmanager
+def save_stream(docker: DockerClient, refs: Sequence[str]) -> Iterator[IO[bytes]]:
+    """``docker image save REFS`` as a readable pipe (one tar, layers shared).
+
+    python-on-whales' own streaming save iterates the binary tar line by line, which is
+    several times slower; this hands over the pipe itself.
+
+    Raises:
+        ToolError: docker save failed (an image is missing, the daemon went away).
+    """
+    argv = [*map(str, docker.client_config.docker_cmd), "image", "save", *refs]
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
+        assert process.stdout is not None  # noqa: S101 (PIPE)
+        try:
+            yield process.stdout
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            process.stdout.close()
+            code = process.wait()
+        errors.seek(0)
+        said = errors.read().decode(errors="replace")
+    if code != 0:
+        raise ToolError(argv, code, said)
+
+
+def load_stream(docker: DockerClient, chunks: Iterator[bytes]) -> list[str]:
+    """``docker image load`` fed from ``chunks``; the references it loaded.
+
+    Raises:
+        ToolError: docker load refused the stream.
+    """
+    argv = [*map(str, docker.client_config.docker_cmd), "image", "load"]
+    with tempfile.TemporaryFile() as output:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT
+        )
+        assert process.stdin is not None  # noqa: S101 (PIPE)
+        try:
+            for chunk in chunks:
+                process.stdin.write(chunk)
+        except BrokenPipeError:
+            pass  # docker load stopped reading: its exit code and output say why
+        except BaseException:
+            process.kill()  # the stream broke off: load nothing half-read
+            process.wait()
+            raise
+        finally:
+            with suppress(BrokenPipeError):
+                process.stdin.close()
+        code = process.wait()
+        output.seek(0)
+        said = output.read().decode(errors="replace")
+    if code != 0:
+        raise ToolError(argv, code, said)
+    return [line.split(" ", 2)[-1].strip() for line in said.splitlines() if "Loaded image" in line]
 
 
 def run(

@@ -108,14 +108,23 @@ class ImageUnavailable(MiranteError):
 
 
 class ServiceUnhealthy(MiranteError):
-    """A service did not become healthy in time."""
+    """A service did not become healthy: the wait ran out, or compose stopped waiting."""
 
-    def __init__(self, service: str, state: str, timeout: float, logs: str) -> None:
+    def __init__(
+        self, service: str, state: str, waited: float, timeout: float, cause: str, logs: str
+    ) -> None:
         self.service = service
         self.state = state
+        self.waited = waited
         self.logs = logs
         tail = "\n".join("    " + line for line in logs.rstrip().splitlines())
+        if waited >= timeout - 0.5:
+            head = f"{service} did not become healthy within {timeout:g} s (state: {state})"
+        else:
+            head = (
+                f"{service} is not healthy after {waited:.1f} s of {timeout:g} s (state: {state})"
+            )
         super().__init__(
-            f"{service} did not become healthy within {timeout:g} s (state: {state}); "
-            f"see `invoke stack.logs {service}`. Its last log lines:\n{tail or '    (no logs)'}"
+            f"{head}: {cause}; see `invoke stack.logs {service}`. "
+            f"Its last log lines:\n{tail or '    (no logs)'}"
         )

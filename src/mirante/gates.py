@@ -21,7 +21,18 @@ from typing import Any
 
 import yaml
 
-from mirante import alerting, dashboards, promql, promtools, stack, waits
+from mirante import (
+    alerting,
+    dashboards,
+    images,
+    official,
+    otlp,
+    promql,
+    promtools,
+    services,
+    stack,
+    waits,
+)
 from mirante.docker import docker_errors
 from mirante.errors import MiranteError
 from mirante.files import atomic_write
@@ -85,6 +96,7 @@ class Context:
     tools: promtools.Tools = field(init=False)
     stack_report: stack.UpReport | None = None
     stack_error: str = ""
+    rendered: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         self.tools = promtools.Tools(self.settings.root, self.settings)
@@ -98,8 +110,9 @@ class Context:
             return set()
         return {r.service for r in self.stack_report.rows if r.state == "healthy"}
 
-    def url(self, service: str, path: str) -> str:
-        return f"http://127.0.0.1:{self.settings.ports[service]}{path}"
+    def url(self, port: str, path: str) -> str:
+        """``path`` on the published port ``port`` (a key of ``Settings.ports``)."""
+        return f"http://{services.reachable_host(self.settings)}:{self.settings.ports[port]}{path}"
 
 
 @dataclass(frozen=True)
@@ -166,17 +179,99 @@ def compose_policy(rendered: dict[str, Any], raw_text: str, bind: str, source: s
     return problems
 
 
+def rendered_compose(ctx: Context) -> dict[str, Any]:
+    """``docker compose config`` with the current settings, rendered once per run.
+
+    Raises:
+        MiranteError: compose cannot render it (the gate that asked fails with the reason).
+    """
+    if ctx.rendered is None:
+        _, _, docker = stack.prepare(ctx.settings)
+        try:
+            with docker_errors():
+                ctx.rendered = dict(docker.compose.config(return_json=True))
+        except MiranteError as exc:
+            raise MiranteError(f"`docker compose config` fails: {exc}") from None
+    return ctx.rendered
+
+
+def _compose_source(ctx: Context) -> str:
+    return ctx.settings.compose_file.relative_to(ctx.settings.root).as_posix()
+
+
 def gate_compose(ctx: Context) -> Verdict:
-    settings, _, docker = stack.prepare(ctx.settings)
-    try:
-        with docker_errors():
-            rendered: dict[str, Any] = docker.compose.config(return_json=True)
-    except MiranteError as exc:
-        return Verdict(FAIL, f"`docker compose config` fails: {exc}")
-    raw = settings.compose_file.read_text()
-    source = settings.compose_file.relative_to(settings.root).as_posix()
-    problems = compose_policy(rendered, raw, settings.bind, source)
+    rendered = rendered_compose(ctx)
+    raw = ctx.settings.compose_file.read_text()
+    problems = compose_policy(rendered, raw, ctx.settings.bind, _compose_source(ctx))
     return _verdict(problems, f"{len(rendered['services'])} services render and follow the policy")
+
+
+def gate_expand_env(ctx: Context) -> Verdict:
+    """Configs read with -config.expand-env, expanded as Loki and Tempo expand them."""
+    configs = official.expanded_configs(rendered_compose(ctx))
+    problems = [p for config in configs for p in official.expansion_problems(config, ctx.root)]
+    shown = ", ".join(
+        f"{config.container_path} ({config.service}, {len(config.environment)} variables)"
+        for config in configs
+    )
+    return _verdict(
+        problems,
+        f"{len(configs)} configs expand and parse as their programs do it: {shown}"
+        if configs
+        else "no service expands its config file",
+    )
+
+
+def gate_image_tools(ctx: Context) -> Verdict:
+    """Healthchecks and entrypoints use only what each pinned official image has."""
+    facts = official.load(ctx.root)
+    rendered = rendered_compose(ctx)
+    problems = official.tool_problems(rendered, facts, ctx.settings.images, _compose_source(ctx))
+    checked = sorted(set(rendered.get("services", {})) & set(ctx.settings.images))
+    return _verdict(
+        problems,
+        f"{len(checked)} services on official images use only what those images have",
+        {"facts": official.FACTS_FILE.as_posix()},
+    )
+
+
+def gate_stand_in_parity(ctx: Context) -> Verdict:
+    """A local stand-in is neither more nor less capable than the official image where
+    compose relies on it."""
+    facts = official.load(ctx.root)
+    problems = official.parity_problems(rendered_compose(ctx), facts, _compose_source(ctx))
+    labels = [
+        official.stand_in_label(facts, s, ctx.settings.images.get(s, "?")) for s in facts.stand_ins
+    ]
+    return _verdict(problems, "; ".join(labels) + ": each does what compose needs, no more")
+
+
+def gate_pins_resolve(ctx: Context) -> Verdict:
+    """Every pinned tag exists in its registry (manifest through the registry API)."""
+    registry = ctx.settings.registry
+    pins = dict(ctx.settings.images)
+    if not images.registry_answers(registry):
+        return Verdict(
+            SKIPPED,
+            f"no registry answers at https://{registry}/v2/, so the {len(pins)} pinned tags "
+            "cannot be checked here",
+        )
+    problems, evidence = [], []
+    for service, ref in sorted(pins.items()):
+        try:
+            digest = images.manifest_digest(ref, registry)
+        except MiranteError as exc:
+            problems.append(f"service {service}: {ref}: {exc}")
+            continue
+        if digest is None:
+            problems.append(f"service {service}: {ref} does not exist in its registry")
+        else:
+            evidence.append(f"{ref} {digest}")
+    return Verdict(
+        FAIL if problems else PASS,
+        problems[0] if problems else f"all {len(pins)} pinned tags resolve",
+        problems + evidence,
+    )
 
 
 def gate_prometheus(ctx: Context) -> Verdict:
@@ -594,6 +689,7 @@ def gate_metrics_exist(ctx: Context) -> Verdict:
         return skip
     allow, running = load_allowlist(ctx.root), ctx.running()
     referenced = referenced_metrics(ctx.root)
+    first_data = _send_first_data(ctx)
 
     def check() -> tuple[list[str], list[str]]:
         present = set(_get(ctx, "prometheus", "/api/v1/label/__name__/values")["data"])
@@ -602,14 +698,34 @@ def gate_metrics_exist(ctx: Context) -> Verdict:
     # Rates and recording rules need a few scrapes and evaluations after a fresh start:
     # while Prometheus is younger than WARM_UP seconds, missing metrics may still appear.
     # The deadline is fixed once, so an uptime Prometheus cannot report never loops forever.
-    warm_up = max(0.0, WARM_UP - _prometheus_uptime(ctx))
+    # Data sent just now needs a scrape (every 5 s) before its counters are in Prometheus.
+    warm_up = max(15.0 if first_data else 0.0, WARM_UP - _prometheus_uptime(ctx))
     problems, notes = waits.until(check, warm_up, 2, done=lambda found: not found[0])
     checked = len(referenced) - len(notes)
     return Verdict(
         FAIL if problems else PASS,
         problems[0] if problems else f"all {checked} referenced metrics exist",
-        problems + notes,
+        problems + notes + first_data,
     )
+
+
+def _send_first_data(ctx: Context) -> list[str]:
+    """One span and one log line, so that Tempo's and Loki's ingestion counters exist.
+
+    ``tempo_distributor_spans_received_total`` and ``loki_distributor_lines_received_total``
+    appear only once something was received; right after start-up (or with no collector to
+    forward the app's telemetry) nothing has been.
+    """
+    running, sent = ctx.running(), []
+    traces_url, logs_url, route = otlp_endpoints(ctx)
+    trace_id = otlp.new_trace_id()
+    if "tempo" in running:
+        otlp.send(traces_url, otlp.span(trace_id, "mirante-gates", "metrics-warm-up"))
+        sent.append(f"sent a span {route}, so that Tempo's ingestion metrics exist")
+    if "loki" in running:
+        otlp.send(logs_url, otlp.log(trace_id, "mirante-gates", "metrics warm-up"))
+        sent.append(f"sent a log line {route}, so that Loki's ingestion metrics exist")
+    return sent
 
 
 def gate_dashboard_queries(ctx: Context) -> Verdict:
@@ -635,39 +751,32 @@ def gate_dashboard_queries(ctx: Context) -> Verdict:
     return _verdict(problems, f"{count} queries evaluate")
 
 
+def otlp_endpoints(ctx: Context) -> tuple[str, str, str]:
+    """Where OTLP traces and logs go: the collector when it runs, else straight to Tempo's
+    and Loki's own OTLP endpoints; and which of the two it is, in words."""
+    if "otel-collector" in ctx.running():
+        return (
+            ctx.url("otlp-http", "/v1/traces"),
+            ctx.url("otlp-http", "/v1/logs"),
+            "through the collector",
+        )
+    return (
+        ctx.url("tempo-otlp", "/v1/traces"),
+        ctx.url("loki", "/otlp/v1/logs"),
+        "straight to Tempo's and Loki's own OTLP endpoints (no collector runs here)",
+    )
+
+
 def gate_ingestion(ctx: Context) -> Verdict:
-    """A log line and a span sent to the collector come back from Loki and Tempo."""
+    """A log line and a span sent over OTLP come back from Loki and Tempo."""
     import requests
 
-    if skip := _needs(ctx, "otel-collector", "loki", "tempo"):
+    if skip := _needs(ctx, "loki", "tempo"):
         return skip
-    trace_id = f"{int(time.time() * 1e6):032x}"[-32:]
-    now = str(time.time_ns())
-    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "mirante-gates"}}]}
-    base = f"http://127.0.0.1:{ctx.settings.ports['otlp-http']}"
-    span = {
-        "traceId": trace_id,
-        "spanId": trace_id[:16],
-        "name": "gate-smoke",
-        "kind": 1,
-        "startTimeUnixNano": now,
-        "endTimeUnixNano": now,
-    }
-    requests.post(
-        f"{base}/v1/traces",
-        json={"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": [span]}]}]},
-        timeout=10,
-    ).raise_for_status()
-    record = {
-        "timeUnixNano": now,
-        "body": {"stringValue": f"gate smoke {trace_id}"},
-        "traceId": trace_id,
-    }
-    requests.post(
-        f"{base}/v1/logs",
-        json={"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [record]}]}]},
-        timeout=10,
-    ).raise_for_status()
+    trace_id = otlp.new_trace_id()
+    traces_url, logs_url, route = otlp_endpoints(ctx)
+    otlp.send(traces_url, otlp.span(trace_id, "mirante-gates", "gate-smoke"))
+    otlp.send(logs_url, otlp.log(trace_id, "mirante-gates", f"gate smoke {trace_id}"))
     trace = _wait(
         lambda: (
             requests.get(ctx.url("tempo", f"/api/traces/{trace_id}"), timeout=10).status_code == 200
@@ -686,11 +795,30 @@ def gate_ingestion(ctx: Context) -> Verdict:
     problems = ([] if trace else [f"Tempo did not return trace {trace_id} within 60 s"]) + (
         [] if logs else [f"Loki did not return the log line of {trace_id} within 60 s"]
     )
-    return _verdict(problems, f"trace and log {trace_id} read back from Tempo and Loki")
+    return _verdict(problems, f"trace and log {trace_id}, sent {route}, read back")
 
 
 GATES: tuple[Gate, ...] = (
     Gate("compose", "static", "compose config renders and follows the policy", gate_compose),
+    Gate(
+        "expand-env",
+        "static",
+        "configs read with -config.expand-env expand as Loki / Tempo do it",
+        gate_expand_env,
+    ),
+    Gate(
+        "image-tools",
+        "static",
+        "healthchecks use only what each official image has (images/official.yaml)",
+        gate_image_tools,
+    ),
+    Gate(
+        "stand-in-parity",
+        "static",
+        "local stand-ins are no more capable than the official images where compose relies",
+        gate_stand_in_parity,
+    ),
+    Gate("pins-resolve", "static", "every pinned tag exists in its registry", gate_pins_resolve),
     Gate(
         "prometheus",
         "static",
@@ -731,7 +859,7 @@ GATES: tuple[Gate, ...] = (
     Gate(
         "ingestion",
         "runtime",
-        "a log and a span go through the collector to Loki and Tempo",
+        "a log and a span sent over OTLP come back from Loki and Tempo",
         gate_ingestion,
     ),
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mirante import official
 from mirante.docker import docker_errors, run
 from mirante.errors import ImageUnavailable
 from mirante.services import HELPER_RECIPES, Service
@@ -93,6 +95,72 @@ def registry_answers(registry: str, timeout: float = 2.0) -> bool:
     finally:
         connection.close()
     return True
+
+
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
+
+
+def split_reference(ref: str, default_registry: str) -> tuple[str, str, str]:
+    """``(registry, repository, tag or digest)`` of an image reference.
+
+    A first component with a dot, a colon or ``localhost`` names its registry; other
+    references live on the default registry (Docker Hub's official images under
+    ``library/``).
+    """
+    name, at, digest = ref.partition("@")
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        registry, path = first, rest
+    else:
+        registry, path = default_registry, name
+        if "/" not in path:
+            path = f"library/{path}"
+    repository, tag = path.rsplit(":", 1) if ":" in path else (path, "latest")
+    return registry, repository, digest if at else tag
+
+
+def manifest_digest(ref: str, default_registry: str, timeout: float = 10.0) -> str | None:
+    """The digest the registry serves for a pinned reference; ``None`` when it has none.
+
+    Follows the registry's token challenge (anonymous pull scope), as docker pull does.
+
+    Raises:
+        ImageUnavailable: the registry answers with anything but the manifest or a 404.
+    """
+    import requests
+
+    registry, repository, reference = split_reference(ref, default_registry)
+    url = f"https://{registry}/v2/{repository}/manifests/{reference}"
+    headers = {"Accept": MANIFEST_TYPES}
+    try:
+        answer = requests.head(url, headers=headers, timeout=timeout)
+        challenge = answer.headers.get("www-authenticate", "")
+        if answer.status_code == 401 and challenge.lower().startswith("bearer "):
+            fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+            token = requests.get(
+                fields.get("realm", ""),
+                params={
+                    "service": fields.get("service", registry),
+                    "scope": f"repository:{repository}:pull",
+                },
+                timeout=timeout,
+            ).json()
+            headers["Authorization"] = f"Bearer {token.get('token') or token.get('access_token')}"
+            answer = requests.head(url, headers=headers, timeout=timeout)
+    except (requests.RequestException, ValueError) as exc:
+        raise ImageUnavailable(f"the registry {registry} did not answer ({exc})") from None
+    if answer.status_code == 404:
+        return None
+    if answer.status_code != 200:
+        raise ImageUnavailable(f"the registry {registry} answered {answer.status_code} for {url}")
+    return answer.headers.get("docker-content-digest", "present")
 
 
 def effective_source(settings: Settings) -> str:
@@ -180,6 +248,26 @@ def _choose(settings: Settings, service: Service, source: str, present: set[str]
     return ImageChoice(
         name, pinned, "registry", False, f"no registry, no Debian package, {pinned} not loaded"
     )
+
+
+def label(choice: ImageChoice, facts: official.Facts, pinned: str) -> str:
+    """What a user runs, in one cell: ``prometheus 2.42 (Debian) for prom/prometheus:v3.15.0``,
+    ``grafana/loki:3.7.8 (loaded)``, ``mirante/app:0123abcd (built from app/)``."""
+    if choice.origin == "local":
+        if stand_in := official.stand_in_label(facts, choice.service, pinned):
+            return stand_in
+        return f"{choice.image} (built from {'app/' if choice.recipe == APP_RECIPE else 'images/'})"
+    if choice.origin == "loaded":
+        return f"{choice.image} (loaded)"
+    return choice.image
+
+
+def running_label(service: str, image: str, facts: official.Facts, pinned: str) -> str:
+    """:func:`label` for a container already running ``image`` (no registry probe)."""
+    if image.startswith("mirante/"):
+        recipe = image.split("/", 1)[1].split(":", 1)[0]
+        return label(ImageChoice(service, image, "local", True, recipe=recipe), facts, pinned)
+    return image
 
 
 _TOOL_IMAGES: dict[tuple[Path, str, str], str] = {}

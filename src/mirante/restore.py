@@ -18,7 +18,7 @@ import re
 import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,7 @@ class Step:
 class RestorePlan:
     backup_set: backup.BackupSet
     steps: list[Step]
+    notes: list[str] = field(default_factory=list)  # what happened that the user should know
 
 
 def _chosen(backup_set: backup.BackupSet, services: Sequence[str]) -> list[str]:
@@ -175,7 +176,8 @@ def restore(
                 _restore_postgres(settings, docker, backup_set.path, archives)
             else:
                 (archive,) = archives
-                _restore_volume(settings, docker, service, backup_set.path / archive.file)
+                path = backup_set.path / archive.file
+                planned.notes += _restore_volume(settings, docker, service, path)
     return planned
 
 
@@ -211,7 +213,9 @@ rmdir "$prev"
 """
 
 
-def _restore_volume(settings: Settings, docker: DockerClient, service: str, archive: Path) -> None:
+def _restore_volume(
+    settings: Settings, docker: DockerClient, service: str, archive: Path
+) -> list[str]:
     volume = backup.volume_name(settings, service)
     fresh = _fresh_volume(volume)
     target = [(volume, "/data", "rw"), (fresh, "/fresh", "ro")]
@@ -231,10 +235,10 @@ def _restore_volume(settings: Settings, docker: DockerClient, service: str, arch
         except MiranteError as exc:
             raise RestoreError(service, "extract", str(exc)) from None
         running = stack.is_running(stack.container_states(docker, settings).get(service))
+        notes = []
         try:
-            if running:
-                with docker_errors():
-                    docker.compose.stop([service])
+            if running and (note := stack.stop_service(settings, docker, service).note()):
+                notes.append(note)
             backup.helper(settings, docker, SWAP, target, as_root=True)
         except MiranteError as exc:
             if running:
@@ -252,6 +256,7 @@ def _restore_volume(settings: Settings, docker: DockerClient, service: str, arch
                     service, "start", f"it did not turn healthy on the restored data ({exc})"
                 ) from None
         backup.helper(settings, docker, f"rm -rf /data/{PREVIOUS}", target, as_root=True)
+        return notes
     finally:
         with suppress(MiranteError), docker_errors():
             docker.volume.remove(fresh)

@@ -36,11 +36,18 @@ class Service:
     helpers: tuple[str, ...] = ()
 
     def url(self, settings: Settings) -> str:
-        host = settings.bind if settings.bind not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
-        if ":" in host:
-            host = f"[{host}]"
+        return self.endpoint(settings, self.path)
+
+    def endpoint(self, settings: Settings, path: str) -> str:
+        """``path`` on the service's published port, as this machine reaches it."""
         scheme = "postgresql" if self.name == "postgres" else "http"
-        return f"{scheme}://{host}:{settings.ports[self.port]}{self.path}"
+        return f"{scheme}://{reachable_host(settings)}:{settings.ports[self.port]}{path}"
+
+
+def reachable_host(settings: Settings) -> str:
+    """Where this machine reaches what the stack publishes on ``MIRANTE_BIND``."""
+    host = settings.bind if settings.bind not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    return f"[{host}]" if ":" in host else host
 
 
 SERVICES: tuple[Service, ...] = (
@@ -48,7 +55,7 @@ SERVICES: tuple[Service, ...] = (
     Service("alertmanager", "alertmanager", "/", 9093, "alertmanager", (("alertmanager", 9093),)),
     Service("grafana", "grafana", "/", 3000, scrape=(("grafana", 3000),)),
     Service("loki", "loki", "/ready", 3100, scrape=(("loki", 3100),)),
-    Service("tempo", "tempo", "/ready", 3200, scrape=(("tempo", 3200),)),
+    Service("tempo", "tempo", "/ready", 3200, scrape=(("tempo", 3200),), helpers=("healthprobe",)),
     Service(
         "otel-collector",
         "otlp-http",
@@ -103,6 +110,9 @@ def port_variable(port_key: str) -> str:
     raise KeyError(port_key)
 
 
+EXTRA_PORTS = {"otel-collector": ("otlp-grpc",), "tempo": ("tempo-otlp",)}
+
+
 def published_ports(service: Service) -> Sequence[str]:
-    """Keys of every host port a service publishes (the collector has two)."""
-    return ("otlp-grpc", "otlp-http") if service.name == "otel-collector" else (service.port,)
+    """Keys of every host port a service publishes (the collector and Tempo have two)."""
+    return (*EXTRA_PORTS.get(service.name, ()), service.port)

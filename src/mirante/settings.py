@@ -125,6 +125,7 @@ VARIABLES: tuple[Variable, ...] = (
     _port("grafana", 3000, "Grafana"),
     _port("loki", 3100, "Loki"),
     _port("tempo", 3200, "Tempo"),
+    _port("tempo-otlp", 4418, "Tempo's own OTLP/HTTP receiver (traces that bypass the collector)"),
     _port("otlp-grpc", 4317, "the collector's OTLP/gRPC receiver"),
     _port("otlp-http", 4318, "the collector's OTLP/HTTP receiver"),
     _port("node-exporter", 9100, "node-exporter"),

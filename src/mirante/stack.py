@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from mirante import alerting, images
+from mirante import alerting, images, official
 from mirante.docker import client, docker_errors
 from mirante.errors import ImageUnavailable, PortInUse, ServiceUnhealthy, ToolError
 from mirante.files import atomic_write
@@ -56,6 +57,7 @@ class ServiceState:
     url: str
     seconds: float | None = None
     reason: str = ""
+    image: str = ""
 
 
 @dataclass
@@ -68,6 +70,35 @@ class UpReport:
     @property
     def unavailable(self) -> list[ServiceState]:
         return [r for r in self.rows if r.state == "unavailable"]
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """How a service stopped for a copy of its volume."""
+
+    service: str
+    seconds: float
+    killed: bool
+    flushed: bool
+
+    def note(self) -> str:
+        """A line for the user when the stop was not clean ('' when it was)."""
+        if not self.killed:
+            return ""
+        why = " (grafana/tempo#5733: after serving a query it ignores SIGTERM)" * (
+            self.service == "tempo"
+        )
+        first = "; its data had been flushed to disk first" if self.flushed else ""
+        return (
+            f"{self.service} did not stop on SIGTERM and was killed after {self.seconds:.0f} s"
+            f"{why}{first}"
+        )
+
+
+# Services that keep data in memory and have an endpoint that writes it out: called before
+# their volume is copied, so that a stop that ends in SIGKILL loses nothing.
+FLUSH_BEFORE_STOP = {"tempo": "/flush"}
+KILLED = 137  # 128 + SIGKILL
 
 
 @dataclass(frozen=True)
@@ -139,6 +170,34 @@ def prepare(settings: Settings) -> tuple[Settings, list[str], DockerClient]:
     (settings.state_dir / "gate-rules").mkdir(exist_ok=True)  # rules only the gates write
     (settings.state_dir / "textfile").mkdir(exist_ok=True)  # node-exporter's textfile collector
     return settings, generated, client(settings, path)
+
+
+def stop_service(settings: Settings, docker: DockerClient, service: str) -> Stopped:
+    """Flush what the service holds in memory (where it can), then stop it.
+
+    compose gives it the ``stop_grace_period`` of the compose file before SIGKILL; the
+    result says whether it came to that.
+    """
+    import requests
+
+    flushed = False
+    if path := FLUSH_BEFORE_STOP.get(service):
+        try:
+            answer = requests.post(BY_NAME[service].endpoint(settings, path), timeout=30)
+            flushed = answer.status_code < 300
+        except requests.RequestException:
+            flushed = False
+    began = time.monotonic()
+    with docker_errors():
+        docker.compose.stop([service])
+    seconds = time.monotonic() - began
+    container = container_states(docker, settings).get(service)
+    killed = (
+        container is not None
+        and container.state.exit_code == KILLED
+        and not container.state.oom_killed
+    )
+    return Stopped(service, round(seconds, 1), killed, flushed)
 
 
 def container_states(docker: DockerClient, settings: Settings) -> dict[str, Container]:
@@ -259,13 +318,27 @@ def up(
     write_targets(settings, already | {s.name for s in startable})
     names = [s.name for s in startable]
     seconds, done = _up_and_wait(docker, settings, names, source == "registry", timeout)
+    facts = official.load(settings.root)
+    shown = {
+        name: images.label(choice, facts, settings.images.get(name, choice.image))
+        for name, choice in choices.items()
+    }
     rows = [
-        ServiceState(s.name, "healthy", s.url(settings), None, "already running")
+        ServiceState(s.name, "healthy", s.url(settings), None, "already running", shown[s.name])
         if s.name in already and s.name not in seconds
-        else ServiceState(s.name, "healthy", s.url(settings), seconds.get(s.name, done))
+        else ServiceState(
+            s.name, "healthy", s.url(settings), seconds.get(s.name, done), "", shown[s.name]
+        )
         for s in startable
     ] + [
-        ServiceState(c.service, "unavailable", BY_NAME[c.service].url(settings), None, c.reason)
+        ServiceState(
+            c.service,
+            "unavailable",
+            BY_NAME[c.service].url(settings),
+            None,
+            c.reason,
+            shown[c.service],
+        )
         for c in unavailable
     ]
     order = {s.name: i for i, s in enumerate(SERVICES)}
@@ -312,6 +385,7 @@ def _up_and_wait(
     try:
         compose_up(docker, names, pull, timeout)
     except ToolError as exc:
+        waited = (datetime.now(UTC) - since).total_seconds()
         port_error = _port_error(settings, exc)
         if port_error:
             raise port_error from None
@@ -320,11 +394,40 @@ def _up_and_wait(
         if not failed:
             raise
         name = failed[0]
+        container = states.get(name)
+        if container is None:
+            raise  # compose failed before it created the service: its own error says why
         logs = tail_logs(docker, name)
-        raise ServiceUnhealthy(name, describe(states.get(name)), timeout, logs) from None
+        cause = _why_not_healthy(container, exc, waited, timeout)
+        raise ServiceUnhealthy(name, describe(container), waited, timeout, cause, logs) from None
     done = round((datetime.now(UTC) - since).total_seconds(), 1)
     healthy = healthy_since(docker, settings, since) if names else {}
     return {name: healthy[name] for name in names if name in healthy}, done
+
+
+def _why_not_healthy(
+    container: Container | None, error: ToolError, waited: float, timeout: float
+) -> str:
+    """Why compose stopped waiting, in the words of the container and of compose."""
+    if waited >= timeout - 0.5:
+        return f"the wait of {timeout:g} s ran out"
+    said = next((line.strip() for line in reversed(error.stderr.splitlines()) if line.strip()), "")
+    parts = []
+    if container is not None:
+        state = container.state
+        if state.restarting or (container.restart_count or 0) > 0:
+            parts.append(
+                f"it keeps exiting (exit code {state.exit_code}, "
+                f"{container.restart_count} restarts)"
+            )
+        elif state.status == "exited":
+            parts.append(f"it exited with code {state.exit_code}")
+        elif state.health is not None and state.health.status == "unhealthy" and state.health.log:
+            output = (state.health.log[-1].output or "").strip().splitlines()
+            parts.append(f"its healthcheck fails ({output[-1] if output else 'no output'})")
+    if said:
+        parts.append(f"compose stopped waiting: {said}")
+    return "; ".join(parts) or "compose stopped waiting"
 
 
 def healthy_since(docker: DockerClient, settings: Settings, since: datetime) -> dict[str, float]:
@@ -360,7 +463,21 @@ def status(settings: Settings) -> list[ServiceState]:
     """One row per service: its state and URL (no service is started or pulled)."""
     settings, _, docker = prepare(settings)
     states = container_states(docker, settings)
-    return [ServiceState(s.name, describe(states.get(s.name)), s.url(settings)) for s in SERVICES]
+    facts = official.load(settings.root)
+    return [
+        ServiceState(
+            s.name,
+            describe(states.get(s.name)),
+            s.url(settings),
+            image=images.running_label(
+                s.name,
+                str(states[s.name].config.image or "") if s.name in states else "",
+                facts,
+                settings.images.get(s.name, ""),
+            ),
+        )
+        for s in SERVICES
+    ]
 
 
 def logs(

@@ -31,6 +31,7 @@ TEST_PORTS = {
     "NODE_EXPORTER": 19100,
     "POSTGRES": 15432,
     "APP": 18000,
+    "TEMPO_OTLP": 14418,
 }
 
 

@@ -64,10 +64,24 @@ def test_run_carries_the_exit_code_and_stderr() -> None:
 
 
 def test_unhealthy_service_message_names_it_and_shows_its_last_lines() -> None:
-    error = ServiceUnhealthy("app", "unhealthy", 30, "line one\nline two\n")
+    error = ServiceUnhealthy(
+        "app", "unhealthy", 30.2, 30, "the wait of 30 s ran out", "line one\nline two\n"
+    )
     message = str(error)
-    assert message.startswith("app did not become healthy within 30 s (state: unhealthy)")
+    assert message.startswith(
+        "app did not become healthy within 30 s (state: unhealthy): the wait of 30 s ran out"
+    )
     assert message.rstrip().endswith("line two")
+
+
+def test_a_service_compose_gave_up_on_early_says_how_long_it_really_waited_and_why() -> None:
+    cause = "it keeps exiting (exit code 1, 3 restarts); compose stopped waiting: exited (1)"
+    message = str(ServiceUnhealthy("loki", "restarting", 44.6, 180, cause, "fatal: bad\n"))
+    first = message.splitlines()[0]
+    assert first.startswith("loki is not healthy after 44.6 s of 180 s (state: restarting): ")
+    assert cause in first
+    assert "within 180 s" not in message
+    assert message.splitlines()[-1] == "    fatal: bad"
 
 
 @pytest.fixture
@@ -110,10 +124,12 @@ def test_state_rows_render_seconds_and_dashes() -> None:
     rows = stack_tasks.state_rows(
         [
             stack.ServiceState("app", "healthy", "http://127.0.0.1:8000/healthcheck", 3.456),
-            stack.ServiceState("loki", "unavailable", "http://127.0.0.1:3100/ready", None, "why"),
+            stack.ServiceState(
+                "loki", "unavailable", "http://127.0.0.1:3100/ready", None, "why", "img"
+            ),
         ]
     )
     assert rows == [
-        ("app", "healthy", "http://127.0.0.1:8000/healthcheck", "3.5", ""),
-        ("loki", "unavailable", "http://127.0.0.1:3100/ready", "-", "why"),
+        ("app", "healthy", "http://127.0.0.1:8000/healthcheck", "3.5", "", ""),
+        ("loki", "unavailable", "http://127.0.0.1:3100/ready", "-", "img", "why"),
     ]

@@ -197,7 +197,7 @@ def test_allowlisted_and_absent_service_metrics_are_noted_not_failed(repo: Path)
 
 
 def test_unknown_gate_lists_the_known_ones() -> None:
-    with pytest.raises(gates.UnknownGate, match="known gates: compose, prometheus"):
+    with pytest.raises(gates.UnknownGate, match="known gates: compose, expand-env, image-tools"):
         gates.select(["compose,nope"])
 
 

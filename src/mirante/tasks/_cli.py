@@ -6,10 +6,11 @@ only place that prints, asks, and exits.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
@@ -73,3 +74,35 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     if not console.is_terminal:
         console = Console(width=160)  # logs and CI: do not fold rows at 80 columns
     console.print(grid)
+
+
+@contextlib.contextmanager
+def progress_bar(what: str) -> Iterator[Callable[[int, int], None]]:
+    """A byte progress bar for long work; yields ``advance(done, total)`` for the domain.
+
+    On a terminal it redraws in place; elsewhere (logs, CI) rich draws nothing, so a line
+    per tenth (or per 256 MiB when the total is not known) keeps a pipeline's log alive.
+    """
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(f"[bold]{what}", *columns, transient=True) as bar:
+        job = bar.add_task(what, total=None)
+        shown = [-1]
+        plain = not bar.console.is_terminal
+
+        def advance(done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total or None)
+            step = done * 10 // total if total else done >> 28
+            if plain and step > shown[0]:
+                shown[0] = step
+                known = f"{step * 10}%, {done >> 20} of {total >> 20} MiB" if total else ""
+                print(f"{what}: {known or f'{done >> 20} MiB'}", flush=True)
+
+        yield advance

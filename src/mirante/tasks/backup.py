@@ -40,6 +40,8 @@ def create(c: Context, services: list[str] | None = None, dest: str = "") -> Non
         ("service", "method", "file", "size", "sha256"),
         [(a.service, a.method, a.file, size(a.size), a.sha256[:16]) for a in made.archives],
     )
+    for note in made.notes:
+        print(f"note: {note}")
     print(f"written to {made.path}")
 
 
@@ -123,6 +125,8 @@ def restore(
         print("dry run: the set verified; nothing was changed")
         return
     restored = ", ".join(sorted({s.service for s in done.steps}))
+    for note in done.notes:
+        print(f"note: {note}")
     print(f"restored {restored} from {done.backup_set.name}")
 
 

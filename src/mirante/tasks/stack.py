@@ -15,13 +15,20 @@ from mirante import settings as settings_mod
 from mirante import stack
 from mirante.tasks._cli import confirm, exits_cleanly, split_names, table
 
-STATE_COLUMNS = ("service", "state", "url", "seconds to healthy", "reason")
+STATE_COLUMNS = ("service", "state", "url", "seconds to healthy", "image", "reason")
 
 
-def state_rows(rows: Sequence[stack.ServiceState]) -> list[tuple[str, str, str, str, str]]:
+def state_rows(rows: Sequence[stack.ServiceState]) -> list[tuple[str, str, str, str, str, str]]:
     """Table cells for service states: seconds with one decimal, '-' where none applies."""
     return [
-        (r.service, r.state, r.url, "-" if r.seconds is None else f"{r.seconds:.1f}", r.reason)
+        (
+            r.service,
+            r.state,
+            r.url,
+            "-" if r.seconds is None else f"{r.seconds:.1f}",
+            r.image,
+            r.reason,
+        )
         for r in rows
     ]
 
@@ -50,8 +57,9 @@ def up(
     if report.unavailable:
         print(
             f"{len(report.unavailable)} service(s) unavailable and skipped (--strict makes that an "
-            "error). To run them without a registry, load their pinned images first "
-            "(`docker load -i FILE`), or set MIRANTE_IMAGE_SOURCE=registry where one answers."
+            "error). To run them without a registry, bring their pinned images in a bundle "
+            "(`invoke images.save` where they are, `invoke images.load FILE` here), or set "
+            "MIRANTE_IMAGE_SOURCE=registry where one answers."
         )
 
 
@@ -83,7 +91,11 @@ def down(c: Context, volumes: bool = False, yes: bool = False) -> None:
 def status(c: Context) -> None:
     """Show each service's state and URL."""
     rows = stack.status(settings_mod.load())
-    table("mirante stack", STATE_COLUMNS[:3], [r[:3] for r in state_rows(rows)])
+    table(
+        "mirante stack",
+        (*STATE_COLUMNS[:3], STATE_COLUMNS[4]),
+        [(*r[:3], r[4]) for r in state_rows(rows)],
+    )
 
 
 @task(
