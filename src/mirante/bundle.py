@@ -20,7 +20,7 @@ import json
 import os
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from mirante import images
 from mirante.docker import docker_errors, load_stream, save_stream
 from mirante.errors import MiranteError
-from mirante.services import SERVICES
+from mirante.services import select
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
@@ -74,16 +74,23 @@ def default_path(settings: Settings) -> Path:
 
 
 def stack_images(
-    settings: Settings, docker: DockerClient
+    settings: Settings, docker: DockerClient, services: Sequence[str] = ()
 ) -> tuple[list[BundledImage], dict[str, str]]:
-    """Every image the stack runs here (building the local ones that are missing), with
-    the services whose image this machine cannot have and why."""
+    """Every image the selected services run here (all, with the backup helper, when none
+    are named), building the local ones that are missing; and the services whose image
+    this machine cannot have, with the reason.
+
+    Raises:
+        UnknownService: naming the known services.
+    """
+    selected = select(services)
     source = images.effective_source(settings)
     present = images.present_images(docker)
-    choices = images.plan(settings, SERVICES, source, present)
+    choices = images.plan(settings, selected, source, present)
     images.build_missing(settings, docker, choices, source, present)
     wanted = {c.service: c.image for c in choices.values() if c.available}
-    wanted["backup-tools"] = images.ensure_tool_image(settings, docker, "backup-tools")
+    if not services:
+        wanted["backup-tools"] = images.ensure_tool_image(settings, docker, "backup-tools")
     absent = {c.service: c.reason for c in choices.values() if not c.available}
     found = []
     with docker_errors():
@@ -100,9 +107,33 @@ def save(
     settings: Settings,
     docker: DockerClient,
     output: Path | None = None,
+    services: Sequence[str] = (),
     progress: Progress = lambda done, total: None,
 ) -> Bundle:
-    """Write every image the stack uses into one bundle (``.partial``, then renamed).
+    """Write every image the stack (or the services named) uses into one bundle.
+
+    Raises:
+        BundleError: the destination cannot be written; nothing is left behind.
+        UnknownService: a name the stack does not define.
+        ToolError: docker save failed.
+    """
+    started = time.monotonic()
+    found, absent = stack_images(settings, docker, services)
+    if not found:
+        raise BundleError("no image of the stack is on this machine: run `invoke stack.up` first")
+    made = write(docker, found, absent, (output or default_path(settings)).resolve(), progress)
+    made.seconds = time.monotonic() - started
+    return made
+
+
+def write(
+    docker: DockerClient,
+    found: Sequence[BundledImage],
+    absent: Mapping[str, str],
+    path: Path,
+    progress: Progress = lambda done, total: None,
+) -> Bundle:
+    """Write ``found`` into the bundle ``path`` (as ``.partial``, fsynced, then renamed).
 
     Raises:
         BundleError: the destination cannot be written; nothing is left behind.
@@ -111,10 +142,6 @@ def save(
     import zstandard
 
     started = time.monotonic()
-    path = (output or default_path(settings)).resolve()
-    found, absent = stack_images(settings, docker)
-    if not found:
-        raise BundleError("no image of the stack is on this machine: run `invoke stack.up` first")
     partial = path.with_name(path.name + ".partial")
     digest = hashlib.sha256()
     try:
@@ -139,7 +166,7 @@ def save(
                 "format": FORMAT,
                 "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "images": [asdict(image) for image in found],
-                "absent": absent,
+                "absent": dict(absent),
                 "payload": {
                     "name": PAYLOAD,
                     "size": size,
@@ -165,9 +192,8 @@ def save(
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return Bundle(
-        path, found, absent, path.stat().st_size, digest.hexdigest(), time.monotonic() - started
-    )
+    seconds = time.monotonic() - started
+    return Bundle(path, list(found), dict(absent), path.stat().st_size, digest.hexdigest(), seconds)
 
 
 class _Counting:

@@ -717,14 +717,14 @@ def _send_first_data(ctx: Context) -> list[str]:
     forward the app's telemetry) nothing has been.
     """
     running, sent = ctx.running(), []
-    traces_url, logs_url, route = otlp_endpoints(ctx)
+    route = otlp.route(ctx.settings, running)
     trace_id = otlp.new_trace_id()
     if "tempo" in running:
-        otlp.send(traces_url, otlp.span(trace_id, "mirante-gates", "metrics-warm-up"))
-        sent.append(f"sent a span {route}, so that Tempo's ingestion metrics exist")
+        otlp.send(route.traces, otlp.span(trace_id, "mirante-gates", "metrics-warm-up"))
+        sent.append(f"sent a span {route.via}, so that Tempo's ingestion metrics exist")
     if "loki" in running:
-        otlp.send(logs_url, otlp.log(trace_id, "mirante-gates", "metrics warm-up"))
-        sent.append(f"sent a log line {route}, so that Loki's ingestion metrics exist")
+        otlp.send(route.logs, otlp.log(trace_id, "mirante-gates", "metrics warm-up"))
+        sent.append(f"sent a log line {route.via}, so that Loki's ingestion metrics exist")
     return sent
 
 
@@ -751,22 +751,6 @@ def gate_dashboard_queries(ctx: Context) -> Verdict:
     return _verdict(problems, f"{count} queries evaluate")
 
 
-def otlp_endpoints(ctx: Context) -> tuple[str, str, str]:
-    """Where OTLP traces and logs go: the collector when it runs, else straight to Tempo's
-    and Loki's own OTLP endpoints; and which of the two it is, in words."""
-    if "otel-collector" in ctx.running():
-        return (
-            ctx.url("otlp-http", "/v1/traces"),
-            ctx.url("otlp-http", "/v1/logs"),
-            "through the collector",
-        )
-    return (
-        ctx.url("tempo-otlp", "/v1/traces"),
-        ctx.url("loki", "/otlp/v1/logs"),
-        "straight to Tempo's and Loki's own OTLP endpoints (no collector runs here)",
-    )
-
-
 def gate_ingestion(ctx: Context) -> Verdict:
     """A log line and a span sent over OTLP come back from Loki and Tempo."""
     import requests
@@ -774,9 +758,9 @@ def gate_ingestion(ctx: Context) -> Verdict:
     if skip := _needs(ctx, "loki", "tempo"):
         return skip
     trace_id = otlp.new_trace_id()
-    traces_url, logs_url, route = otlp_endpoints(ctx)
-    otlp.send(traces_url, otlp.span(trace_id, "mirante-gates", "gate-smoke"))
-    otlp.send(logs_url, otlp.log(trace_id, "mirante-gates", f"gate smoke {trace_id}"))
+    route = otlp.route(ctx.settings, ctx.running())
+    otlp.send(route.traces, otlp.span(trace_id, "mirante-gates", "gate-smoke"))
+    otlp.send(route.logs, otlp.log(trace_id, "mirante-gates", f"gate smoke {trace_id}"))
     trace = _wait(
         lambda: (
             requests.get(ctx.url("tempo", f"/api/traces/{trace_id}"), timeout=10).status_code == 200
@@ -795,7 +779,7 @@ def gate_ingestion(ctx: Context) -> Verdict:
     problems = ([] if trace else [f"Tempo did not return trace {trace_id} within 60 s"]) + (
         [] if logs else [f"Loki did not return the log line of {trace_id} within 60 s"]
     )
-    return _verdict(problems, f"trace and log {trace_id}, sent {route}, read back")
+    return _verdict(problems, f"trace and log {trace_id}, sent {route.via}, read back")
 
 
 GATES: tuple[Gate, ...] = (

@@ -9,7 +9,39 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
+
+from mirante.services import reachable_host
+from mirante.settings import Settings
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where OTLP traces and logs go from this machine, and that route in words."""
+
+    traces: str
+    logs: str
+    via: str
+
+
+def route(settings: Settings, running: Collection[str]) -> Route:
+    """The collector when it runs; otherwise straight to Tempo's and Loki's own endpoints."""
+    host = reachable_host(settings)
+
+    def url(port: str, path: str) -> str:
+        return f"http://{host}:{settings.ports[port]}{path}"
+
+    if "otel-collector" in running:
+        return Route(
+            url("otlp-http", "/v1/traces"), url("otlp-http", "/v1/logs"), "through the collector"
+        )
+    return Route(
+        url("tempo-otlp", "/v1/traces"),
+        url("loki", "/otlp/v1/logs"),
+        "straight to Tempo's and Loki's own OTLP endpoints (no collector runs here)",
+    )
 
 
 def new_trace_id() -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import warnings
 from typing import Any
 
 import pytest
 import requests
+import yaml
 
-from mirante import promtools, settings, stack, waits
+from mirante import otlp, promtools, settings, stack, waits
 
 from .test_stack import prom_query, url, wait_for
 
@@ -217,34 +220,62 @@ def _healthy(report: stack.UpReport, *names: str) -> str:
     )
 
 
-def test_a_trace_reaches_tempo_through_the_collector(
+class RouteNote(UserWarning):
+    """Says, in pytest's summary, that OTLP went straight to Loki / Tempo (no collector)."""
+
+
+def _send_route(
+    report: stack.UpReport, config: settings.Settings, *needed: str
+) -> otlp.Route | None:
+    """None when the collector runs (the app's own telemetry is used); else the direct
+    route, said in the test's output."""
+    if reason := _healthy(report, *needed):
+        pytest.skip(reason)
+    running = {r.service for r in report.rows if r.state == "healthy"}
+    if "otel-collector" in running:
+        return None
+    route = otlp.route(config, running)
+    warnings.warn(RouteNote(f"no collector runs here: OTLP sent {route.via}"), stacklevel=2)
+    return route
+
+
+def test_a_trace_reaches_tempo(
     running_stack: stack.UpReport, stack_settings: settings.Settings
 ) -> None:
-    if reason := _healthy(running_stack, "otel-collector", "tempo"):
-        pytest.skip(reason)
-    answer = requests.get(url(stack_settings, "app", "/"), timeout=5)
-    trace_id = answer.headers["x-trace-id"]
+    """Through the collector from the app; where no collector runs, straight to Tempo."""
+    route = _send_route(running_stack, stack_settings, "tempo")
+    if route is None:
+        answer = requests.get(url(stack_settings, "app", "/"), timeout=5)
+        trace_id, name = answer.headers["x-trace-id"], "GET /"
+    else:
+        trace_id, name = otlp.new_trace_id(), "GET /direct"
+        otlp.send(route.traces, otlp.span(trace_id, "mirante-tests", name))
 
     def stored() -> dict[str, Any] | None:
         found = requests.get(url(stack_settings, "tempo", f"/api/traces/{trace_id}"), timeout=5)
         return found.json() if found.status_code == 200 else None
 
     trace = wait_for(stored, 60, f"trace {trace_id} in Tempo")
-    assert "GET /" in json_text(trace)
+    assert name in json_text(trace)
 
 
 def test_a_log_line_reaches_loki_with_its_trace_id(
     running_stack: stack.UpReport, stack_settings: settings.Settings
 ) -> None:
-    if reason := _healthy(running_stack, "otel-collector", "loki"):
-        pytest.skip(reason)
-    trace_id = requests.get(url(stack_settings, "app", "/"), timeout=5).headers["x-trace-id"]
+    """Through the collector from the app; where no collector runs, straight to Loki."""
+    route = _send_route(running_stack, stack_settings, "loki")
+    if route is None:
+        answer = requests.get(url(stack_settings, "app", "/"), timeout=5)
+        trace_id, service = answer.headers["x-trace-id"], "mirante-app"
+    else:
+        trace_id, service = otlp.new_trace_id(), "mirante-tests"
+        otlp.send(route.logs, otlp.log(trace_id, service, f"direct line {trace_id}"))
 
     def found() -> list[Any]:
         answer = requests.get(
             url(stack_settings, "loki", "/loki/api/v1/query_range"),
             params={
-                "query": f'{{service_name="mirante-app"}} | trace_id="{trace_id}"',
+                "query": f'{{service_name="{service}"}} | trace_id="{trace_id}"',
                 "limit": "10",
             },
             timeout=5,
@@ -253,6 +284,36 @@ def test_a_log_line_reaches_loki_with_its_trace_id(
 
     streams = wait_for(found, 60, f"a log line with trace_id {trace_id} in Loki")
     assert trace_id in json_text(streams)
+
+
+def test_span_metrics_reach_prometheus_with_exemplars_grafana_can_open(
+    running_stack: stack.UpReport, stack_settings: settings.Settings, repo: Any
+) -> None:
+    """Tempo's metrics generator writes span metrics and the service graph to Prometheus;
+    their exemplars carry the label the Grafana datasource maps to Tempo."""
+    route = _send_route(running_stack, stack_settings, "tempo", "prometheus")
+    if route is not None:
+        for _ in range(3):
+            otlp.send(route.traces, otlp.span(otlp.new_trace_id(), "mirante-tests", "GET /m"))
+
+    def exemplars() -> list[dict[str, Any]]:
+        now = time.time()
+        answer = requests.get(
+            url(stack_settings, "prometheus", "/api/v1/query_exemplars"),
+            params={"query": "traces_spanmetrics_latency_bucket", "start": now - 600, "end": now},
+            timeout=5,
+        ).json()
+        return [e for series in answer.get("data", []) for e in series["exemplars"]]
+
+    found = wait_for(exemplars, 120, "span-metric exemplars in Prometheus")
+    assert prom_query(stack_settings, "traces_service_graph_request_total")
+    labels = {name for e in found for name in e["labels"]}
+    provisioned = yaml.safe_load(
+        (repo / "grafana/provisioning/datasources/datasources.yml").read_text()
+    )
+    prometheus = next(d for d in provisioned["datasources"] if d["type"] == "prometheus")
+    mapped = {d["name"] for d in prometheus["jsonData"]["exemplarTraceIdDestinations"]}
+    assert labels and labels <= mapped, (labels, mapped)
 
 
 def json_text(value: Any) -> str:

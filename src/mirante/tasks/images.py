@@ -12,7 +12,7 @@ from mirante import bundle, images
 from mirante import settings as settings_mod
 from mirante.docker import client
 from mirante.files import human_size as size
-from mirante.tasks._cli import exits_cleanly, progress_bar, table
+from mirante.tasks._cli import exits_cleanly, progress_bar, split_names, table
 
 
 def _report(results: list[images.BuildResult], source: str) -> None:
@@ -52,14 +52,24 @@ def _bundle_table(title: str, made: bundle.Bundle) -> None:
     )
 
 
-@task(help={"output": "the bundle to write (default: artifacts/images/mirante-images-<UTC>.tar)"})
+@task(
+    help={
+        "output": "the bundle to write (default: artifacts/images/mirante-images-<UTC>.tar)",
+        "services": "only these services' images (comma-separated; default: the whole stack)",
+    },
+    iterable=["services"],
+)
 @exits_cleanly
-def save(c: Context, output: str = "") -> None:
+def save(c: Context, output: str = "", services: list[str] | None = None) -> None:
     """Write every image the stack uses into one verified bundle file."""
     settings = settings_mod.load()
     with progress_bar("saving images") as advance:
         made = bundle.save(
-            settings, client(settings), Path(output) if output else None, progress=advance
+            settings,
+            client(settings),
+            Path(output) if output else None,
+            split_names(services or []),
+            progress=advance,
         )
     _bundle_table(f"bundle {made.path} ({size(made.size)}, {made.seconds:.1f} s)", made)
     print(f"sha256 {made.sha256}; on the other machine: invoke images.load {made.path.name}")
