@@ -60,7 +60,8 @@ def gates(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks (commands, then backups) and print their figures and ratios."""
+    """Run the benchmarks (commands, backups, image bundles) and print figures and ratios."""
     session.install("-e", ".")
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/backup.py")
+    session.run("python", "benchmarks/images.py")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -218,12 +219,40 @@ def test_a_service_not_healthy_in_time_fails_with_its_name_and_logs(tmp_path: Pa
         assert result.returncode == 1, result.stdout
         first, *log_lines = result.stderr.strip().splitlines()
         assert first.startswith("error: postgres did not become healthy within 1 s (state: ")
+        assert "the wait of 1 s ran out" in first
         assert "invoke stack.logs postgres" in first
+        # The service's own last lines, indented under the message (their text is the
+        # service's, so only their number and place are asserted).
         assert 1 <= len(log_lines) <= 20
-        assert all(line.startswith("    postgres-1") for line in log_lines)
+        assert all(line.startswith("    ") for line in log_lines)
     finally:
         stack.down(config, volumes=True)
     assert stack.leftovers(config).containers == []
+
+
+def test_a_crash_looping_service_says_how_long_it_was_waited_on_and_why(tmp_path: Path) -> None:
+    """compose stops waiting as soon as the container exits: the message says so, with the
+    real seconds, not the timeout."""
+    from tests.conftest import scratch_checkout
+
+    root = scratch_checkout(tmp_path / "crash", copies=("prometheus",))
+    (root / "prometheus" / "prometheus.yml").write_text("global:\n  scrape_interval: nonsense\n")
+    env = project_env("mirante-crash", root, MIRANTE_PROMETHEUS_PORT="19990")
+    config = settings.load(root, environ=env)
+    try:
+        started = time.monotonic()
+        result = invoke(env, "stack.up", "--services", "prometheus", "--timeout", "120")
+        elapsed = time.monotonic() - started
+        assert result.returncode == 1, result.stdout
+        first, *log_lines = result.stderr.strip().splitlines()
+        waited = re.match(r"error: prometheus is not healthy after ([\d.]+) s of 120 s \(", first)
+        assert waited, first
+        assert float(waited[1]) < 120 and elapsed < 120
+        assert "within 120 s" not in result.stderr
+        assert re.search(r"it (keeps exiting|exited with code) \(?(exit code )?1", first), first
+        assert log_lines and all(line.startswith("    ") for line in log_lines)
+    finally:
+        stack.down(config, volumes=True)
 
 
 def test_port_conflict_is_one_clear_line(tmp_path: Path) -> None:

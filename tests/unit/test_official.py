@@ -194,3 +194,15 @@ def test_a_stand_in_says_what_it_stands_in_for(facts: official.Facts) -> None:
         == "prometheus 2.42 (Debian) for prom/prometheus:v3.15.0"
     )
     assert official.stand_in_label(facts, "loki", "grafana/loki:3.7.8") == ""
+
+
+def test_exemplars_of_the_app_and_of_tempo_span_metrics_both_open_traces(repo: Path) -> None:
+    provisioned = yaml.safe_load(
+        (repo / "grafana/provisioning/datasources/datasources.yml").read_text()
+    )
+    prometheus = next(d for d in provisioned["datasources"] if d["type"] == "prometheus")
+    destinations = {
+        d["name"]: d["datasourceUid"] for d in prometheus["jsonData"]["exemplarTraceIdDestinations"]
+    }
+    # trace_id: the app's histograms; traceID: Tempo's metrics generator (span metrics).
+    assert destinations == {"trace_id": "tempo", "traceID": "tempo"}
