@@ -109,10 +109,7 @@ def save_stream(docker: DockerClient, refs: Sequence[str]) -> Iterator[IO[bytes]
         finally:
             process.stdout.close()
             code = process.wait()
-        errors.seek(0)
-        said = errors.read().decode(errors="replace")
-    if code != 0:
-        raise ToolError(argv, code, said)
+        _said(argv, code, errors)
 
 
 def load_stream(docker: DockerClient, chunks: Iterator[bytes]) -> list[str]:
@@ -139,12 +136,17 @@ def load_stream(docker: DockerClient, chunks: Iterator[bytes]) -> list[str]:
         finally:
             with suppress(BrokenPipeError):
                 process.stdin.close()
-        code = process.wait()
-        output.seek(0)
-        said = output.read().decode(errors="replace")
-    if code != 0:
-        raise ToolError(argv, code, said)
+        said = _said(argv, process.wait(), output)
     return [line.split(" ", 2)[-1].strip() for line in said.splitlines() if "Loaded image" in line]
+
+
+def _said(argv: Sequence[str], code: int, output: IO[bytes]) -> str:
+    """What a streamed docker command wrote to ``output``; a ToolError when it failed."""
+    output.seek(0)
+    said = output.read().decode(errors="replace")
+    if code != 0:
+        raise ToolError(list(argv), code, said)
+    return said
 
 
 def run(

@@ -14,6 +14,7 @@ import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -398,15 +399,32 @@ def _up_and_wait(
         if container is None:
             raise  # compose failed before it created the service: its own error says why
         logs = tail_logs(docker, name)
-        cause = _why_not_healthy(container, exc, waited, timeout)
+        codes = _exit_codes(docker, container.id, since)
+        cause = _why_not_healthy(container, exc, waited, timeout, codes)
         raise ServiceUnhealthy(name, describe(container), waited, timeout, cause, logs) from None
     done = round((datetime.now(UTC) - since).total_seconds(), 1)
     healthy = healthy_since(docker, settings, since) if names else {}
     return {name: healthy[name] for name in names if name in healthy}, done
 
 
+def _exit_codes(docker: DockerClient, container: str, since: datetime) -> list[str]:
+    """The exit codes of a container's runs since ``since`` (a restart resets its state's)."""
+    with suppress(ToolError), docker_errors():
+        events = docker.system.events(
+            since=since - timedelta(seconds=1),
+            until=datetime.now(UTC),
+            filters={"container": container, "event": "die"},
+        )
+        return [str((e.actor.attributes or {}).get("exitCode", "?")) for e in events if e.actor]
+    return []
+
+
 def _why_not_healthy(
-    container: Container | None, error: ToolError, waited: float, timeout: float
+    container: Container | None,
+    error: ToolError,
+    waited: float,
+    timeout: float,
+    exit_codes: Sequence[str] = (),
 ) -> str:
     """Why compose stopped waiting, in the words of the container and of compose."""
     if waited >= timeout - 0.5:
@@ -416,10 +434,8 @@ def _why_not_healthy(
     if container is not None:
         state = container.state
         if state.restarting or (container.restart_count or 0) > 0:
-            parts.append(
-                f"it keeps exiting (exit code {state.exit_code}, "
-                f"{container.restart_count} restarts)"
-            )
+            code = exit_codes[-1] if exit_codes else str(state.exit_code)
+            parts.append(f"it keeps exiting (exit code {code}, {container.restart_count} restarts)")
         elif state.status == "exited":
             parts.append(f"it exited with code {state.exit_code}")
         elif state.health is not None and state.health.status == "unhealthy" and state.health.log:

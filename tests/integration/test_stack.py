@@ -48,9 +48,12 @@ def test_up_brings_buildable_services_healthy(running_stack: stack.UpReport) -> 
         assert rows[name].state == "healthy", rows[name]
         assert rows[name].seconds is not None and rows[name].seconds >= 0
     if running_stack.source == "local":
-        for name in NO_DEBIAN_PACKAGE:
-            assert rows[name].state == "unavailable"
-            assert "no registry" in rows[name].reason
+        for name in NO_DEBIAN_PACKAGE:  # run only from a pinned image loaded beforehand
+            if rows[name].state == "healthy":
+                assert rows[name].image.endswith("(loaded)"), rows[name]
+            else:
+                assert rows[name].state == "unavailable"
+                assert "no registry" in rows[name].reason
 
 
 def test_every_service_answers_on_loopback_only(
@@ -158,16 +161,16 @@ def test_second_up_changes_nothing(
     running_stack: stack.UpReport, stack_settings: settings.Settings
 ) -> None:
     docker = stack.prepare(stack_settings)[2]
-    before = {
-        n: (c.id, c.state.started_at)
-        for n, c in stack.container_states(docker, stack_settings).items()
-    }
+
+    def services() -> dict[str, tuple[str, object]]:
+        # The one-shot healthprobe may run again (compose re-runs a completed dependency);
+        # it only copies its busybox. Every long-running service must stay as it is.
+        states = stack.container_states(docker, stack_settings).items()
+        return {n: (c.id, c.state.started_at) for n, c in states if n != "healthprobe"}
+
+    before = services()
     again = stack.up(stack_settings)
-    after = {
-        n: (c.id, c.state.started_at)
-        for n, c in stack.container_states(docker, stack_settings).items()
-    }
-    assert after == before
+    assert services() == before
     assert again.built == []
     for row in again.rows:
         if row.service in BUILDABLE:
@@ -249,7 +252,8 @@ def test_a_crash_looping_service_says_how_long_it_was_waited_on_and_why(tmp_path
         assert waited, first
         assert float(waited[1]) < 120 and elapsed < 120
         assert "within 120 s" not in result.stderr
-        assert re.search(r"it (keeps exiting|exited with code) \(?(exit code )?1", first), first
+        code = re.search(r"it (?:keeps exiting \(exit code|exited with code) (\d+)", first)
+        assert code and int(code[1]) != 0, first
         assert log_lines and all(line.startswith("    ") for line in log_lines)
     finally:
         stack.down(config, volumes=True)
