@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirante import official
-from mirante.docker import docker_errors, run
+from mirante.docker import client, docker_errors, run
 from mirante.errors import ImageUnavailable
-from mirante.services import HELPER_RECIPES, Service
+from mirante.services import BY_NAME, HELPER_RECIPES, Service
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
@@ -268,6 +268,17 @@ def running_label(service: str, image: str, facts: official.Facts, pinned: str) 
         recipe = image.split("/", 1)[1].split(":", 1)[0]
         return label(ImageChoice(service, image, "local", True, recipe=recipe), facts, pinned)
     return image
+
+
+def service_image(settings: Settings, service: str) -> tuple[DockerClient, str]:
+    """A client and the image ``service`` runs here, built when it is a missing local one
+    (what promtool and amtool run from when the host has neither)."""
+    docker = client(settings)
+    source = effective_source(settings)
+    present = present_images(docker)
+    choices = plan(settings, [BY_NAME[service]], source, present)
+    build_missing(settings, docker, choices, source, present)
+    return docker, choices[service].image
 
 
 _TOOL_IMAGES: dict[tuple[Path, str, str], str] = {}

@@ -10,16 +10,18 @@ Every check returns data; callers (tests, quality gates) decide what a failure m
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mirante.docker import run
-from mirante.errors import MiranteError
-from mirante.settings import Settings
+from mirante.docker import run, run_container
+from mirante.errors import MiranteError, ToolError
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
 
 IMAGE_OF = {"promtool": "prometheus", "amtool": "alertmanager"}
 
@@ -53,37 +55,39 @@ class RouteCase:
         return self.expected == self.actual
 
 
+# What the stack's images are asked for when a tool is not on the host: the tool's
+# service, and back the client to run it with and the image that service runs here.
+Fallback = Callable[[str], "tuple[DockerClient, str]"]
+
+
 @dataclass
 class Tools:
-    """Runs promtool / amtool from the host, or from the stack's images when absent there."""
+    """Runs promtool / amtool from the host, or from the stack's images when absent there.
+
+    Attributes:
+        root: the checkout (mounted read-only into the image when one is used).
+        fallback: given the service that carries the tool (``IMAGE_OF``), the Docker
+            client and the image to run it from; chosen by the domain, never here.
+    """
 
     root: Path
-    settings: Settings | None = None
-    _images: dict[str, str] = field(default_factory=dict)
+    fallback: Fallback | None = None
+    _images: dict[str, tuple[DockerClient, str]] = field(default_factory=dict)
 
     def where(self, tool: str) -> str:
         """``host:/usr/bin/promtool`` or ``image:mirante/prometheus:...`` (for evidence)."""
         path = shutil.which(tool)
-        return f"host:{path}" if path else f"image:{self._image(tool)}"
+        return f"host:{path}" if path else f"image:{self._image(tool)[1]}"
 
-    def _image(self, tool: str) -> str:
+    def _image(self, tool: str) -> tuple[DockerClient, str]:
         if tool in self._images:
             return self._images[tool]
-        if self.settings is None:
+        if self.fallback is None:
             raise ToolMissing(tool)
-        from mirante import images, services
-        from mirante.docker import client
-
         try:
-            docker = client(self.settings)
-            source = images.effective_source(self.settings)
-            present = images.present_images(docker)
-            wanted = [services.BY_NAME[IMAGE_OF[tool]]]
-            choices = images.plan(self.settings, wanted, source, present)
-            images.build_missing(self.settings, docker, choices, source, present)
+            self._images[tool] = self.fallback(IMAGE_OF[tool])
         except MiranteError as exc:
             raise ToolMissing(tool, f"no image could be had ({exc})") from None
-        self._images[tool] = choices[IMAGE_OF[tool]].image
         return self._images[tool]
 
     def run(self, tool: str, args: Sequence[str | Path], cwd: Path | None = None) -> Outcome:
@@ -94,25 +98,20 @@ class Tools:
             return Outcome(
                 result.returncode == 0, (result.stdout + result.stderr).strip(), f"{tool} {args}"
             )
-        from python_on_whales import DockerClient
-        from python_on_whales.exceptions import DockerException
-
-        image = self._image(tool)
+        docker, image = self._image(tool)
         mount = str(self.root.resolve())
         try:
-            output = DockerClient().run(
+            output = run_container(
+                docker,
                 image,
                 [str(a) for a in args],
                 entrypoint=tool,
-                remove=True,
                 volumes=[(mount, mount, "ro")],
                 workdir=str(cwd.resolve()),
             )
-        except DockerException as exc:
-            return Outcome(
-                False, ((exc.stdout or "") + (exc.stderr or "")).strip(), f"{tool} {args}"
-            )
-        return Outcome(True, str(output).strip(), f"{tool} {args}")
+        except ToolError as exc:
+            return Outcome(False, exc.stderr.strip(), f"{tool} {args}")
+        return Outcome(True, output.strip(), f"{tool} {args}")
 
     def version(self, tool: str) -> str:
         first = self.run(tool, ["--version"]).output.splitlines()

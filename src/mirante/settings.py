@@ -9,6 +9,7 @@ Passwords have no default: :func:`ensure_secrets` generates them into ``.env`` (
 from __future__ import annotations
 
 import fcntl
+import functools
 import ipaddress
 import os
 import re
@@ -488,9 +489,10 @@ class Settings:
         """Generated, git-ignored files (rendered compose env, Prometheus targets)."""
         return self.root / ".mirante"
 
-    @property
+    @functools.cached_property
     def environments(self) -> Environments:
-        """The remote environments of ``MIRANTE_ENVIRONMENTS_FILE``, loaded and validated.
+        """The remote environments of ``MIRANTE_ENVIRONMENTS_FILE``, loaded and validated
+        once per Settings (a frozen object: the file it names does not change under it).
 
         Raises:
             EnvironmentsError: the file is missing, is not YAML, or holds a bad value.

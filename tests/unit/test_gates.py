@@ -84,8 +84,8 @@ def own_checkout(tmp_path: Path, repo: Path) -> Path:
     return root
 
 
-def context(root: Path) -> gates.Context:
-    return gates.Context(settings.load(root, environ={}))
+def context(root: Path) -> gates.GateContext:
+    return gates.GateContext(settings.load(root, environ={}))
 
 
 @NEEDS_TOOLS

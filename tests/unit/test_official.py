@@ -163,7 +163,7 @@ def test_the_expand_env_gate_reads_loki_and_tempo_with_the_environment_compose_g
 
 def test_pins_resolve_is_skipped_with_the_reason_when_no_registry_answers(repo: Path) -> None:
     config = settings.load(repo, environ={"MIRANTE_REGISTRY": "127.0.0.1:9"})
-    verdict = gates.gate_pins_resolve(gates.Context(config))
+    verdict = gates.gate_pins_resolve(gates.GateContext(config))
     assert verdict.status == gates.SKIPPED
     assert verdict.reason == (
         "no registry answers at https://127.0.0.1:9/v2/, so the 8 pinned tags cannot be "

@@ -1,0 +1,206 @@
+"""Quality gates: is the observability stack sound? Each gate is a small function.
+
+A gate returns a :class:`Verdict` (pass / fail / skipped, reason, evidence, raw tool
+outputs); :func:`run` times each gate, turns expected failures into ``fail`` verdicts,
+and :func:`write_manifest` leaves the evidence under ``artifacts/gates/<UTC timestamp>/``.
+Static gates (:mod:`mirante.gates.static`) read files and run promtool / amtool; runtime
+gates (:mod:`mirante.gates.runtime`) check the running stack (started by the gates, or
+reused with ``reuse``). A skip is never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mirante import promtools, stack
+from mirante.docker import run as run_tool
+from mirante.errors import MiranteError, ToolError
+from mirante.files import atomic_write
+from mirante.gates import runtime, static
+from mirante.gates.base import (
+    FAIL,
+    PASS,
+    SKIPPED,
+    Gate,
+    GateContext,
+    GateResult,
+    Verdict,
+    tools_for,
+)
+from mirante.gates.runtime import (
+    gate_metrics_exist,
+    load_allowlist,
+    missing_metrics,
+    referenced_metrics,
+)
+from mirante.gates.static import (
+    committed_secrets,
+    compose_policy,
+    gate_dashboards,
+    gate_environment,
+    gate_pins_resolve,
+    gate_prometheus,
+    tracked_files,
+)
+from mirante.settings import Settings, read_env_file
+
+__all__ = [
+    "FAIL",
+    "GATES",
+    "PASS",
+    "SKIPPED",
+    "Gate",
+    "GateContext",
+    "GateResult",
+    "Report",
+    "UnknownGate",
+    "Verdict",
+    "committed_secrets",
+    "compose_policy",
+    "gate_dashboards",
+    "gate_environment",
+    "gate_metrics_exist",
+    "gate_pins_resolve",
+    "gate_prometheus",
+    "load_allowlist",
+    "missing_metrics",
+    "referenced_metrics",
+    "run",
+    "select",
+    "tracked_files",
+    "write_manifest",
+]
+
+GATES: tuple[Gate, ...] = static.GATES + runtime.GATES
+BY_NAME = {g.name: g for g in GATES}
+
+
+class UnknownGate(MiranteError):
+    exit_code = 2
+
+
+def select(only: Sequence[str]) -> list[Gate]:
+    names = [n.strip() for item in only for n in item.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        raise UnknownGate(
+            f"unknown gate {', '.join(map(repr, unknown))}; known gates: {', '.join(BY_NAME)}"
+        )
+    return [g for g in GATES if not names or g.name in names]
+
+
+@dataclass
+class Report:
+    started: str
+    results: list[GateResult]
+    strict: bool
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [
+            r for r in self.results if r.status == FAIL or (self.strict and r.status == SKIPPED)
+        ]
+
+
+def run(
+    settings: Settings, only: Sequence[str] = (), strict: bool = False, reuse: bool = False
+) -> Report:
+    """Run the selected gates (all by default), static ones first.
+
+    With ``reuse``, runtime gates check the stack that is already running instead of
+    starting it; without, the gates start what can run here and leave it running.
+    """
+    chosen = select(only)
+    ctx = GateContext(settings, reuse=reuse)
+    started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    bring_up_seconds = 0.0
+    if any(g.kind == "runtime" for g in chosen):
+        began = time.monotonic()
+        _bring_up(ctx)
+        bring_up_seconds = time.monotonic() - began
+    results = []
+    for gate in chosen:
+        # The stack gate reports on the start-up done before the runtime gates: count its time.
+        began = time.monotonic() - (bring_up_seconds if gate.name == "stack" else 0.0)
+        try:
+            verdict = gate.check(ctx)
+        except promtools.ToolMissing as exc:
+            verdict = Verdict(SKIPPED, str(exc))
+        except MiranteError as exc:
+            verdict = Verdict(FAIL, str(exc).splitlines()[0])
+        except OSError as exc:  # requests' connection errors and file problems
+            verdict = Verdict(FAIL, f"{type(exc).__name__}: {exc}")
+        results.append(
+            GateResult(
+                gate.name,
+                gate.kind,
+                verdict.status,
+                verdict.reason,
+                round(time.monotonic() - began, 2),
+                verdict.evidence,
+                verdict.outputs,
+            )
+        )
+    return Report(started, results, strict)
+
+
+def _bring_up(ctx: GateContext) -> None:
+    try:
+        if ctx.reuse:
+            running = [r for r in stack.status(ctx.settings) if r.state in stack.UP_STATES]
+            if not running:
+                ctx.stack_error = (
+                    "--reuse, but no service of the stack is running; "
+                    "drop --reuse or run `invoke stack.up`"
+                )
+                return
+            rows = [stack.ServiceState(r.service, "healthy", r.url) for r in running]
+            ctx.stack_report = stack.UpReport(rows, "reused")
+        else:
+            ctx.stack_report = stack.up(ctx.settings)
+    except MiranteError as exc:
+        ctx.stack_error = str(exc).splitlines()[0]
+
+
+def write_manifest(
+    settings: Settings, report: Report, tools: promtools.Tools | None = None
+) -> Path:
+    """artifacts/gates/<started>/manifest.json plus one raw-output file per gate."""
+    directory = settings.root / "artifacts" / "gates" / report.started
+    directory.mkdir(parents=True, exist_ok=True)
+    for result in report.results:
+        if result.outputs:
+            text = "\n\n".join(f"### {label}\n{output}" for label, output in result.outputs.items())
+            atomic_write(directory / f"{result.name}.txt", text + "\n")
+    tools = tools or tools_for(settings)
+    versions = {}
+    for tool in ("promtool", "amtool"):
+        try:
+            versions[tool] = {"where": tools.where(tool), "version": tools.version(tool)}
+        except MiranteError as exc:
+            versions[tool] = {"where": "missing", "version": str(exc)}
+    env = read_env_file(stack.env_file(settings)) if stack.env_file(settings).is_file() else {}
+    manifest = {
+        "started": report.started,
+        "git_revision": _git_revision(settings.root),
+        "strict": report.strict,
+        "passed": not report.failed,
+        "tools": versions,
+        "images": {k: v for k, v in sorted(env.items()) if k.endswith("_IMAGE")},
+        "gates": [{k: v for k, v in asdict(r).items() if k != "outputs"} for r in report.results],
+    }
+    path = directory / "manifest.json"
+    atomic_write(path, json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def _git_revision(root: Path) -> str:
+    try:
+        return run_tool(["git", "-C", str(root), "rev-parse", "HEAD"]).stdout.strip()
+    except ToolError:
+        return "unknown"

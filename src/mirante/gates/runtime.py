@@ -1,0 +1,409 @@
+"""Runtime gates: they check the running stack (started by the gates, or reused)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mirante import dashboards, otlp, promql, promtools, waits
+from mirante.files import atomic_write
+from mirante.gates.base import (
+    FAIL,
+    PASS,
+    SAMPLE_VARIABLES,
+    SKIPPED,
+    Gate,
+    GateContext,
+    Verdict,
+    verdict_of,
+)
+
+ALLOWLIST = Path("prometheus") / "metrics-allowlist.yml"
+GATE_RULES = "gate-rules"
+PROBE_ALERT = "MiranteGateProbe"
+# Metrics only the named service exports: not checked while it is not part of the stack.
+EXPORTED_BY = {
+    "loki_": "loki",
+    "tempo_": "tempo",
+    "otelcol_": "otel-collector",
+    "grafana_": "grafana",
+}
+
+
+def _get(ctx: GateContext, service: str, path: str, **params: str) -> Any:
+    import requests
+
+    answer = requests.get(ctx.url(service, path), params=params, timeout=10)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def _wait(probe: Callable[[], Any], seconds: float) -> Any:
+    """Poll ``probe`` until it returns something truthy, or its last answer at the deadline."""
+    return waits.until(probe, seconds, 1)
+
+
+def gate_stack(ctx: GateContext) -> Verdict:
+    if ctx.stack_error:
+        return Verdict(FAIL, ctx.stack_error)
+    if ctx.stack_report is None:
+        return Verdict(FAIL, "the stack was not started")
+    rows = [
+        f"{r.service}: {r.state}{f' ({r.reason})' if r.reason else ''}"
+        for r in ctx.stack_report.rows
+    ]
+    unavailable = [r.service for r in ctx.stack_report.rows if r.state == "unavailable"]
+    reason = f"{len(ctx.running())} services healthy" + (
+        f"; unavailable here: {', '.join(unavailable)}" if unavailable else ""
+    )
+    return Verdict(PASS, reason, rows)
+
+
+def _needs(ctx: GateContext, *names: str) -> Verdict | None:
+    if ctx.stack_error:
+        return Verdict(SKIPPED, "the stack did not come up (see the stack gate)")
+    missing = [n for n in names if n not in ctx.running()]
+    if missing:
+        return Verdict(
+            SKIPPED, f"{', '.join(missing)} not running here (no registry and no loaded image)"
+        )
+    return None
+
+
+def gate_targets(ctx: GateContext) -> Verdict:
+    if skip := _needs(ctx, "prometheus"):
+        return skip
+
+    def down() -> list[str]:
+        targets = _get(ctx, "prometheus", "/api/v1/targets")["data"]["activeTargets"]
+        return [
+            f"{t['labels']['job']} {t['scrapeUrl']}: {t['health']} {t.get('lastError', '')}".strip()
+            for t in targets
+            if t["health"] != "up"
+        ]
+
+    problems = []
+    if _wait(lambda: not down(), 60) is False:
+        problems = down()
+    targets = _get(ctx, "prometheus", "/api/v1/targets")["data"]["activeTargets"]
+    return verdict_of(
+        problems,
+        f"{len(targets)} targets up: {', '.join(sorted(t['labels']['job'] for t in targets))}",
+    )
+
+
+def gate_rules_loaded(ctx: GateContext) -> Verdict:
+    if skip := _needs(ctx, "prometheus"):
+        return skip
+    groups = _get(ctx, "prometheus", "/api/v1/rules")["data"]["groups"]
+    loaded = {r["name"] for g in groups for r in g["rules"]}
+    problems = [
+        f"{g['file']}: rule {r['name']}: {r.get('lastError')}"
+        for g in groups
+        for r in g["rules"]
+        if r.get("health") == "err"
+    ]
+    expected = {str(r.get("alert") or r.get("record")) for r in promtools.all_rules(ctx.root)}
+    problems += [
+        f"prometheus/rules: {name} is not loaded by Prometheus"
+        for name in sorted(expected - loaded)
+    ]
+    return verdict_of(problems, f"{len(groups)} groups, {len(loaded)} rules loaded, none failing")
+
+
+def gate_alertmanager_ready(ctx: GateContext) -> Verdict:
+    if skip := _needs(ctx, "alertmanager"):
+        return skip
+    status = _get(ctx, "alertmanager", "/api/v2/status")
+    cluster = status.get("cluster", {}).get("status")
+    problems = (
+        [] if cluster in ("ready", "disabled") else [f"Alertmanager cluster status is {cluster!r}"]
+    )
+    return verdict_of(
+        problems,
+        f"ready; cluster {cluster} (a single replica)",
+        {"status": json.dumps(status, indent=2)},
+    )
+
+
+def gate_alert_path(ctx: GateContext) -> Verdict:
+    """A rule file only this gate writes makes Prometheus fire an alert; the webhook must get it."""
+    import requests
+
+    if skip := _needs(ctx, "prometheus", "alertmanager", "app"):
+        return skip
+    directory = ctx.settings.state_dir / GATE_RULES
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    rule = {
+        "groups": [
+            {
+                "name": "gate",
+                "rules": [
+                    {
+                        "alert": PROBE_ALERT,
+                        "expr": "vector(1)",
+                        "for": "0s",
+                        # No severity: the default route (the webhook), never Slack or email.
+                        # A service per run: a new alert group, sent after group_wait (5 s),
+                        # not at the next group_interval of an earlier run's group.
+                        "labels": {"service": f"gates-{marker}", "gate_run": marker},
+                        "annotations": {
+                            "summary": "synthetic alert of the quality gates",
+                            "description": "-",
+                            "runbook_url": "-",
+                        },
+                    }
+                ],
+            }
+        ]
+    }
+    path = directory / "gate.yml"
+    atomic_write(path, yaml.safe_dump(rule))
+    started = time.monotonic()
+    try:
+        requests.post(ctx.url("prometheus", "/-/reload"), timeout=10).raise_for_status()
+
+        def arrived() -> list[dict[str, Any]]:
+            received = _get(ctx, "app", "/alerts/received")
+            return [
+                a
+                for a in received
+                if a["alertname"] == PROBE_ALERT and a["labels"].get("gate_run") == marker
+            ]
+
+        found = _wait(arrived, 60)
+    finally:
+        path.unlink(missing_ok=True)
+        requests.post(ctx.url("prometheus", "/-/reload"), timeout=10)
+    if not found:
+        return Verdict(FAIL, f"{PROBE_ALERT} did not reach the app's webhook within 60 s")
+    return Verdict(
+        PASS,
+        f"{PROBE_ALERT} reached receiver {found[0]['receiver']!r} "
+        f"in {time.monotonic() - started:.1f} s",
+        [json.dumps(found[0])],
+    )
+
+
+def gate_app_contract(ctx: GateContext) -> Verdict:
+    import requests
+
+    if skip := _needs(ctx, "app"):
+        return skip
+    problems = []
+    answer = requests.get(ctx.url("app", "/healthcheck"), timeout=10)
+    if answer.status_code != 200 or answer.json() != {"status": "ok"}:
+        problems.append(
+            f"/healthcheck answered {answer.status_code} {answer.text[:80]!r}, "
+            'expected 200 {"status": "ok"}'
+        )
+    if not re.fullmatch(r"[0-9a-f]{32}", answer.headers.get("x-trace-id", "")):
+        problems.append("/healthcheck has no x-trace-id header with a 32-hex trace id")
+    otel = requests.get(ctx.url("app", "/health/otel"), timeout=10).json()
+    signals = otel.get("signals", {})
+    if set(signals) != {"traces", "metrics", "logs"}:
+        problems.append(f"/health/otel reports {sorted(signals)}, expected traces, metrics, logs")
+    evidence = [f"{name}: {s.get('status')} ({s.get('reason')})" for name, s in signals.items()]
+    if "otel-collector" in ctx.running():
+        problems += [f"/health/otel: {line}" for line in evidence if ": ok " not in line]
+    return verdict_of(
+        problems,
+        "healthcheck contract holds; " + "; ".join(evidence),
+        {"health/otel": json.dumps(otel, indent=2)},
+    )
+
+
+def load_allowlist(root: Path) -> dict[str, str]:
+    path = root / ALLOWLIST
+    if not path.is_file():
+        return {}
+    return {str(e["metric"]): str(e["why"]) for e in yaml.safe_load(path.read_text()) or []}
+
+
+def referenced_metrics(root: Path) -> dict[str, list[str]]:
+    """Metric name -> where it is named (rule or dashboard panel)."""
+    found: dict[str, list[str]] = {}
+    for rule in promtools.all_rules(root):
+        where = f"prometheus/rules/{rule['file']}: {rule.get('alert') or rule.get('record')}"
+        for name in promql.metric_names(rule["expr"]):
+            found.setdefault(name, []).append(where)
+    for path in dashboards.dashboard_files(root):
+        board = json.loads(path.read_text())
+        for query in dashboards.queries(board):
+            if query.datasource == "prometheus":
+                for name in promql.metric_names(dashboards.concrete(query.expr, SAMPLE_VARIABLES)):
+                    found.setdefault(name, []).append(
+                        f"{path.relative_to(root)}: panel {query.panel!r}"
+                    )
+    return found
+
+
+def missing_metrics(
+    referenced: dict[str, list[str]], present: set[str], allow: dict[str, str], running: set[str]
+) -> tuple[list[str], list[str]]:
+    """Problems (place and metric of each reference to a metric that does not exist) and
+    notes (allowlisted metrics, metrics of services not running, which are not checked)."""
+    problems, notes = [], []
+    for name, places in sorted(referenced.items()):
+        owner = next((svc for prefix, svc in EXPORTED_BY.items() if name.startswith(prefix)), None)
+        if name in allow:
+            notes.append(f"allowlisted {name}: {allow[name]}")
+        elif owner and owner not in running:
+            notes.append(f"not checked {name}: {owner} is not running here")
+        elif name not in present:
+            problems += [f"{place}: metric {name} does not exist in Prometheus" for place in places]
+    return problems, notes
+
+
+WARM_UP = 90.0
+
+
+def _prometheus_uptime(ctx: GateContext) -> float:
+    result = _get(
+        ctx,
+        "prometheus",
+        "/api/v1/query",
+        query='time() - process_start_time_seconds{job="prometheus"}',
+    )
+    samples = result["data"]["result"]
+    return float(samples[0]["value"][1]) if samples else 0.0
+
+
+def gate_metrics_exist(ctx: GateContext) -> Verdict:
+    """The SEAL F9.10 lesson: a rule or panel on a metric nobody exports is a silent hole."""
+    if skip := _needs(ctx, "prometheus"):
+        return skip
+    allow, running = load_allowlist(ctx.root), ctx.running()
+    referenced = referenced_metrics(ctx.root)
+    first_data = _send_first_data(ctx)
+
+    def check() -> tuple[list[str], list[str]]:
+        present = set(_get(ctx, "prometheus", "/api/v1/label/__name__/values")["data"])
+        return missing_metrics(referenced, present, allow, running)
+
+    # Rates and recording rules need a few scrapes and evaluations after a fresh start:
+    # while Prometheus is younger than WARM_UP seconds, missing metrics may still appear.
+    # The deadline is fixed once, so an uptime Prometheus cannot report never loops forever.
+    # Data sent just now needs a scrape (every 5 s) before its counters are in Prometheus.
+    warm_up = max(15.0 if first_data else 0.0, WARM_UP - _prometheus_uptime(ctx))
+    problems, notes = waits.until(check, warm_up, 2, done=lambda found: not found[0])
+    checked = len(referenced) - len(notes)
+    return Verdict(
+        FAIL if problems else PASS,
+        problems[0] if problems else f"all {checked} referenced metrics exist",
+        problems + notes + first_data,
+    )
+
+
+def _send_first_data(ctx: GateContext) -> list[str]:
+    """One span and one log line, so that Tempo's and Loki's ingestion counters exist.
+
+    ``tempo_distributor_spans_received_total`` and ``loki_distributor_lines_received_total``
+    appear only once something was received; right after start-up (or with no collector to
+    forward the app's telemetry) nothing has been.
+    """
+    running, sent = ctx.running(), []
+    route = otlp.route(ctx.settings, running)
+    trace_id = otlp.new_trace_id()
+    if "tempo" in running:
+        otlp.send(route.traces, otlp.span(trace_id, "mirante-gates", "metrics-warm-up"))
+        sent.append(f"sent a span {route.via}, so that Tempo's ingestion metrics exist")
+    if "loki" in running:
+        otlp.send(route.logs, otlp.log(trace_id, "mirante-gates", "metrics warm-up"))
+        sent.append(f"sent a log line {route.via}, so that Loki's ingestion metrics exist")
+    return sent
+
+
+def gate_dashboard_queries(ctx: GateContext) -> Verdict:
+    import requests
+
+    if skip := _needs(ctx, "prometheus"):
+        return skip
+    problems, count = [], 0
+    for path in dashboards.dashboard_files(ctx.root):
+        for query in dashboards.queries(json.loads(path.read_text())):
+            if query.datasource != "prometheus":
+                continue
+            expr = dashboards.concrete(query.expr, SAMPLE_VARIABLES)
+            answer = requests.get(
+                ctx.url("prometheus", "/api/v1/query"), params={"query": expr}, timeout=10
+            )
+            count += 1
+            if answer.status_code != 200:
+                problems.append(
+                    f"{path.relative_to(ctx.root)}: panel {query.panel!r}: "
+                    f"{answer.json().get('error')}"
+                )
+    return verdict_of(problems, f"{count} queries evaluate")
+
+
+def gate_ingestion(ctx: GateContext) -> Verdict:
+    """A log line and a span sent over OTLP come back from Loki and Tempo."""
+    import requests
+
+    if skip := _needs(ctx, "loki", "tempo"):
+        return skip
+    trace_id = otlp.new_trace_id()
+    route = otlp.route(ctx.settings, ctx.running())
+    otlp.send(route.traces, otlp.span(trace_id, "mirante-gates", "gate-smoke"))
+    otlp.send(route.logs, otlp.log(trace_id, "mirante-gates", f"gate smoke {trace_id}"))
+    trace = _wait(
+        lambda: (
+            requests.get(ctx.url("tempo", f"/api/traces/{trace_id}"), timeout=10).status_code == 200
+        ),
+        60,
+    )
+    logs = _wait(
+        lambda: _get(
+            ctx,
+            "loki",
+            "/loki/api/v1/query_range",
+            query=f'{{service_name="mirante-gates"}} |= "{trace_id}"',
+        )["data"]["result"],
+        60,
+    )
+    problems = ([] if trace else [f"Tempo did not return trace {trace_id} within 60 s"]) + (
+        [] if logs else [f"Loki did not return the log line of {trace_id} within 60 s"]
+    )
+    return verdict_of(problems, f"trace and log {trace_id}, sent {route.via}, read back")
+
+
+GATES: tuple[Gate, ...] = (
+    Gate("stack", "runtime", "the stack comes up healthy (or --reuse a running one)", gate_stack),
+    Gate("targets", "runtime", "every Prometheus target is up", gate_targets),
+    Gate("rules-loaded", "runtime", "every rule group is loaded, none failing", gate_rules_loaded),
+    Gate(
+        "alertmanager-ready",
+        "runtime",
+        "Alertmanager ready, cluster state sane",
+        gate_alertmanager_ready,
+    ),
+    Gate(
+        "alert-path",
+        "runtime",
+        "a gate-only rule's alert reaches the webhook receiver",
+        gate_alert_path,
+    ),
+    Gate("app-contract", "runtime", "the app's /healthcheck and /health/otel", gate_app_contract),
+    Gate(
+        "metrics-exist",
+        "runtime",
+        "every metric named by a rule or panel exists",
+        gate_metrics_exist,
+    ),
+    Gate("dashboard-queries", "runtime", "every dashboard query evaluates", gate_dashboard_queries),
+    Gate(
+        "ingestion",
+        "runtime",
+        "a log and a span sent over OTLP come back from Loki and Tempo",
+        gate_ingestion,
+    ),
+)
