@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from mirante import files, images, stack, waits
 from mirante.docker import docker_errors, run, run_container
-from mirante.errors import MiranteError, ToolError
+from mirante.errors import BackupError, MiranteError, SetNotFound, ToolError
 from mirante.files import atomic_write
 from mirante.settings import Settings
 
@@ -49,21 +49,6 @@ SET_NAME = re.compile(r"^\d{8}T\d{6}Z$")
 STOPPED_WHILE_ARCHIVED = ("alertmanager", "grafana", "loki", "tempo")
 BACKED_UP = ("prometheus", "postgres", *STOPPED_WHILE_ARCHIVED)
 CHUNK = 1 << 20
-
-
-class BackupError(MiranteError):
-    """A backup step failed: names the service and the step."""
-
-    def __init__(self, service: str, step: str, detail: str) -> None:
-        self.service = service
-        self.step = step
-        super().__init__(f"backup of {service} failed at {step}: {detail}; no set was written")
-
-
-class SetNotFound(MiranteError):
-    """A set name that is malformed, outside the backup directory, or unknown."""
-
-    exit_code = 2
 
 
 @dataclass

@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from mirante import images
 from mirante.docker import docker_errors, load_stream, save_stream
-from mirante.errors import MiranteError
+from mirante.errors import BundleError
 from mirante.services import select
 from mirante.settings import Settings
 
@@ -41,12 +41,6 @@ MANIFEST = "manifest.json"
 BLOCK = 512
 CHUNK = 1 << 20
 Progress = Callable[[int, int], None]  # (bytes done, bytes expected; 0 when not known)
-
-
-class BundleError(MiranteError):
-    """A bundle that cannot be written, or one that is damaged: nothing was loaded."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

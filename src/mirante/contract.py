@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from mirante.errors import MiranteError
+from mirante.errors import ServiceUnreachable
 
 HTTP_FAMILIES = {"http_requests": "counter", "http_request_duration_seconds": "histogram"}
 LLM_FAMILIES = {
@@ -27,12 +27,6 @@ LLM_FAMILIES = {
     "circuit_breaker_state": "gauge",
 }
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-class ServiceUnreachable(MiranteError):
-    """Nothing answers at the URL, or the URL is not one."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -23,21 +23,13 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from mirante import backup, images, stack
 from mirante.docker import run_container
-from mirante.environments import UnknownEnvironment
-from mirante.errors import MiranteError, ToolError
+from mirante.errors import DatabaseError, MiranteError, ToolError, UnknownEnvironment
 from mirante.settings import VARIABLES, Settings
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
-
-
-class DatabaseError(MiranteError):
-    """A database step failed: names the environment and the step."""
-
-    def __init__(self, env: str, step: str, detail: str) -> None:
-        super().__init__(f"{step} of the {env} database failed: {detail}")
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from mirante.errors import MiranteError
+from mirante.errors import EnvironmentsError, UnknownEnvironment
 
 PROTECTIONS = ("none", "confirm", "no-destructive")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -24,21 +24,6 @@ _SERVER = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 URL_KEYS = ("app", "prometheus", "alertmanager")
 _REGISTRY = re.compile(r"^$|^[A-Za-z0-9.-]+(:\d{1,5})?(/[a-z0-9._-]+)*$")
 FORBIDDEN_KINDS = frozenset({"all", "namespaces", "namespace", "ns", "*"})
-
-
-class EnvironmentsError(MiranteError):
-    """``config/environments.yaml`` is missing, malformed or holds a bad value."""
-
-    exit_code = 2
-
-
-class UnknownEnvironment(MiranteError):
-    """An environment name the file does not define."""
-
-    exit_code = 2
-
-    def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(f"unknown environment {name!r}; known environments: {', '.join(known)}")
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,24 @@
 Every expected failure is a :class:`MiranteError` whose message says what failed, why,
 and what to do next. The task layer turns them into a one-line message and an exit code;
 a user never sees a traceback for one of these.
+
+Exit codes and the classes that carry them (a unit test keeps this list true):
+
+1: something failed while running (a tool, the stack, a backup step)
+    BackupError, ComposeMissing, DatabaseError, DockerUnavailable, ImageUnavailable,
+    KubeCommandError (ToolError), LockBusy, PolicyRefused, PortInUse, RestoreError,
+    RestoreRefused, ServiceUnhealthy, ToolError, ToolMissing
+2: bad input: a name, a setting, a file mirante reads; fix it and run again
+    BundleError, EnvironmentsError, FactsError, FeaturesError, HealthSettingsError,
+    KubeToolMissing, ManifestError, ProjectNotFound, ServiceUnreachable, SetNotFound,
+    SettingsError, UnknownEnvironment, UnknownGate, UnknownService
+3: refused by a guard (the kube context, an environment's protection)
+    GuardRefused, ProtectionRefused
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 
@@ -128,3 +142,209 @@ class ServiceUnhealthy(MiranteError):
             f"{head}: {cause}; see `invoke stack.logs {service}`. "
             f"Its last log lines:\n{tail or '    (no logs)'}"
         )
+
+
+# ---------------------------------------------------------------- backup
+
+
+class BackupError(MiranteError):
+    """A backup step failed: names the service and the step."""
+
+    exit_code = 1
+
+    def __init__(self, service: str, step: str, detail: str) -> None:
+        self.service = service
+        self.step = step
+        super().__init__(f"backup of {service} failed at {step}: {detail}; no set was written")
+
+
+class SetNotFound(MiranteError):
+    """A set name that is malformed, outside the backup directory, or unknown."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------- bundle
+
+
+class BundleError(MiranteError):
+    """A bundle that cannot be written, or one that is damaged: nothing was loaded."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------- contract
+
+
+class ServiceUnreachable(MiranteError):
+    """Nothing answers at the URL, or the URL is not one."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------- db
+
+
+class DatabaseError(MiranteError):
+    """A database step failed: names the environment and the step."""
+
+    exit_code = 1
+
+    def __init__(self, env: str, step: str, detail: str) -> None:
+        super().__init__(f"{step} of the {env} database failed: {detail}")
+
+
+# ---------------------------------------------------------------- environments
+
+
+class EnvironmentsError(MiranteError):
+    """``config/environments.yaml`` is missing, malformed or holds a bad value."""
+
+    exit_code = 2
+
+
+class UnknownEnvironment(MiranteError):
+    """An environment name the file does not define."""
+
+    exit_code = 2
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown environment {name!r}; known environments: {', '.join(known)}")
+
+
+# ---------------------------------------------------------------- features
+
+
+class FeaturesError(MiranteError):
+    """The flags file is missing or malformed, or a name is unknown."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------- gates
+
+
+class UnknownGate(MiranteError):
+    """A gate name that ``invoke gates --only`` does not know."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------- health
+
+
+class HealthSettingsError(MiranteError):
+    """Thresholds that contradict each other."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------- k8s
+
+
+class GuardRefused(MiranteError):
+    """The kubeconfig does not point where environments.yaml says this environment is."""
+
+    exit_code = 3
+
+
+class ProtectionRefused(MiranteError):
+    """The environment's protection forbids this task."""
+
+    exit_code = 3
+
+
+class ManifestError(MiranteError):
+    """An overlay or values file is missing or renders something mirante must not apply."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------- kube
+
+
+class KubeToolMissing(MiranteError):
+    """kubectl or helm is not on PATH, or is older than mirante needs."""
+
+    exit_code = 2
+
+
+class KubeCommandError(ToolError):
+    """A kubectl or helm command exited with a code it should not have.
+
+    ``command``, ``returncode`` and ``stderr`` keep everything; the message shows the
+    command without its context and namespace flags, and the last line the tool printed
+    (kubectl repeats its connection errors above the one that sums them up).
+    """
+
+    def __init__(self, command: Sequence[str], exit_code: int, stderr: str) -> None:
+        super().__init__(command, exit_code, stderr)
+        argv, skip = [], False
+        for part in command:
+            if skip:
+                skip = False
+            elif part in ("--context", "--kube-context", "--namespace"):
+                skip = True
+            else:
+                argv.append(part)
+        shown = shlex.join(argv)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        last = lines[-1] if lines else "no output"
+        self.args = (f"`{shown}` exited {exit_code}: {last}",)
+
+
+# ---------------------------------------------------------------- official
+
+
+class FactsError(MiranteError):
+    """images/official.yaml is missing or malformed."""
+
+    exit_code = 2
+
+
+# ---------------------------------------------------------------- promtools
+
+
+class ToolMissing(MiranteError):
+    """promtool or amtool is neither installed nor runnable from an image."""
+
+    exit_code = 1
+
+    def __init__(self, tool: str, why: str = "") -> None:
+        package = "prometheus" if tool == "promtool" else "prometheus-alertmanager"
+        super().__init__(
+            f"{tool} is not installed{f' and {why}' if why else ''}: `apt-get install {package}` "
+            "(or `bash scripts/ci/bootstrap.sh`), or start Docker so it can run from the image"
+        )
+
+
+# ---------------------------------------------------------------- restore
+
+
+class RestoreRefused(MiranteError):
+    """The set failed verification, or the stack is not in a state to restore into."""
+
+    exit_code = 1
+
+
+class RestoreError(MiranteError):
+    """A restore step failed; the service's previous data is in place."""
+
+    exit_code = 1
+
+    def __init__(self, service: str, step: str, detail: str) -> None:
+        self.service = service
+        self.step = step
+        super().__init__(
+            f"restore of {service} failed at {step}: {detail}; its previous data is in place"
+        )
+
+
+# ---------------------------------------------------------------- retention
+
+
+class PolicyRefused(MiranteError):
+    """A keep policy that would delete every set."""
+
+    exit_code = 1

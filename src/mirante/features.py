@@ -14,18 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from mirante import files
-from mirante.errors import MiranteError
+from mirante.errors import FeaturesError, UnknownEnvironment
 from mirante.files import atomic_write
 from mirante.settings import Settings
 
 FEATURES_FILE = Path("config") / "features.yaml"
 STATES = {"enable": True, "disable": False}
-
-
-class FeaturesError(MiranteError):
-    """The flags file is missing or malformed, or a name is unknown."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -107,7 +101,7 @@ def flags(settings: Settings, env: str = "") -> list[Flag]:
 def _check_env(settings: Settings, env: str) -> None:
     known = known_environments(settings)
     if env not in known:
-        raise FeaturesError(f"unknown environment {env!r}; known environments: {', '.join(known)}")
+        raise UnknownEnvironment(env, known)
 
 
 def toggle(settings: Settings, name: str, state: str, env: str) -> Change:

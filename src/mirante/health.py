@@ -31,7 +31,7 @@ import requests
 from mirante import backup, db, images, seed, stack
 from mirante.docker import client, docker_errors
 from mirante.environments import Environment
-from mirante.errors import MiranteError
+from mirante.errors import HealthSettingsError, MiranteError
 from mirante.files import human_size
 from mirante.services import BY_NAME, SERVICES, Service
 from mirante.settings import Settings
@@ -44,12 +44,6 @@ EXIT_CODES: Mapping[str, int] = {"OK": 0, "SKIP": 0, "WARN": 1, "CRITICAL": 2}
 HTTP_TIMEOUT = 2.0  # seconds for one request to Prometheus or Alertmanager
 KUBECTL_TIMEOUT = "5s"
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
-
-
-class HealthSettingsError(MiranteError):
-    """Thresholds that contradict each other."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

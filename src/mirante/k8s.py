@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from mirante.environments import Environment
-from mirante.errors import MiranteError
+from mirante.errors import GuardRefused, ManifestError, ProtectionRefused
 from mirante.files import atomic_write
 from mirante.kube import Command, Helm, Kubectl, Release, run, tool_version
 from mirante.settings import Settings
@@ -31,24 +31,6 @@ GENERATED_RELEASE = "kube-prometheus-stack"  # the release that carries rules an
 _LABEL_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REVISION = re.compile(r"^[1-9][0-9]{0,8}$")
-
-
-class GuardRefused(MiranteError):
-    """The kubeconfig does not point where environments.yaml says this environment is."""
-
-    exit_code = 3
-
-
-class ProtectionRefused(MiranteError):
-    """The environment's protection forbids this task."""
-
-    exit_code = 3
-
-
-class ManifestError(MiranteError):
-    """An overlay or values file is missing or renders something mirante must not apply."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -18,42 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirante.errors import MiranteError, ToolError
+from mirante.errors import KubeCommandError, KubeToolMissing
 
 KUBECTL_MIN = (1, 28)
 HELM_MIN = (3, 12)
 INSTALL_HINT = "run `bash scripts/ci/bootstrap.sh`, which installs both, or install them by hand"
-
-
-class KubeToolMissing(MiranteError):
-    """kubectl or helm is not on PATH, or is older than mirante needs."""
-
-    exit_code = 2
-
-
-class KubeCommandError(ToolError):
-    """A kubectl or helm command exited with a code it should not have.
-
-    ``command``, ``returncode`` and ``stderr`` keep everything; the message shows the
-    command without its context and namespace flags, and the last line the tool printed
-    (kubectl repeats its connection errors above the one that sums them up).
-    """
-
-    def __init__(self, command: Sequence[str], exit_code: int, stderr: str) -> None:
-        super().__init__(command, exit_code, stderr)
-        argv, skip = [], False
-        for part in command:
-            if skip:
-                skip = False
-            elif part in ("--context", "--kube-context", "--namespace"):
-                skip = True
-            else:
-                argv.append(part)
-        shown = shlex.join(argv)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-        last = lines[-1] if lines else "no output"
-        self.args = (f"`{shown}` exited {exit_code}: {last}",)
 
 
 @dataclass(frozen=True)

@@ -25,17 +25,11 @@ from typing import Any
 import yaml
 
 from mirante import expand
-from mirante.errors import MiranteError
+from mirante.errors import FactsError
 
 FACTS_FILE = Path("images") / "official.yaml"
 _EXPAND_FLAG = re.compile(r"^--?config\.expand-env(=(true|1|t|T|TRUE|True))?$")
 _CONFIG_FLAG = re.compile(r"^--?config\.file(=(.*))?$")
-
-
-class FactsError(MiranteError):
-    """images/official.yaml is missing or malformed."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

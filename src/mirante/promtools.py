@@ -18,23 +18,12 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mirante.docker import run, run_container
-from mirante.errors import MiranteError, ToolError
+from mirante.errors import MiranteError, ToolError, ToolMissing
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
 IMAGE_OF = {"promtool": "prometheus", "amtool": "alertmanager"}
-
-
-class ToolMissing(MiranteError):
-    """promtool or amtool is neither installed nor runnable from an image."""
-
-    def __init__(self, tool: str, why: str = "") -> None:
-        package = "prometheus" if tool == "promtool" else "prometheus-alertmanager"
-        super().__init__(
-            f"{tool} is not installed{f' and {why}' if why else ''}: `apt-get install {package}` "
-            "(or `bash scripts/ci/bootstrap.sh`), or start Docker so it can run from the image"
-        )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from mirante import backup, stack, waits
 from mirante.docker import docker_errors
-from mirante.errors import MiranteError
+from mirante.errors import MiranteError, RestoreError, RestoreRefused
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,21 +33,6 @@ if TYPE_CHECKING:
 PREVIOUS = ".mirante-previous"
 RESTORING_SUFFIX = "_mirante_restore"
 PREVIOUS_SUFFIX = "_mirante_previous"
-
-
-class RestoreRefused(MiranteError):
-    """The set failed verification, or the stack is not in a state to restore into."""
-
-
-class RestoreError(MiranteError):
-    """A restore step failed; the service's previous data is in place."""
-
-    def __init__(self, service: str, step: str, detail: str) -> None:
-        self.service = service
-        self.step = step
-        super().__init__(
-            f"restore of {service} failed at {step}: {detail}; its previous data is in place"
-        )
 
 
 @dataclass

@@ -14,12 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mirante import backup
-from mirante.errors import MiranteError
+from mirante.errors import PolicyRefused
 from mirante.settings import Settings
-
-
-class PolicyRefused(MiranteError):
-    """A keep policy that would delete every set."""
 
 
 @dataclass

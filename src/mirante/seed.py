@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mirante import db, stack
-from mirante.errors import ToolError
+from mirante.errors import DatabaseError, ToolError
 from mirante.settings import Settings
 
 SAMPLE_ENVIRONMENTS = ("local", "dev", "staging")
@@ -54,7 +54,7 @@ def run(settings: Settings, env: str) -> SeedReport:
             settings, docker, url, [*argv, "-c", counts], (settings.root / "db").resolve()
         )
     except ToolError as exc:
-        raise db.DatabaseError(env, "seed", str(exc)) from None
+        raise DatabaseError(env, "seed", str(exc)) from None
     rows = {}
     for line in answer.strip().splitlines():
         table, _, count = line.partition("|")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mirante import bundle, settings, stack
+from mirante import bundle, errors, settings, stack
 from mirante.docker import docker_errors
 
 from .conftest import invoke
@@ -64,12 +64,12 @@ def test_a_bundle_round_trip_gives_back_the_same_image_and_a_flipped_byte_loads_
     data[bundle.BLOCK + 40] ^= 0x01  # inside the compressed payload
     flipped.write_bytes(bytes(data))
     with pytest.raises(
-        bundle.BundleError, match=re.escape("is damaged: the sha256 of images.tar.zst")
+        errors.BundleError, match=re.escape("is damaged: the sha256 of images.tar.zst")
     ):
         bundle.load(stack_settings, docker, flipped)
     truncated = tmp_path / "truncated.tar"
     truncated.write_bytes(made.path.read_bytes()[: made.size // 2])
-    with pytest.raises(bundle.BundleError, match="nothing was loaded"):
+    with pytest.raises(errors.BundleError, match="nothing was loaded"):
         bundle.load(stack_settings, docker, truncated)
     with docker_errors():
         assert not docker.image.exists(throwaway_image)  # refused before docker load ran

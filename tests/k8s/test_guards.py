@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mirante import errors
 from tests.k8s.conftest import SERVERS
 
 # (task args, the environment it targets); each also runs with --dry-run below.
@@ -104,7 +105,7 @@ def test_the_reset_preview_aborts_above_the_threshold(
     plan = k8s.reset_plan(s, staging, False, asked.append, seed=None, snapshot_db=None)
     (check,) = [step for step in plan.steps if step.action is not None]
     listed = "\n".join(f"deployment.apps/app-{n}" for n in range(51))
-    with pytest.raises(k8s.ProtectionRefused, match="would delete 51 objects, more than"):
+    with pytest.raises(errors.ProtectionRefused, match="would delete 51 objects, more than"):
         check.action(listed)
     assert asked == []  # refused before asking
     assert "2 objects to delete" in check.action("deployment.apps/app\nservice/app\n")

@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mirante import k8s, settings
+from mirante import errors, k8s, settings
 from mirante.kube import HELM_MIN, KUBECTL_MIN, tool_version
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def test_an_overlay_pointing_at_another_namespace_is_refused(tmp_path: Path) -> 
     )
     staging = ENVIRONMENTS.get("staging")
     moved = dataclasses.replace(staging, overlay=overlay)
-    with pytest.raises(k8s.ManifestError, match=r"in namespace 'default'.*'mirante-staging'"):
+    with pytest.raises(errors.ManifestError, match=r"in namespace 'default'.*'mirante-staging'"):
         k8s.render_overlay(moved)
 
 

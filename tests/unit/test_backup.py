@@ -63,7 +63,7 @@ def test_list_ignores_partial_and_foreign_directories(config: settings.Settings)
 )
 def test_set_names_are_validated(config: settings.Settings, name: str) -> None:
     make_set(config, "20260101T120000Z")
-    with pytest.raises(backup.SetNotFound) as caught:
+    with pytest.raises(errors.SetNotFound) as caught:
         backup.resolve_set(config, name)
     assert "known sets: 20260101T120000Z" in str(caught.value)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirante import k8s
+from mirante import errors, k8s
 from mirante.environments import EnvironmentsError, UnknownEnvironment, load_environments
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,7 +102,7 @@ def test_protection_decides_who_asks_and_what_is_refused() -> None:
     assert not k8s.authorise(dev, "change") and k8s.authorise(dev, "destructive")
     assert k8s.authorise(staging, "change") and k8s.authorise(staging, "destructive")
     assert k8s.authorise(prod, "change") and not k8s.authorise(prod, "read")
-    with pytest.raises(k8s.ProtectionRefused, match="refused there outright"):
+    with pytest.raises(errors.ProtectionRefused, match="refused there outright"):
         k8s.authorise(prod, "destructive")
 
 
@@ -112,7 +112,7 @@ def test_protection_decides_who_asks_and_what_is_refused() -> None:
      ("env", "in (staging)"), ("env", "!staging"), ("env", "*")],
 )  # fmt: skip
 def test_only_an_exact_selector_can_be_built(key: str, value: str) -> None:
-    with pytest.raises(k8s.ManifestError, match="only an exact key=value match"):
+    with pytest.raises(errors.ManifestError, match="only an exact key=value match"):
         k8s.exact_selector(key, value)
     assert k8s.exact_selector("env", "staging") == "env=staging"
 
@@ -134,6 +134,6 @@ def test_generated_values_carry_the_compose_rules_and_dashboards(tmp_path: Path)
 @pytest.mark.parametrize("tag", ["", "-v1", "v1 2", "a" * 129, "v1;rm"])
 def test_a_bad_image_tag_is_refused(tag: str) -> None:
     dev = load_environments(REPO / "config" / "environments.yaml", REPO).get("dev")
-    with pytest.raises(k8s.ManifestError, match="invalid image tag"):
+    with pytest.raises(errors.ManifestError, match="invalid image tag"):
         k8s.image_for(dev, "app", tag)
     assert k8s.image_for(dev, "app", "v1.2.3") == "mirante/app:v1.2.3"

@@ -133,3 +133,28 @@ def test_state_rows_render_seconds_and_dashes() -> None:
         ("app", "healthy", "http://127.0.0.1:8000/healthcheck", "3.5", "", ""),
         ("loki", "unavailable", "http://127.0.0.1:3100/ready", "-", "img", "why"),
     ]
+
+
+def test_errors_lists_every_error_class_under_its_exit_code() -> None:
+    import inspect
+    import re
+
+    from mirante import errors
+
+    listed: dict[str, int] = {}
+    code = 0
+    for line in (errors.__doc__ or "").splitlines():
+        if heading := re.match(r"^(\d): ", line):
+            code = int(heading[1])
+        elif code and line.startswith("    "):
+            for name in re.findall(r"\b([A-Z]\w+)\b", re.sub(r"\([^)]*\)", "", line)):
+                listed[name] = code
+    actual = {
+        name: cls.exit_code
+        for name, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.MiranteError) and cls is not errors.MiranteError
+    }
+    assert listed == actual
+    for module in ("backup", "restore", "k8s", "kube", "gates", "features", "bundle"):
+        source = inspect.getsource(__import__(f"mirante.{module}", fromlist=["_"]))
+        assert not re.search(r"^class \w+\((MiranteError|ToolError)\)", source, re.M), module

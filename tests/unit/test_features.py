@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirante import features, settings
+from mirante import errors, features, settings
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "app"))
@@ -84,7 +84,7 @@ def test_malformed_yaml_is_reported_with_line_and_column_and_left_untouched(root
     broken = path.read_text().replace("      dev: true", "      dev: [true", 1)
     path.write_text(broken)
     before = path.stat().st_mtime_ns
-    with pytest.raises(features.FeaturesError, match=r"not valid YAML at line \d+, column \d+"):
+    with pytest.raises(errors.FeaturesError, match=r"not valid YAML at line \d+, column \d+"):
         features.toggle(load(root), "llm_beta_provider", "enable", "dev")
     assert path.read_text() == broken and path.stat().st_mtime_ns == before
 
@@ -102,7 +102,9 @@ def test_unknown_names_list_the_known_ones(
 ) -> None:
     path = root / "config" / "features.yaml"
     original = path.read_text()
-    with pytest.raises(features.FeaturesError, match=message.replace("(", r"\(")):
+    # An unknown environment is the shared UnknownEnvironment, as for every other task.
+    expected = errors.UnknownEnvironment if env == "qa" else errors.FeaturesError
+    with pytest.raises(expected, match=message.replace("(", r"\(")):
         features.toggle(load(root), name, state, env)
     assert path.read_text() == original
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirante import gates, settings
+from mirante import errors, gates, settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gates"
 NEEDS_TOOLS = pytest.mark.skipif(
@@ -197,7 +197,7 @@ def test_allowlisted_and_absent_service_metrics_are_noted_not_failed(repo: Path)
 
 
 def test_unknown_gate_lists_the_known_ones() -> None:
-    with pytest.raises(gates.UnknownGate, match="known gates: compose, expand-env, image-tools"):
+    with pytest.raises(errors.UnknownGate, match="known gates: compose, expand-env, image-tools"):
         gates.select(["compose,nope"])
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mirante import backup, restore, retention, settings
+from mirante import backup, errors, restore, retention, settings
 
 from .test_backup import make_set
 
@@ -63,7 +63,7 @@ def test_never_deletes_the_newest_verified_set_of_a_service(config: settings.Set
 
 def test_a_policy_that_keeps_nothing_is_refused(config: settings.Settings) -> None:
     sets_aged(config, [40, 35])
-    with pytest.raises(retention.PolicyRefused, match="would delete all 2 sets"):
+    with pytest.raises(errors.PolicyRefused, match="would delete all 2 sets"):
         retention.decide(backup.list_sets(config), 0, 30, NOW)
     assert len(backup.list_sets(config)) == 2
 
@@ -89,7 +89,7 @@ def test_prune_deletes_only_with_delete_and_only_its_own_sets(config: settings.S
 
 
 def test_negative_keep_values_are_refused(config: settings.Settings) -> None:
-    with pytest.raises(retention.PolicyRefused, match="0 or more"):
+    with pytest.raises(errors.PolicyRefused, match="0 or more"):
         retention.prune(config, keep_last=-1, now=NOW)
 
 

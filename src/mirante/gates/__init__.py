@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mirante import promtools, stack
 from mirante.docker import run as run_tool
-from mirante.errors import MiranteError, ToolError
+from mirante.errors import MiranteError, ToolError, ToolMissing, UnknownGate
 from mirante.files import atomic_write
 from mirante.gates import runtime, static
 from mirante.gates.base import (
@@ -80,10 +80,6 @@ GATES: tuple[Gate, ...] = static.GATES + runtime.GATES
 BY_NAME = {g.name: g for g in GATES}
 
 
-class UnknownGate(MiranteError):
-    exit_code = 2
-
-
 def select(only: Sequence[str]) -> list[Gate]:
     names = [n.strip() for item in only for n in item.split(",") if n.strip()]
     unknown = [n for n in names if n not in BY_NAME]
@@ -129,7 +125,7 @@ def run(
         began = time.monotonic() - (bring_up_seconds if gate.name == "stack" else 0.0)
         try:
             verdict = gate.check(ctx)
-        except promtools.ToolMissing as exc:
+        except ToolMissing as exc:
             verdict = Verdict(SKIPPED, str(exc))
         except MiranteError as exc:
             verdict = Verdict(FAIL, str(exc).splitlines()[0])
