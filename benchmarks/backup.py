@@ -130,7 +130,8 @@ def main() -> int:
     config = settings.load(root, environ=env)
     try:
         stack.up(config, ["prometheus"])
-        config, _, docker = stack.prepare(config)
+        project = stack.write_project_files(config)
+        config, docker = project.settings, project.docker
         images.ensure_tool_image(config, docker, "backup-tools")
         if volume_bytes(config, docker) < FILL_BYTES * 0.95:
             fill(config, docker, work)

@@ -393,7 +393,8 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
     wanted = wanted_services(services)
     root = (dest or settings.backup_dir).resolve()
     started = time.monotonic()
-    settings, _, docker = stack.prepare(settings)
+    project = stack.write_project_files(settings)
+    settings, docker = project.settings, project.docker
     with locked(settings if dest is None else _with_backup_dir(settings, root)):
         created = _new_set_name(root)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from mirante import backup, images, stack
-from mirante.docker import run_container
+from mirante.docker import client, run_container
 from mirante.errors import DatabaseError, MiranteError, ToolError, UnknownEnvironment
 from mirante.settings import VARIABLES, Settings
 
@@ -160,7 +160,7 @@ def dump(settings: Settings, env: str, directory: Path | None = None) -> Dump:
     url = database_url(settings, env)
     if settings.s3_bucket:
         _boto3()  # before dumping: a missing client is known up front
-    settings, _, docker = stack.prepare(settings)
+    docker = client(settings)  # one-off containers: the compose project's files are not needed
     directory = directory or dump_directory(settings, env)
     with backup.locked(settings):
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -262,7 +262,7 @@ def healthcheck(settings: Settings, env: str) -> Health:
         UnknownEnvironment, MiranteError (URL not set).
     """
     url = database_url(settings, env)
-    settings, _, docker = stack.prepare(settings)
+    docker = client(settings)  # one-off containers: the compose project's files are not needed
     began = time.monotonic()
     try:
         answer = pg_tool(

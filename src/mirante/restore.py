@@ -139,7 +139,8 @@ def restore(
     Raises:
         SetNotFound, LockBusy, RestoreRefused, RestoreError, UnknownService, MiranteError.
     """
-    settings, _, docker = stack.prepare(settings)
+    project = stack.write_project_files(settings)
+    settings, docker = project.settings, project.docker
     with backup.locked(settings):
         backup_set, checks = backup.verify(settings, name)
         bad = [c for c in checks if not c.ok]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mirante import db, stack
+from mirante import db
+from mirante.docker import client
 from mirante.errors import DatabaseError, ToolError
 from mirante.settings import Settings
 
@@ -48,7 +49,7 @@ def run(settings: Settings, env: str) -> SeedReport:
     argv = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-1", "-At", "-F", "|"]
     for name in files:
         argv += ["-f", f"/out/{name}"]
-    settings, _, docker = stack.prepare(settings)
+    docker = client(settings)  # one-off containers: the compose project's files are not needed
     try:
         answer = db.pg_tool(
             settings, docker, url, [*argv, "-c", counts], (settings.root / "db").resolve()

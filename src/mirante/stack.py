@@ -152,11 +152,23 @@ def write_targets(settings: Settings, running: Iterable[str]) -> None:
                 atomic_write(path, text, 0o644)
 
 
-def prepare(settings: Settings) -> tuple[Settings, list[str], DockerClient]:
-    """Generate missing secrets, make sure compose has its variables, return a client.
+@dataclass(frozen=True)
+class Project:
+    """The local stack's compose project, its files written: what stack tasks work on."""
 
-    The env file always carries the current settings; its images stay those the last
-    ``up`` resolved (before any ``up``, the pinned ones: nothing is pulled or built here).
+    settings: Settings  # with any secret generated just now
+    docker: DockerClient
+    generated: tuple[str, ...] = ()  # the secrets generated into .env by this call
+
+
+def write_project_files(settings: Settings) -> Project:
+    """Write what the local stack's compose project reads, and return it with a client.
+
+    Generates missing secrets into ``.env``; keeps ``.mirante/compose.env`` in step with the
+    settings (its images stay those the last ``up`` resolved; before any ``up``, the pinned
+    ones: nothing is pulled or built here); writes the Prometheus target files, the
+    rendered Alertmanager config, and the directories the compose file mounts. Only for
+    the local stack: remote tasks and other databases need none of it.
     """
     settings, generated = ensure_secrets(settings)
     path = env_file(settings)
@@ -170,7 +182,7 @@ def prepare(settings: Settings) -> tuple[Settings, list[str], DockerClient]:
     alerting.write(settings)
     (settings.state_dir / "gate-rules").mkdir(exist_ok=True)  # rules only the gates write
     (settings.state_dir / "textfile").mkdir(exist_ok=True)  # node-exporter's textfile collector
-    return settings, generated, client(settings, path)
+    return Project(settings, client(settings, path), tuple(generated))
 
 
 def stop_service(settings: Settings, docker: DockerClient, service: str) -> Stopped:
@@ -294,10 +306,11 @@ def up(
     selected = select(services)
     timeout = timeout or settings.stack_timeout
     # Independent look-ups, each a network or CLI round trip: run them side by side (the
-    # registry probe also overlaps the import of python-on-whales in prepare()).
+    # registry probe also overlaps the import of python-on-whales in write_project_files()).
     with ThreadPoolExecutor(max_workers=3) as pool:
         probing = pool.submit(images.effective_source, settings)
-        settings, generated, docker = prepare(settings)
+        project = write_project_files(settings)
+        settings, docker = project.settings, project.docker
         listing = pool.submit(images.present_images, docker)
         inspecting = pool.submit(container_states, docker, settings)
         source, present, before = probing.result(), listing.result(), inspecting.result()
@@ -344,7 +357,7 @@ def up(
     ]
     order = {s.name: i for i, s in enumerate(SERVICES)}
     rows.sort(key=lambda r: order[r.service])
-    return UpReport(rows, source, generated, built)
+    return UpReport(rows, source, list(project.generated), built)
 
 
 def compose_up(docker: DockerClient, names: Sequence[str], pull: bool, timeout: float) -> None:
@@ -477,7 +490,8 @@ def tail_logs(docker: DockerClient, service: str, lines: int = LOG_LINES_ON_FAIL
 
 def status(settings: Settings) -> list[ServiceState]:
     """One row per service: its state and URL (no service is started or pulled)."""
-    settings, _, docker = prepare(settings)
+    project = write_project_files(settings)
+    settings, docker = project.settings, project.docker
     states = container_states(docker, settings)
     facts = official.load(settings.root)
     return [
@@ -505,7 +519,8 @@ def logs(
         UnknownService: for a name the stack does not define.
     """
     names = [s.name for s in select([service])] if service else []
-    settings, _, docker = prepare(settings)
+    project = write_project_files(settings)
+    settings, docker = project.settings, project.docker
     with docker_errors():
         stream = docker.compose.logs(
             names, tail=str(tail) if tail else None, follow=follow, stream=True
@@ -519,7 +534,8 @@ def restart(
 ) -> list[ServiceState]:
     """Restart services that have a container, then wait until they are healthy again."""
     selected = select(services)
-    settings, _, docker = prepare(settings)
+    project = write_project_files(settings)
+    settings, docker = project.settings, project.docker
     existing = container_states(docker, settings)
     names = [s.name for s in selected if s.name in existing]
     if names:
@@ -539,7 +555,8 @@ def restart(
 
 def down(settings: Settings, volumes: bool = False) -> DownReport:
     """Stop and remove the project's containers and network; its volumes too with ``volumes``."""
-    settings, _, docker = prepare(settings)
+    project = write_project_files(settings)
+    settings, docker = project.settings, project.docker
     label = _project_label(settings)
     with docker_errors():
         containers = [c.name for c in container_states(docker, settings).values()]
@@ -551,7 +568,7 @@ def down(settings: Settings, volumes: bool = False) -> DownReport:
 
 def leftovers(settings: Settings) -> DownReport:
     """Whatever of the project still exists: containers, volumes, networks."""
-    _, _, docker = prepare(settings)
+    docker = write_project_files(settings).docker
     label = _project_label(settings)
     with docker_errors():
         return DownReport(
@@ -563,7 +580,8 @@ def leftovers(settings: Settings) -> DownReport:
 
 def config(settings: Settings) -> str:
     """The compose file as compose renders it with the current settings (validates it)."""
-    settings, _, docker = prepare(settings)
+    project = write_project_files(settings)
+    settings, docker = project.settings, project.docker
     with docker_errors():
         rendered: dict[str, Any] = docker.compose.config(return_json=True)
     text = yaml.safe_dump(rendered, sort_keys=False)

@@ -120,7 +120,7 @@ def test_backup_down_up_restore_gives_back_the_same_data(
     refused before anything is touched."""
     env = {**stack_env, "MIRANTE_BACKUP_DIR": str(tmp_path / "backups")}
     config = settings.load(Path(env["MIRANTE_ROOT"]), environ=env)
-    _, _, docker = stack.prepare(config)
+    docker = stack.write_project_files(config).docker
     user, database = config.postgres_user, config.postgres_db
 
     def rows() -> str:

@@ -20,7 +20,7 @@ from .conftest import invoke
 @pytest.fixture
 def throwaway_image(tmp_path: Path, stack_settings: settings.Settings) -> Iterator[str]:
     """A one-file image made here (docker import), removed again after the test."""
-    _, _, docker = stack.prepare(stack_settings)
+    docker = stack.write_project_files(stack_settings).docker
     tar = tmp_path / "rootfs.tar"
     with tarfile.open(tar, "w") as archive:
         data = b"mirante bundle test\n"
@@ -39,7 +39,7 @@ def throwaway_image(tmp_path: Path, stack_settings: settings.Settings) -> Iterat
 def test_a_bundle_round_trip_gives_back_the_same_image_and_a_flipped_byte_loads_nothing(
     throwaway_image: str, stack_settings: settings.Settings, tmp_path: Path
 ) -> None:
-    _, _, docker = stack.prepare(stack_settings)
+    docker = stack.write_project_files(stack_settings).docker
     with docker_errors():
         image_id = str(docker.image.inspect(throwaway_image).id)
     made = bundle.write(

@@ -64,7 +64,7 @@ def test_every_service_answers_on_loopback_only(
         requests.get(url(stack_settings, "alertmanager", "/-/ready"), timeout=5).status_code == 200
     )
     assert "node_" in requests.get(url(stack_settings, "node-exporter", "/metrics"), timeout=5).text
-    docker = stack.prepare(stack_settings)[2]
+    docker = stack.write_project_files(stack_settings).docker
     database = stack_settings.postgres_db
     answer = docker.compose.execute(
         "postgres",
@@ -160,7 +160,7 @@ def test_app_metrics_expose_the_http_families(
 def test_second_up_changes_nothing(
     running_stack: stack.UpReport, stack_settings: settings.Settings
 ) -> None:
-    docker = stack.prepare(stack_settings)[2]
+    docker = stack.write_project_files(stack_settings).docker
 
     def services() -> dict[str, tuple[str, object]]:
         # The one-shot healthprobe may run again (compose re-runs a completed dependency);

@@ -22,7 +22,7 @@ def test_a_stand_in_has_exactly_what_its_row_says(
     service: str, running_stack: stack.UpReport, stack_settings: settings.Settings
 ) -> None:
     row = FACTS.stand_ins[service]
-    _, _, docker = stack.prepare(stack_settings)
+    docker = stack.write_project_files(stack_settings).docker
     tag = images.built_tag(stack_settings, service, images.effective_source(stack_settings))
     checks = [f"test -x {shlex.quote(tool)} && echo tool {tool}" for tool in row.tools]
     checks += [

@@ -187,7 +187,8 @@ def test_prepare_refreshes_settings_but_keeps_the_images_up_resolved(
     path.write_text(
         "MIRANTE_PROMETHEUS_IMAGE='mirante/prometheus:abc123'\nMIRANTE_BIND='10.0.0.1'\n"
     )
-    refreshed, generated, _ = stack.prepare(config)
+    project = stack.write_project_files(config)
+    refreshed, generated = project.settings, list(project.generated)
     env = settings.read_env_file(path)
     assert env["MIRANTE_PROMETHEUS_IMAGE"] == "mirante/prometheus:abc123"  # what up chose
     assert env["MIRANTE_BIND"] == "127.0.0.1"  # the current setting

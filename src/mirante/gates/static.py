@@ -99,7 +99,7 @@ def rendered_compose(ctx: GateContext) -> dict[str, Any]:
         MiranteError: compose cannot render it (the gate that asked fails with the reason).
     """
     if ctx.rendered is None:
-        _, _, docker = stack.prepare(ctx.settings)
+        docker = stack.write_project_files(ctx.settings).docker
         try:
             with docker_errors():
                 ctx.rendered = dict(docker.compose.config(return_json=True))
