@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from mirante import official
 from mirante.docker import client, docker_errors, run
 from mirante.errors import ImageUnavailable
-from mirante.services import BY_NAME, HELPER_RECIPES, Service
+from mirante.services import BY_NAME, Service
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ REGISTRY_BASE = "debian:bookworm-slim"
 LOCAL_BASE = "mirante/debian-base:bookworm-minbase"
 APP_RECIPE = "app"
 LOCAL_RECIPES = ("prometheus", "alertmanager", "node-exporter", "postgres", "healthprobe")
-TOOL_RECIPES = ("backup-tools",)  # helpers mirante runs itself, never part of the stack
 # What debian:bookworm-slim leaves out, applied to the debootstrap base as well.
 SLIM_EXCLUDES = (
     "path-exclude=/usr/share/doc/*\npath-include=/usr/share/doc/*/copyright\n"
@@ -211,9 +210,8 @@ def plan(
     choices: dict[str, ImageChoice] = {}
     for service in services:
         for helper in service.helpers:
-            recipe = HELPER_RECIPES[helper]
             choices[helper] = ImageChoice(
-                helper, built_tag(settings, recipe, source), "local", True, recipe=recipe
+                helper, built_tag(settings, helper, source), "local", True, recipe=helper
             )
         choices[service.name] = _choose(settings, service, source, present)
     return choices

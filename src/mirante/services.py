@@ -21,16 +21,15 @@ class Service:
         name: the compose service name.
         port: key of ``Settings.ports`` for the URL a user opens.
         path: path appended to that URL (a UI page or the readiness endpoint).
-        container_port: where the service listens inside the network.
         recipe: the ``images/`` recipe that builds it from Debian packages, if any.
         scrape: the Prometheus jobs it feeds, as (job, port inside the network).
-        helpers: internal services it needs (started with it, never listed to users).
+        helpers: internal services it needs (started with it, never listed to users),
+            each built from the ``images/`` recipe of its name.
     """
 
     name: str
     port: str
     path: str
-    container_port: int
     recipe: str | None = None
     scrape: tuple[tuple[str, int], ...] = ()
     helpers: tuple[str, ...] = ()
@@ -51,29 +50,23 @@ def reachable_host(settings: Settings) -> str:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("prometheus", "prometheus", "/", 9090, recipe="prometheus"),
-    Service("alertmanager", "alertmanager", "/", 9093, "alertmanager", (("alertmanager", 9093),)),
-    Service("grafana", "grafana", "/", 3000, scrape=(("grafana", 3000),)),
-    Service("loki", "loki", "/ready", 3100, scrape=(("loki", 3100),)),
-    Service("tempo", "tempo", "/ready", 3200, scrape=(("tempo", 3200),), helpers=("healthprobe",)),
+    Service("prometheus", "prometheus", "/", recipe="prometheus"),
+    Service("alertmanager", "alertmanager", "/", "alertmanager", (("alertmanager", 9093),)),
+    Service("grafana", "grafana", "/", scrape=(("grafana", 3000),)),
+    Service("loki", "loki", "/ready", scrape=(("loki", 3100),)),
+    Service("tempo", "tempo", "/ready", scrape=(("tempo", 3200),), helpers=("healthprobe",)),
     Service(
         "otel-collector",
         "otlp-http",
         "/",
-        4318,
         scrape=(("otel-collector", 8888), ("otlp-metrics", 8889)),
         helpers=("healthprobe",),
     ),
     Service(
-        "node-exporter",
-        "node-exporter",
-        "/metrics",
-        9100,
-        "node-exporter",
-        (("node-exporter", 9100),),
+        "node-exporter", "node-exporter", "/metrics", "node-exporter", (("node-exporter", 9100),)
     ),
-    Service("postgres", "postgres", "/", 5432, recipe="postgres"),
-    Service("app", "app", "/healthcheck", 8000, "app", (("app", 8000),)),
+    Service("postgres", "postgres", "/", recipe="postgres"),
+    Service("app", "app", "/healthcheck", "app", (("app", 8000),)),
 )
 # Every job Prometheus discovers from a targets file (prometheus/prometheus.yml names them).
 SCRAPE_JOBS = tuple(job for s in SERVICES for job, _ in s.scrape)
@@ -81,8 +74,9 @@ SCRAPE_JOBS = tuple(job for s in SERVICES for job, _ in s.scrape)
 BY_NAME = {s.name: s for s in SERVICES}
 NAMES = tuple(BY_NAME)
 
-# Internal helper services: built locally from Debian packages wherever the stack runs.
-HELPER_RECIPES = {"healthprobe": "healthprobe"}
+# Internal helper services, each built from the images/ recipe of the same name wherever
+# the stack runs.
+HELPERS = ("healthprobe",)
 
 
 def select(names: Iterable[str] = ()) -> list[Service]:

@@ -566,18 +566,6 @@ def down(settings: Settings, volumes: bool = False) -> DownReport:
     return DownReport(containers, vols, networks)
 
 
-def leftovers(settings: Settings) -> DownReport:
-    """Whatever of the project still exists: containers, volumes, networks."""
-    docker = write_project_files(settings).docker
-    label = _project_label(settings)
-    with docker_errors():
-        return DownReport(
-            [c.name for c in container_states(docker, settings).values()],
-            [v.name for v in docker.volume.list(filters=[label])],
-            [n.name for n in docker.network.list(filters=[label])],
-        )
-
-
 def config(settings: Settings) -> str:
     """The compose file as compose renders it with the current settings (validates it)."""
     project = write_project_files(settings)

@@ -100,3 +100,14 @@ def running_stack(
     report = stack.up(stack_settings)
     yield report
     stack.down(settings.load(stack_settings.root, environ=stack_env), volumes=True)
+
+
+def leftovers(config: settings.Settings) -> stack.DownReport:
+    """Whatever of a project still exists: containers, volumes, networks."""
+    docker = stack.write_project_files(config).docker
+    label = f"com.docker.compose.project={config.project_name}"
+    return stack.DownReport(
+        [c.name for c in stack.container_states(docker, config).values()],
+        [v.name for v in docker.volume.list(filters=[("label", label)])],
+        [n.name for n in docker.network.list(filters=[("label", label)])],
+    )

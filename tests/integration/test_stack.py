@@ -14,7 +14,7 @@ import requests
 
 from mirante import settings, stack, waits
 
-from .conftest import invoke, project_env
+from .conftest import invoke, leftovers, project_env
 
 BUILDABLE = ("prometheus", "alertmanager", "node-exporter", "postgres", "app")
 NO_DEBIAN_PACKAGE = ("grafana", "loki", "tempo", "otel-collector")
@@ -230,7 +230,7 @@ def test_a_service_not_healthy_in_time_fails_with_its_name_and_logs(tmp_path: Pa
         assert all(line.startswith("    ") for line in log_lines)
     finally:
         stack.down(config, volumes=True)
-    assert stack.leftovers(config).containers == []
+    assert leftovers(config).containers == []
 
 
 def test_a_crash_looping_service_says_how_long_it_was_waited_on_and_why(tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_port_conflict_is_one_clear_line(tmp_path: Path) -> None:
     assert f"port {port}" in message and "MIRANTE_NODE_EXPORTER_PORT" in message
     assert len(message.splitlines()) == 1
     config = settings.load(root, environ=env)
-    assert stack.leftovers(config).containers == []  # nothing was started
+    assert leftovers(config).containers == []  # nothing was started
 
 
 def test_down_with_volumes_leaves_nothing_and_is_idempotent(tmp_path: Path) -> None:
@@ -288,11 +288,11 @@ def test_down_with_volumes_leaves_nothing_and_is_idempotent(tmp_path: Path) -> N
     config = settings.load(root, environ=env)
     up = invoke(env, "stack.up", "--services", "postgres,node-exporter")
     assert up.returncode == 0, up.stderr
-    assert stack.leftovers(config).volumes  # postgres keeps its data in a named volume
+    assert leftovers(config).volumes  # postgres keeps its data in a named volume
     down = invoke(env, "stack.down", "--volumes", "--yes")
     assert down.returncode == 0, down.stderr
     assert "removed 2 container(s), 1 network(s), 1 volume(s)" in down.stdout
-    left = stack.leftovers(config)
+    left = leftovers(config)
     assert (left.containers, left.volumes, left.networks) == ([], [], [])
     again = invoke(env, "stack.down", "--volumes", "--yes")
     assert again.returncode == 0, again.stderr

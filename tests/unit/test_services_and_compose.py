@@ -36,7 +36,7 @@ def test_unknown_service_lists_the_unknown_and_the_known() -> None:
 
 
 def test_compose_defines_exactly_the_catalogue_and_its_helpers(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == set(services.NAMES) | set(services.HELPER_RECIPES)
+    assert set(compose["services"]) == set(services.NAMES) | set(services.HELPERS)
 
 
 def test_every_long_running_service_follows_the_conventions(compose: dict[str, Any]) -> None:
