@@ -8,7 +8,6 @@ Passwords have no default: :func:`ensure_secrets` generates them into ``.env`` (
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import ipaddress
 import os
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mirante.errors import ProjectNotFound, SettingsError
-from mirante.files import atomic_write
+from mirante.files import atomic_write, locked
 
 if TYPE_CHECKING:
     from mirante.environments import Environments
@@ -763,9 +762,7 @@ def ensure_secrets(settings: Settings) -> tuple[Settings, list[str]]:
             env_file.chmod(0o600)  # it holds passwords, whoever made it
         return settings, []
     # Two first commands at once must not each generate (and keep) different passwords.
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    with (settings.state_dir / ".env.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(settings.state_dir / ".env.lock", settings.lock_timeout, "first stack command"):
         return _generate_secrets(settings, unset)
 
 
