@@ -662,7 +662,7 @@ def resolve_set(settings: Settings, name: str) -> Path:
 
 
 @dataclass
-class Check:
+class ArchiveCheck:
     file: str
     ok: bool
     detail: str
@@ -688,7 +688,7 @@ def _zstd_test(settings: Settings, path: Path) -> tuple[bool, str]:
     return True, ""
 
 
-def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[Check]]:
+def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[ArchiveCheck]]:
     """Re-read every archive of a set (the newest when ``name`` is empty): sha256 and zstd checks.
 
     The result is recorded in the set (``verified.json``) for ``backup.list``.
@@ -708,11 +708,11 @@ def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[Check]]:
     for archive in backup_set.archives:
         file = path / archive.file
         if not file.is_file():
-            checks.append(Check(archive.file, False, "missing"))
+            checks.append(ArchiveCheck(archive.file, False, "missing"))
             continue
         if file.stat().st_size != archive.size:
             checks.append(
-                Check(
+                ArchiveCheck(
                     archive.file,
                     False,
                     f"size {file.stat().st_size} != {archive.size} in the manifest (truncated?)",
@@ -722,7 +722,7 @@ def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[Check]]:
         digest = sha256_of(file)
         if digest != archive.sha256:
             checks.append(
-                Check(
+                ArchiveCheck(
                     archive.file, False, "sha256 differs from the manifest (tampered or corrupted)"
                 )
             )
@@ -730,10 +730,10 @@ def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[Check]]:
         if archive.file.endswith(".zst"):
             ok, detail = _zstd_test(settings, file)
             if not ok:
-                checks.append(Check(archive.file, False, f"zstd check failed: {detail}"))
+                checks.append(ArchiveCheck(archive.file, False, f"zstd check failed: {detail}"))
                 continue
         checks.append(
-            Check(
+            ArchiveCheck(
                 archive.file,
                 True,
                 "sha256"

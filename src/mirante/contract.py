@@ -27,17 +27,18 @@ LLM_FAMILIES = {
     "circuit_breaker_state": "gauge",
 }
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+OTLP_CHECK = "OTLP exporters"
 
 
 @dataclass(frozen=True)
-class Check:
+class ContractCheck:
     name: str
     ok: bool
     detail: str
     fix: str = ""
 
 
-def validate(url: str, llm: bool | None = None, timeout: float = 5.0) -> list[Check]:
+def validate(url: str, llm: bool | None = None, timeout: float = 5.0) -> list[ContractCheck]:
     """Every check of the contract against the service at ``url``.
 
     Args:
@@ -73,20 +74,22 @@ def _json(response: requests.Response) -> Any:
         return None
 
 
-def _health(response: requests.Response) -> Check:
+def _health(response: requests.Response) -> ContractCheck:
     fix = 'serve GET /healthcheck answering 200 with the JSON body {"status": "ok"}'
     body = _json(response)
     if response.status_code == 200 and isinstance(body, dict) and body.get("status") == "ok":
-        return Check("health endpoint", True, 'GET /healthcheck: 200 {"status": "ok"}')
+        return ContractCheck("health endpoint", True, 'GET /healthcheck: 200 {"status": "ok"}')
     shown = response.text.strip()[:60] or "empty body"
-    return Check("health endpoint", False, f"GET /healthcheck: {response.status_code} {shown}", fix)
+    return ContractCheck(
+        "health endpoint", False, f"GET /healthcheck: {response.status_code} {shown}", fix
+    )
 
 
-def _trace_id(response: requests.Response) -> Check:
+def _trace_id(response: requests.Response) -> ContractCheck:
     value = response.headers.get("x-trace-id", "")
     if _TRACE_ID.match(value):
-        return Check("x-trace-id header", True, f"x-trace-id: {value}")
-    return Check(
+        return ContractCheck("x-trace-id header", True, f"x-trace-id: {value}")
+    return ContractCheck(
         "x-trace-id header",
         False,
         f"x-trace-id: {value or 'absent'}",
@@ -94,15 +97,17 @@ def _trace_id(response: requests.Response) -> Check:
     )
 
 
-def _propagation(session: requests.Session, base: str, timeout: float) -> Check:
+def _propagation(session: requests.Session, base: str, timeout: float) -> ContractCheck:
     trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
     sent = {"traceparent": f"00-{trace_id}-{span_id}-01"}
     got = session.get(f"{base}/healthcheck", headers=sent, timeout=timeout).headers.get(
         "x-trace-id", ""
     )
     if got == trace_id:
-        return Check("traceparent propagation", True, "an incoming traceparent's trace id is kept")
-    return Check(
+        return ContractCheck(
+            "traceparent propagation", True, "an incoming traceparent's trace id is kept"
+        )
+    return ContractCheck(
         "traceparent propagation",
         False,
         f"sent trace id {trace_id}, got {got or 'none'} back",
@@ -111,32 +116,40 @@ def _propagation(session: requests.Session, base: str, timeout: float) -> Check:
     )
 
 
-def _metrics(session: requests.Session, base: str, timeout: float) -> tuple[Check, dict[str, str]]:
+def _metrics(
+    session: requests.Session, base: str, timeout: float
+) -> tuple[ContractCheck, dict[str, str]]:
     from prometheus_client.parser import text_string_to_metric_families
 
     fix = "expose GET /metrics in the Prometheus text format (prometheus_client's generate_latest)"
     response = session.get(f"{base}/metrics", timeout=timeout)
     if response.status_code != 200:
-        return Check("/metrics endpoint", False, f"GET /metrics: {response.status_code}", fix), {}
+        return ContractCheck(
+            "/metrics endpoint", False, f"GET /metrics: {response.status_code}", fix
+        ), {}
     try:
         families = {f.name: f.type for f in text_string_to_metric_families(response.text)}
     except ValueError as exc:
-        return Check("/metrics endpoint", False, f"not the Prometheus format: {exc}", fix), {}
+        return ContractCheck(
+            "/metrics endpoint", False, f"not the Prometheus format: {exc}", fix
+        ), {}
     if not families:
-        return Check("/metrics endpoint", False, "GET /metrics: 200 but no metric family", fix), {}
-    return Check("/metrics endpoint", True, f"{len(families)} metric families"), families
+        return ContractCheck(
+            "/metrics endpoint", False, "GET /metrics: 200 but no metric family", fix
+        ), {}
+    return ContractCheck("/metrics endpoint", True, f"{len(families)} metric families"), families
 
 
-def _families(found: dict[str, str], wanted: dict[str, str], what: str) -> list[Check]:
+def _families(found: dict[str, str], wanted: dict[str, str], what: str) -> list[ContractCheck]:
     checks = []
     for name, kind in wanted.items():
         shown = f"{name}_total" if kind == "counter" else name
         if found.get(name) == kind:
-            checks.append(Check(f"{what} metric {shown}", True, kind))
+            checks.append(ContractCheck(f"{what} metric {shown}", True, kind))
         else:
             has = f"a {found[name]}" if name in found else "absent"
             checks.append(
-                Check(
+                ContractCheck(
                     f"{what} metric {shown}",
                     False,
                     f"{has}, expected a {kind}",
@@ -146,7 +159,7 @@ def _families(found: dict[str, str], wanted: dict[str, str], what: str) -> list[
     return checks
 
 
-def _otel(session: requests.Session, base: str, timeout: float) -> Check:
+def _otel(session: requests.Session, base: str, timeout: float) -> ContractCheck:
     fix = (
         "expose GET /health/otel reporting, per signal, whether the OTLP export works, and "
         "check OTEL_EXPORTER_OTLP_ENDPOINT points at a running collector"
@@ -154,7 +167,7 @@ def _otel(session: requests.Session, base: str, timeout: float) -> Check:
     response = session.get(f"{base}/health/otel", timeout=timeout)
     body = _json(response)
     if response.status_code != 200 or not isinstance(body, dict):
-        return Check("OTLP exporters", False, f"GET /health/otel: {response.status_code}", fix)
+        return ContractCheck(OTLP_CHECK, False, f"GET /health/otel: {response.status_code}", fix)
     reported = body.get("signals", body)
     signals = {k: v for k, v in reported.items() if isinstance(v, dict) and "status" in v}
     if not signals and "status" in body:
@@ -162,5 +175,5 @@ def _otel(session: requests.Session, base: str, timeout: float) -> Check:
     bad = {k: v for k, v in signals.items() if v.get("status") != "ok"}
     if not signals or bad:
         detail = "; ".join(f"{k}: {v.get('reason', v.get('status'))}" for k, v in bad.items())
-        return Check("OTLP exporters", False, detail or "no signal reported", fix)
-    return Check("OTLP exporters", True, ", ".join(f"{k} ok" for k in signals))
+        return ContractCheck(OTLP_CHECK, False, detail or "no signal reported", fix)
+    return ContractCheck(OTLP_CHECK, True, ", ".join(f"{k} ok" for k in signals))

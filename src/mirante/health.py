@@ -80,7 +80,7 @@ class Report:
         )
 
 
-Check = tuple[str, Callable[[], list[Row]]]
+HealthProbe = tuple[str, Callable[[], list[Row]]]
 
 
 def check(settings: Settings, env: str = "local") -> Report:
@@ -136,7 +136,7 @@ def _check_thresholds(settings: Settings) -> None:
 # -- the local stack ------------------------------------------------------------------
 
 
-def local_checks(settings: Settings, pool: ThreadPoolExecutor) -> list[Check]:
+def local_checks(settings: Settings, pool: ThreadPoolExecutor) -> list[HealthProbe]:
     docker = client(settings)
     containers = pool.submit(stack.container_states, docker, settings)
     return [
@@ -371,12 +371,14 @@ def _severity(alert: Mapping[str, Any]) -> str:
 # -- a remote environment -------------------------------------------------------------
 
 
-def remote_checks(settings: Settings, env: Environment, pool: ThreadPoolExecutor) -> list[Check]:
+def remote_checks(
+    settings: Settings, env: Environment, pool: ThreadPoolExecutor
+) -> list[HealthProbe]:
     """The checks of a remote environment, once its kube context is the expected one."""
     from mirante import k8s
 
     k8s.guarded(env, dry_run=False)
-    checks: list[Check] = [
+    checks: list[HealthProbe] = [
         (f"pods {ns}", functools.partial(lambda ns: [pods(env, ns)], ns))
         for ns in dict.fromkeys((env.app_namespace, env.observability_namespace))
     ]
