@@ -2,7 +2,20 @@
 
 from invoke.collection import Collection
 
-from mirante.tasks import backup, db, features, gates, health, images, remote, stack, validate
+from mirante.tasks import (
+    backup,
+    db,
+    deploy,
+    features,
+    gates,
+    health,
+    images,
+    k8s,
+    provision,
+    stack,
+    staging,
+    validate,
+)
 
 ns = Collection()
 ns.add_collection(stack.namespace)
@@ -10,10 +23,10 @@ ns.add_collection(images.namespace)
 ns.add_collection(gates.namespace)
 ns.add_collection(backup.namespace)
 ns.add_collection(db.namespace)
-ns.add_collection(remote.k8s_namespace)
-ns.add_collection(remote.staging_namespace)
-ns.add_collection(remote.deploy_namespace)
-ns.add_task(remote.provision)
+ns.add_collection(k8s.namespace)
+ns.add_collection(staging.namespace)
+ns.add_collection(deploy.namespace)
+ns.add_task(provision.provision)
 ns.add_task(db.seed)
 ns.add_task(health.health)
 ns.add_collection(features.namespace)

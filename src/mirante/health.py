@@ -30,9 +30,9 @@ import requests
 
 from mirante import backup, db, images, seed, stack
 from mirante.docker import client, docker_errors
-from mirante.environments import Environment
 from mirante.errors import HealthSettingsError, MiranteError
 from mirante.files import human_size
+from mirante.remote.environments import Environment
 from mirante.services import BY_NAME, SERVICES, Service
 from mirante.settings import Settings
 
@@ -375,9 +375,9 @@ def remote_checks(
     settings: Settings, env: Environment, pool: ThreadPoolExecutor
 ) -> list[HealthProbe]:
     """The checks of a remote environment, once its kube context is the expected one."""
-    from mirante import k8s
+    from mirante.remote import guard
 
-    k8s.guarded(env, dry_run=False)
+    guard.guarded(env, dry_run=False)
     checks: list[HealthProbe] = [
         (f"pods {ns}", functools.partial(lambda ns: [pods(env, ns)], ns))
         for ns in dict.fromkeys((env.app_namespace, env.observability_namespace))
@@ -411,7 +411,7 @@ def _with_url(env: Environment, key: str, component: str, run: Callable[[str], R
 
 
 def pods(env: Environment, namespace: str) -> Row:
-    from mirante.kube import Kubectl, run
+    from mirante.remote.kube import Kubectl, run
 
     kubectl = Kubectl(env.context)
     command = kubectl(

@@ -95,14 +95,15 @@ def test_staging_reset_needs_the_environment_named_with_yes(kube) -> None:
 def test_the_reset_preview_aborts_above_the_threshold(
     monkeypatch, tmp_path: Path, root: Path
 ) -> None:
-    from mirante import k8s, settings
+    from mirante import settings
+    from mirante.remote import plans
     from tests.k8s.conftest import write_kubeconfig
 
     monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kc", "mirante-staging")))
     s = settings.load(root, environ={})
     staging = s.environments.get("staging")
     asked: list[list[str]] = []
-    plan = k8s.reset_plan(s, staging, False, asked.append, seed=None, snapshot_db=None)
+    plan = plans.reset_plan(s, staging, False, asked.append, seed=None, snapshot_db=None)
     (check,) = [step for step in plan.steps if step.action is not None]
     listed = "\n".join(f"deployment.apps/app-{n}" for n in range(51))
     with pytest.raises(errors.ProtectionRefused, match="would delete 51 objects, more than"):

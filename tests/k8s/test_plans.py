@@ -21,7 +21,7 @@ def commands(stdout: str) -> list[list[str]]:
 
 
 def helm_major() -> int:
-    from mirante.kube import tool_version
+    from mirante.remote.kube import tool_version
 
     return tool_version("helm")[0]
 

@@ -13,8 +13,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mirante import errors, k8s, settings
-from mirante.kube import HELM_MIN, KUBECTL_MIN, tool_version
+from mirante import errors, settings
+from mirante.remote import plans
+from mirante.remote.kube import HELM_MIN, KUBECTL_MIN, tool_version
 
 REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.34.0"
@@ -23,7 +24,7 @@ ENVIRONMENTS = settings.load(REPO, environ={}).environments
 
 
 def rendered(env: str) -> list[dict[str, Any]]:
-    return k8s.render_overlay(ENVIRONMENTS.get(env))
+    return plans.render_overlay(ENVIRONMENTS.get(env))
 
 
 def test_the_installed_tools_are_recent_enough() -> None:
@@ -80,11 +81,11 @@ def test_an_overlay_pointing_at_another_namespace_is_refused(tmp_path: Path) -> 
     staging = ENVIRONMENTS.get("staging")
     moved = dataclasses.replace(staging, overlay=overlay)
     with pytest.raises(errors.ManifestError, match=r"in namespace 'default'.*'mirante-staging'"):
-        k8s.render_overlay(moved)
+        plans.render_overlay(moved)
 
 
 def test_generated_rules_pass_promtool(tmp_path: Path) -> None:
-    values = k8s.generated_values(settings.load(REPO, environ={}))
+    values = plans.generated_values(settings.load(REPO, environ={}))
     for name, body in values["additionalPrometheusRulesMap"].items():
         path = tmp_path / f"{name}.yml"
         path.write_text(yaml.safe_dump(body))
@@ -97,8 +98,8 @@ def test_generated_rules_pass_promtool(tmp_path: Path) -> None:
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_every_release_has_values_for_every_environment(env: str) -> None:
     s = settings.load(REPO, environ={})
-    for release in k8s.releases(s):
-        files = k8s.values_files(s, ENVIRONMENTS.get(env), release)
+    for release in plans.releases(s):
+        files = plans.values_files(s, ENVIRONMENTS.get(env), release)
         assert files[0] == Path(f"k8s/helm/values/common/{release.name}.yaml")
         assert files[1] == Path(f"k8s/helm/values/{env}/{release.name}.yaml")
         for path in files:
@@ -117,11 +118,11 @@ CHARTS = os.environ.get("MIRANTE_TEST_HELM_CHARTS", "")
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_helm_template_of_every_release_with_our_values(env: str) -> None:
     s = settings.load(REPO, environ={})
-    for release in k8s.releases(s):
+    for release in plans.releases(s):
         chart = Path(CHARTS) / f"{release.chart}-{release.version}.tgz"
         values = [
             a
-            for p in k8s.values_files(s, ENVIRONMENTS.get(env), release)
+            for p in plans.values_files(s, ENVIRONMENTS.get(env), release)
             for a in ("--values", str(p))
         ]
         done = subprocess.run(

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirante import errors, k8s
-from mirante.environments import EnvironmentsError, UnknownEnvironment, load_environments
+from mirante import errors
+from mirante.errors import EnvironmentsError, UnknownEnvironment
+from mirante.remote import guard, plans
+from mirante.remote.environments import load_environments
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,23 +89,23 @@ def kubeconfig(current: str, server: str) -> dict[str, object]:
 def test_guard_passes_only_for_the_expected_context_and_server() -> None:
     staging = load_environments(REPO / "config" / "environments.yaml", REPO).get("staging")
     right = "https://staging.k8s.mirante.internal:6443"
-    assert k8s.check_context(staging, kubeconfig("mirante-staging", right)).status == "ok"
-    assert k8s.check_context(staging, kubeconfig("mirante-staging", right + "/")).status == "ok"
-    other = k8s.check_context(staging, kubeconfig("mirante-prod", right))
+    assert guard.check_context(staging, kubeconfig("mirante-staging", right)).status == "ok"
+    assert guard.check_context(staging, kubeconfig("mirante-staging", right + "/")).status == "ok"
+    other = guard.check_context(staging, kubeconfig("mirante-prod", right))
     assert other.status == "refused" and "'mirante-prod'" in other.detail
-    moved = k8s.check_context(staging, kubeconfig("mirante-staging", "https://10.0.0.9:6443"))
+    moved = guard.check_context(staging, kubeconfig("mirante-staging", "https://10.0.0.9:6443"))
     assert moved.status == "refused" and "points at https://10.0.0.9:6443" in moved.detail
-    assert k8s.check_context(staging, {}).status == "unchecked"
+    assert guard.check_context(staging, {}).status == "unchecked"
 
 
 def test_protection_decides_who_asks_and_what_is_refused() -> None:
     envs = load_environments(REPO / "config" / "environments.yaml", REPO)
     dev, staging, prod = (envs.get(n) for n in ("dev", "staging", "prod"))
-    assert not k8s.authorise(dev, "change") and k8s.authorise(dev, "destructive")
-    assert k8s.authorise(staging, "change") and k8s.authorise(staging, "destructive")
-    assert k8s.authorise(prod, "change") and not k8s.authorise(prod, "read")
+    assert not guard.authorise(dev, "change") and guard.authorise(dev, "destructive")
+    assert guard.authorise(staging, "change") and guard.authorise(staging, "destructive")
+    assert guard.authorise(prod, "change") and not guard.authorise(prod, "read")
     with pytest.raises(errors.ProtectionRefused, match="refused there outright"):
-        k8s.authorise(prod, "destructive")
+        guard.authorise(prod, "destructive")
 
 
 @pytest.mark.parametrize(
@@ -113,14 +115,14 @@ def test_protection_decides_who_asks_and_what_is_refused() -> None:
 )  # fmt: skip
 def test_only_an_exact_selector_can_be_built(key: str, value: str) -> None:
     with pytest.raises(errors.ManifestError, match="only an exact key=value match"):
-        k8s.exact_selector(key, value)
-    assert k8s.exact_selector("env", "staging") == "env=staging"
+        guard.exact_selector(key, value)
+    assert guard.exact_selector("env", "staging") == "env=staging"
 
 
 def test_generated_values_carry_the_compose_rules_and_dashboards(tmp_path: Path) -> None:
     from mirante import settings
 
-    values = k8s.generated_values(settings.load(REPO, environ={}))
+    values = plans.generated_values(settings.load(REPO, environ={}))
     rules = values["additionalPrometheusRulesMap"]
     for path in (REPO / "prometheus" / "rules").glob("*.yml"):
         assert rules[path.stem]["groups"] == yaml.safe_load(path.read_text())["groups"]
@@ -135,5 +137,5 @@ def test_generated_values_carry_the_compose_rules_and_dashboards(tmp_path: Path)
 def test_a_bad_image_tag_is_refused(tag: str) -> None:
     dev = load_environments(REPO / "config" / "environments.yaml", REPO).get("dev")
     with pytest.raises(errors.ManifestError, match="invalid image tag"):
-        k8s.image_for(dev, "app", tag)
-    assert k8s.image_for(dev, "app", "v1.2.3") == "mirante/app:v1.2.3"
+        plans.image_for(dev, "app", tag)
+    assert plans.image_for(dev, "app", "v1.2.3") == "mirante/app:v1.2.3"

@@ -12,20 +12,19 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
-GROUND = {"settings", "errors", "files", "waits", "environments", "expand"}
-TOOL_WRAPPERS = {"docker", "kube", "promtools"}
+GROUND = {"settings", "errors", "files", "waits", "expand", "remote.environments"}
+TOOL_WRAPPERS = {"docker", "promtools", "remote.kube"}
 LAYERS = {"ground": 0, "tool wrappers": 1, "domain": 2, "tasks": 3}
 
 
 def layer_of(module: str) -> str:
     """``mirante.x.y`` -> its layer name."""
-    parts = module.split(".")
-    top = parts[1] if len(parts) > 1 else ""
-    if top == "tasks":
+    name = module.removeprefix("mirante.")
+    if name == "tasks" or name.startswith("tasks."):
         return "tasks"
-    if top in GROUND:
+    if name in GROUND:
         return "ground"
-    if top in TOOL_WRAPPERS:
+    if name in TOOL_WRAPPERS:
         return "tool wrappers"
     return "domain"
 
@@ -92,3 +91,6 @@ def test_the_rule_sees_a_lazy_import_and_invoke(tmp_path: Path) -> None:
     assert [layer_of(m) for _, m in imported(wrapper)[:3]] == ["ground", "domain", "domain"]
     assert layer_of("mirante.tasks.stack") == "tasks"
     assert layer_of("mirante.gates.static") == "domain"
+    assert layer_of("mirante.remote.kube") == "tool wrappers"
+    assert layer_of("mirante.remote.environments") == "ground"
+    assert layer_of("mirante.remote.plans") == "domain"

@@ -49,14 +49,25 @@ def split_names(values: Iterable[str]) -> list[str]:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
-def confirm(question: str, assume_yes: bool) -> None:
-    """Ask before a destructive step; refuse when there is no terminal to ask on."""
+def confirm(question: str, assume_yes: bool, type_name: str = "") -> None:
+    """Ask before a destructive step; refuse when there is no terminal to ask on.
+
+    With ``type_name`` (a remote environment), the answer must be that name, typed out;
+    ``--yes`` stands for it, since the environment is named on the command line.
+    """
     if assume_yes:
         return
     if not sys.stdin or not sys.stdin.isatty():
-        raise Exit(f"{question} Refusing without a terminal to confirm on: pass --yes.", code=1)
-    answer = input(f"{question} [y/N] ").strip().lower()
-    if answer not in ("y", "yes"):
+        named = f" (the environment, {type_name}, is already named)" if type_name else ""
+        raise Exit(
+            f"{question} Refusing without a terminal to confirm on: pass --yes{named}.", code=1
+        )
+    if type_name:
+        answer = input(f"{question} Type {type_name!r} to go on: ").strip()
+        agreed = answer == type_name
+    else:
+        agreed = input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+    if not agreed:
         raise Exit("cancelled; nothing was changed.", code=1)
 
 

@@ -48,7 +48,11 @@ def up(
     """Start the stack and wait until every service is healthy."""
     # The table's imports load while compose waits for health, not after it.
     threading.Thread(target=importlib.import_module, args=("rich.table",), daemon=True).start()
-    report = stack.up(settings_mod.load(), split_names(services or []), timeout, strict)
+    show_up(stack.up(settings_mod.load(), split_names(services or []), timeout, strict))
+
+
+def show_up(report: stack.UpReport) -> None:
+    """What ``stack.up`` prints: generated secrets, builds, the state table, what is missing."""
     for name in report.generated_secrets:
         print(f"generated {name} into .env (mode 0600); it stays there for the next runs")
     for build in report.built:

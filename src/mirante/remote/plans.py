@@ -1,44 +1,33 @@
 """Remote environments: guarded plans of kubectl and helm commands, run or printed.
 
-Every remote task builds a :class:`Plan` first: the context guard's verdict and the list of
-steps, each one an exact command (or a named step of mirante's own, such as a snapshot).
-``--dry-run`` prints the plan; a real run executes the very same steps. Nothing talks to a
-cluster before the guard has passed: the kubeconfig's current context must be the one
-``config/environments.yaml`` names, pointing at its API server.
+Every remote task builds a :class:`Plan` first: the context guard's verdict
+(:mod:`mirante.remote.guard`) and the list of steps, each one an exact command (or a named
+step of mirante's own, such as a snapshot). ``--dry-run`` prints the plan; a real run
+executes the very same steps.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
-from mirante.environments import Environment
 from mirante.errors import GuardRefused, ManifestError, ProtectionRefused
 from mirante.files import atomic_write
-from mirante.kube import Command, Helm, Kubectl, Release, run, tool_version
+from mirante.remote.environments import Environment
+from mirante.remote.guard import Guard, authorise, exact_selector, guarded
+from mirante.remote.kube import Command, Helm, Kubectl, Release, run, tool_version
 from mirante.settings import Settings
 
-Kind = Literal["read", "change", "destructive"]
 RELEASES_FILE = Path("k8s") / "helm" / "releases.yaml"
 GENERATED_RELEASE = "kube-prometheus-stack"  # the release that carries rules and dashboards
-_LABEL_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REVISION = re.compile(r"^[1-9][0-9]{0,8}$")
-
-
-@dataclass(frozen=True)
-class Guard:
-    """The context check: ``ok``; or ``unchecked`` (no current context at all); or refused."""
-
-    status: Literal["ok", "unchecked", "refused"]
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -101,88 +90,6 @@ class Plan:
                 atomic_write(target, output, mode=0o600)
                 output = f"saved {len(output.splitlines())} lines to {step.save_to}"
             after(step, output)
-
-
-# -- the guard -------------------------------------------------------------------------
-
-
-def check_context(env: Environment, kubeconfig: dict[str, Any] | None = None) -> Guard:
-    """Compare the kubeconfig (``kubectl config view``, local) with the environment.
-
-    Refused when the current context is another one, or when the expected context points at
-    another API server. ``unchecked`` when there is no current context at all (no
-    kubeconfig): a dry run may still print its plan; a real run refuses.
-    """
-    if kubeconfig is None:
-        kubeconfig = json.loads(run(Kubectl.config_view(), timeout=30).stdout or "{}")
-    current = kubeconfig.get("current-context") or ""
-    contexts = {c["name"]: c.get("context") or {} for c in kubeconfig.get("contexts") or []}
-    servers = {
-        c["name"]: (c.get("cluster") or {}).get("server", "")
-        for c in kubeconfig.get("clusters") or []
-    }
-    use = f"`kubectl config use-context {env.context}`"
-    if not current:
-        return Guard(
-            "unchecked",
-            f"no current kube context; {env.name} needs context {env.context!r} "
-            f"({env.api_server}) in your kubeconfig, then {use}",
-        )
-    if current != env.context:
-        return Guard(
-            "refused",
-            f"the current kube context is {current!r} but environments.yaml expects "
-            f"{env.context!r} for {env.name}; run {use} if that is what you meant",
-        )
-    server = servers.get(contexts.get(current, {}).get("cluster", ""), "")
-    if server.rstrip("/") != env.api_server.rstrip("/"):
-        return Guard(
-            "refused",
-            f"context {current!r} points at {server or 'no server'} but environments.yaml "
-            f"expects {env.api_server} for {env.name}; fix the kubeconfig or environments.yaml",
-        )
-    return Guard("ok", f"context {current!r} at {server}")
-
-
-def guarded(env: Environment, dry_run: bool) -> Guard:
-    """The guard, refusing at once unless it passed (or, for a dry run, is merely unchecked)."""
-    tool_version("kubectl")
-    guard = check_context(env)
-    if guard.status == "refused" or (guard.status == "unchecked" and not dry_run):
-        raise GuardRefused(guard.detail)
-    return guard
-
-
-def authorise(env: Environment, kind: Kind) -> bool:
-    """Whether the task needs a confirmation in ``env``.
-
-    Raises:
-        ProtectionRefused: a destructive task in an environment with ``no-destructive``.
-    """
-    if kind == "read":
-        return False
-    if kind == "destructive":
-        if env.protection == "no-destructive":
-            raise ProtectionRefused(
-                f"{env.name} is protected (no-destructive in environments.yaml): destructive "
-                "tasks are refused there outright"
-            )
-        return True
-    return env.protection != "none"
-
-
-def exact_selector(key: str, value: str) -> str:
-    """An equality selector ``key=value``; anything wider (empty, ``!=``, sets) is impossible.
-
-    Raises:
-        ManifestError: when either side is not a plain label key or value.
-    """
-    if not (_LABEL_PART.match(key) and _LABEL_PART.match(value)):
-        raise ManifestError(
-            f"refusing label selector {key!r}={value!r}: only an exact key=value match of "
-            "plain label names is allowed"
-        )
-    return f"{key}={value}"
 
 
 # -- what is installed ------------------------------------------------------------------
@@ -598,3 +505,41 @@ def history_plan(env: Environment, name: str, dry_run: bool) -> Plan:
         kubectl("--namespace", env.app_namespace, "rollout", "history", f"deployment/{deployment}"),
     )
     return Plan(f"deploy.history {name} ({env.name})", env, guard, [step])
+
+
+def staging_reset_plan(
+    settings: Settings, env: Environment, dry_run: bool, confirm: Callable[[list[str]], None]
+) -> Plan:
+    """:func:`reset_plan` with the staging database dumped first and seeded last, when
+    ``STAGE_DATABASE_URL`` names it."""
+    from mirante import db, seed
+
+    if not settings.database_urls.get(env.name):
+        return reset_plan(settings, env, dry_run, confirm, seed=None, snapshot_db=None)
+
+    def dump(directory: Path) -> str:
+        made = db.dump(settings, env.name, directory)
+        return f"database dump {made.path} (sha256 {made.sha256[:16]})"
+
+    def seed_env() -> str:
+        report = seed.run(settings, env.name)
+        return ", ".join(f"{table}: {rows} rows" for table, rows in report.rows.items())
+
+    return reset_plan(settings, env, dry_run, confirm, seed=seed_env, snapshot_db=dump)
+
+
+def deploy_service_plan(
+    settings: Settings, env: Environment, name: str, tag: str, dry_run: bool
+) -> Plan:
+    """:func:`deploy_plan` building the sample app's image from this checkout."""
+    from mirante import images
+    from mirante.docker import client
+
+    return deploy_plan(
+        settings,
+        env,
+        name,
+        tag,
+        dry_run,
+        build=lambda image: images.build_app_as(settings, client(settings), image),
+    )

@@ -1,0 +1,7 @@
+"""Remote environments (dev / staging / prod Kubernetes clusters), in four modules:
+
+- ``environments``: what ``config/environments.yaml`` says each environment is (ground);
+- ``kube``: the kubectl and helm tool wrapper;
+- ``guard``: the kube-context check, the protection, exact selectors;
+- ``plans``: the guarded plans of every remote task, printed or run.
+"""
