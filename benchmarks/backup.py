@@ -27,13 +27,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from run import PORTS, PROJECT  # noqa: E402
-from tests.conftest import scratch_checkout  # noqa: E402
 
 from mirante import backup, images, settings, stack  # noqa: E402
 from mirante.docker import run_container  # noqa: E402
+from mirante.files import linked_checkout  # noqa: E402
 
 TARGET_BYTES = 200_000_000  # the minimum
 FILL_BYTES = 250_000_000  # what fill() aims at, comfortably above it
@@ -120,7 +119,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="mirante-bench-backup-"))
-    root = scratch_checkout(work / "checkout")
+    root = linked_checkout(REPO, work / "checkout")
     env = {f"MIRANTE_{k}_PORT": str(v) for k, v in PORTS.items()}
     env.update(
         MIRANTE_PROJECT_NAME=PROJECT,

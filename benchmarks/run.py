@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from mirante.files import linked_checkout
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from tests.conftest import scratch_checkout  # noqa: E402  (the same scratch checkout as the tests)
 
 PROJECT = "mirantebench"
 PORTS = {
@@ -38,6 +38,7 @@ PORTS = {
     "NODE_EXPORTER": 29100,
     "POSTGRES": 25432,
     "APP": 28000,
+    "TEMPO_OTLP": 24418,
 }
 SERVICES = ["prometheus", "alertmanager", "node-exporter", "postgres", "app"]
 
@@ -104,7 +105,7 @@ def main() -> int:
         f" -> {'OK' if list_median < 0.5 else 'OVER TARGET'}"
     )
 
-    root = scratch_checkout(Path(tempfile.mkdtemp(prefix="mirante-bench-")) / "checkout")
+    root = linked_checkout(REPO, Path(tempfile.mkdtemp(prefix="mirante-bench-")) / "checkout")
     env.update({f"MIRANTE_{k}_PORT": str(v) for k, v in PORTS.items()})
     env.update(MIRANTE_PROJECT_NAME=PROJECT, MIRANTE_ROOT=str(root))
     down = [*invoke, "stack.down", "--volumes", "--yes"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -78,3 +79,42 @@ def human_size(count: float) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} GiB"
+
+
+# Top-level parts of a checkout that a stack needs; linked (not copied) by linked_checkout.
+CHECKOUT_PARTS = (
+    "compose",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "loki",
+    "tempo",
+    "otel-collector",
+    "app",
+    "images",
+    "src",
+    "docs",
+    "k8s",
+    "config",
+    "db",
+    ".env.example",
+)
+
+
+def linked_checkout(source: Path, path: Path, copies: tuple[str, ...] = ()) -> Path:
+    """A second checkout at ``path`` whose .env and .mirante/ are its own and whose configs
+    are ``source``'s (linked; the parts named in ``copies`` are copied, to be changed).
+
+    A second compose project (tests, benchmarks) runs from it without touching the files,
+    secrets and state of the checkout it comes from.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    for part in CHECKOUT_PARTS:
+        target = path / part
+        if target.exists():
+            continue
+        if part in copies:
+            shutil.copytree(source / part, target)
+        else:
+            target.symlink_to(source / part, target_is_directory=(source / part).is_dir())
+    return path

@@ -9,30 +9,13 @@ running stack and .env are never touched.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mirante import settings, stack
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import gate_suite, invoke_argv, run_as_user, scratch_checkout
-
-TEST_PORTS = {
-    "PROMETHEUS": 19090,
-    "ALERTMANAGER": 19093,
-    "GRAFANA": 13000,
-    "LOKI": 13100,
-    "TEMPO": 13200,
-    "OTLP_GRPC": 14317,
-    "OTLP_HTTP": 14318,
-    "NODE_EXPORTER": 19100,
-    "POSTGRES": 15432,
-    "APP": 18000,
-    "TEMPO_OTLP": 14418,
-}
+from tests.helpers import gate_suite, project_env, scratch_checkout
 
 
 def docker_answers() -> str:
@@ -58,20 +41,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         lambda: f"no Docker daemon answers ({reason})" if (reason := docker_answers()) else "",
         "MIRANTE_REQUIRE_DOCKER",
     )
-
-
-def project_env(project: str, root: Path, **extra: str) -> dict[str, str]:
-    env = {f"MIRANTE_{k}_PORT": str(v) for k, v in TEST_PORTS.items()}
-    env.update(MIRANTE_PROJECT_NAME=project, MIRANTE_ROOT=str(root), MIRANTE_STACK_TIMEOUT="240")
-    env.update(extra)
-    return env
-
-
-def invoke(
-    env: dict[str, str], *args: str, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    """Run `invoke ARGS` as a user would (see ``run_as_user``)."""
-    return run_as_user(invoke_argv(*args), env, timeout)
 
 
 @pytest.fixture(scope="session")
@@ -100,14 +69,3 @@ def running_stack(
     report = stack.up(stack_settings)
     yield report
     stack.down(settings.load(stack_settings.root, environ=stack_env), volumes=True)
-
-
-def leftovers(config: settings.Settings) -> stack.DownReport:
-    """Whatever of a project still exists: containers, volumes, networks."""
-    docker = stack.write_project_files(config).docker
-    label = f"com.docker.compose.project={config.project_name}"
-    return stack.DownReport(
-        [c.name for c in stack.container_states(docker, config).values()],
-        [v.name for v in docker.volume.list(filters=[("label", label)])],
-        [n.name for n in docker.network.list(filters=[("label", label)])],
-    )

@@ -18,8 +18,7 @@ import requests
 
 from mirante import backup, otlp, settings, stack, waits
 from mirante.docker import docker_errors
-
-from .conftest import invoke
+from tests.helpers import invoke
 
 ROWS = "select md5(string_agg(id::text || ':' || note, ',' order by id)) from mirante_backup_probe"
 
@@ -237,7 +236,7 @@ def test_concurrent_backups_are_serialised(
 def test_a_killed_backup_leaves_no_final_named_set(
     running_stack: stack.UpReport, stack_env: dict[str, str], tmp_path: Path
 ) -> None:
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     env = {**os.environ, **stack_env, "MIRANTE_BACKUP_DIR": str(tmp_path / "backups")}
     process = subprocess.Popen(
@@ -296,9 +295,7 @@ def test_bad_set_name_is_one_clear_line(
 
 def test_a_stack_that_is_not_running_is_one_clear_line(tmp_path: Path) -> None:
     """Backup and restore against a project with no containers and no volumes."""
-    from conftest import scratch_checkout
-
-    from .conftest import project_env
+    from tests.helpers import project_env, scratch_checkout
 
     root = scratch_checkout(tmp_path / "checkout")
     env = project_env("mirantenothing", root, MIRANTE_BACKUP_DIR=str(tmp_path / "backups"))

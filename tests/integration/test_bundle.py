@@ -13,8 +13,7 @@ import pytest
 
 from mirante import bundle, errors, settings, stack
 from mirante.docker import docker_errors
-
-from .conftest import invoke
+from tests.helpers import invoke
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from mirante import backup, stack
-
-from .conftest import invoke
+from tests.helpers import invoke
 
 
 def test_db_backup_writes_a_private_readable_dump(

@@ -15,8 +15,7 @@ import pytest
 import requests
 
 from mirante import settings, stack
-
-from .conftest import TEST_PORTS, invoke
+from tests.helpers import TEST_PORTS, invoke
 
 APP = f"http://127.0.0.1:{TEST_PORTS['APP']}"
 # Statuses are what these tests check, not this machine's speed: a busy CI host must not

@@ -13,8 +13,7 @@ import pytest
 import requests
 
 from mirante import settings, stack, waits
-
-from .conftest import invoke, leftovers, project_env
+from tests.helpers import invoke, leftovers, project_env
 
 BUILDABLE = ("prometheus", "alertmanager", "node-exporter", "postgres", "app")
 NO_DEBIAN_PACKAGE = ("grafana", "loki", "tempo", "otel-collector")
@@ -212,7 +211,7 @@ def test_config_renders_without_printing_secrets(
 
 
 def test_a_service_not_healthy_in_time_fails_with_its_name_and_logs(tmp_path: Path) -> None:
-    from tests.conftest import scratch_checkout
+    from tests.helpers import scratch_checkout
 
     root = scratch_checkout(tmp_path / "slow")
     env = project_env("mirante-slow", root, MIRANTE_POSTGRES_PORT="16432")
@@ -236,7 +235,7 @@ def test_a_service_not_healthy_in_time_fails_with_its_name_and_logs(tmp_path: Pa
 def test_a_crash_looping_service_says_how_long_it_was_waited_on_and_why(tmp_path: Path) -> None:
     """compose stops waiting as soon as the container exits: the message says so, with the
     real seconds, not the timeout."""
-    from tests.conftest import scratch_checkout
+    from tests.helpers import scratch_checkout
 
     root = scratch_checkout(tmp_path / "crash", copies=("prometheus",))
     (root / "prometheus" / "prometheus.yml").write_text("global:\n  scrape_interval: nonsense\n")
@@ -260,7 +259,7 @@ def test_a_crash_looping_service_says_how_long_it_was_waited_on_and_why(tmp_path
 
 
 def test_port_conflict_is_one_clear_line(tmp_path: Path) -> None:
-    from tests.conftest import scratch_checkout
+    from tests.helpers import scratch_checkout
 
     root = scratch_checkout(tmp_path / "portcheck")
     with socket.socket() as squatter:
@@ -279,7 +278,7 @@ def test_port_conflict_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_down_with_volumes_leaves_nothing_and_is_idempotent(tmp_path: Path) -> None:
-    from tests.conftest import scratch_checkout
+    from tests.helpers import scratch_checkout
 
     root = scratch_checkout(tmp_path / "down")
     env = project_env(

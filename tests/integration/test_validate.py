@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from mirante import stack
+from tests.helpers import TEST_PORTS, invoke
 
-from .conftest import TEST_PORTS, invoke
 from .test_stack import wait_for
 
 APP = f"http://127.0.0.1:{TEST_PORTS['APP']}"

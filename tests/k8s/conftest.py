@@ -10,22 +10,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import gate_suite, invoke_argv, run_as_user, scratch_checkout
-
-SERVERS = {
-    "mirante-dev": "https://dev.k8s.mirante.internal:6443",
-    "mirante-staging": "https://staging.k8s.mirante.internal:6443",
-    "mirante-prod": "https://prod.k8s.mirante.internal:6443",
-    "other-cluster": "https://other.example.internal:6443",
-}
+from tests.helpers import gate_suite, invoke_argv, run_as_user, scratch_checkout, write_kubeconfig
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -37,21 +27,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _tools_missing() -> str:
     missing = [tool for tool in ("kubectl", "helm") if shutil.which(tool) is None]
     return f"{', '.join(missing)} not on PATH" if missing else ""
-
-
-def write_kubeconfig(path: Path, current: str, servers: dict[str, str] | None = None) -> Path:
-    """A real kubeconfig: one context per entry of ``servers``, ``current`` selected."""
-    servers = servers or SERVERS
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": n, "cluster": {"server": s}} for n, s in servers.items()],
-        "users": [{"name": "someone", "user": {"token": "not-a-real-token"}}],
-        "contexts": [{"name": n, "context": {"cluster": n, "user": "someone"}} for n in servers],
-        "current-context": current,
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mirante import errors
-from tests.k8s.conftest import SERVERS
+from tests.helpers import SERVERS
 
 # (task args, the environment it targets); each also runs with --dry-run below.
 REMOTE_TASKS = [
@@ -97,7 +97,7 @@ def test_the_reset_preview_aborts_above_the_threshold(
 ) -> None:
     from mirante import settings
     from mirante.remote import plans
-    from tests.k8s.conftest import write_kubeconfig
+    from tests.helpers import write_kubeconfig
 
     monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kc", "mirante-staging")))
     s = settings.load(root, environ={})

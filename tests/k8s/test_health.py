@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.k8s.conftest import SERVERS
+from tests.helpers import SERVERS
 
 
 def test_the_wrong_context_is_refused_before_any_check(kube) -> None:

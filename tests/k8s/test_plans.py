@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 TIMEOUT = "600s"
 RELEASES = yaml.safe_load((REPO / "k8s/helm/releases.yaml").read_text())["releases"]

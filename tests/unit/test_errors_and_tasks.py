@@ -155,6 +155,14 @@ def test_errors_lists_every_error_class_under_its_exit_code() -> None:
         if issubclass(cls, errors.MiranteError) and cls is not errors.MiranteError
     }
     assert listed == actual
-    for module in ("backup", "restore", "remote.plans", "remote.kube", "gates", "features", "bundle"):
+    for module in (
+        "backup",
+        "restore",
+        "remote.plans",
+        "remote.kube",
+        "gates",
+        "features",
+        "bundle",
+    ):
         source = inspect.getsource(__import__(f"mirante.{module}", fromlist=["_"]))
         assert not re.search(r"^class \w+\((MiranteError|ToolError)\)", source, re.M), module

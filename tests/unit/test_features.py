@@ -15,7 +15,6 @@ import yaml
 from mirante import errors, features, settings
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "app"))
 
 
 @pytest.fixture

@@ -1,0 +1,136 @@
+"""What the test suites share: the checkout, scratch copies of it, running commands as a
+user would, and the gate that skips (or fails) a suite whose tools are missing.
+
+Imported as ``tests.helpers`` (pytest puts the repository on ``sys.path``, see
+``pythonpath`` in pyproject.toml); fixtures stay in the conftest files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mirante import settings, stack
+from mirante.files import linked_checkout
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def scratch_checkout(path: Path, copies: tuple[str, ...] = ()) -> Path:
+    """A checkout of this repository whose .env and .mirante/ are its own (see
+    :func:`mirante.files.linked_checkout`); the parts in ``copies`` may be changed."""
+    return linked_checkout(REPO, path, copies)
+
+
+def run_as_user(
+    argv: Sequence[str], env: Mapping[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a command as a user would: from the repository, with ``env`` over the current
+    environment, and no terminal on stdin (so nothing that asks can pass without --yes)."""
+    return subprocess.run(
+        list(argv),
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def invoke_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "invoke", *args]
+
+
+def gate_suite(
+    items: list[pytest.Item],
+    here: Path,
+    marker: pytest.MarkDecorator,
+    missing: Callable[[], str],
+    require: str,
+) -> None:
+    """Mark the tests under ``here``. When ``missing()`` says what they need is absent, skip
+    them with that reason, or fail the run when the variable ``require`` is 1 (CI sets it)."""
+    ours = [i for i in items if here in Path(str(i.fspath)).parents]
+    for item in ours:
+        item.add_marker(marker)
+    reason = missing() if ours else ""
+    if not reason:
+        return
+    if os.environ.get(require) == "1":
+        raise pytest.UsageError(f"{require}=1 but {reason}; run scripts/ci/bootstrap.sh first")
+    skip = pytest.mark.skip(reason=f"{reason} (scripts/ci/bootstrap.sh)")
+    for item in ours:
+        item.add_marker(skip)
+
+
+# Remote environments: the API servers config/environments.yaml expects, and one more.
+SERVERS = {
+    "mirante-dev": "https://dev.k8s.mirante.internal:6443",
+    "mirante-staging": "https://staging.k8s.mirante.internal:6443",
+    "mirante-prod": "https://prod.k8s.mirante.internal:6443",
+    "other-cluster": "https://other.example.internal:6443",
+}
+
+
+def write_kubeconfig(path: Path, current: str, servers: dict[str, str] | None = None) -> Path:
+    """A real kubeconfig: one context per entry of ``servers``, ``current`` selected."""
+    servers = servers or SERVERS
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": n, "cluster": {"server": s}} for n, s in servers.items()],
+        "users": [{"name": "someone", "user": {"token": "not-a-real-token"}}],
+        "contexts": [{"name": n, "context": {"cluster": n, "user": "someone"}} for n in servers],
+        "current-context": current,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+# Integration tests: each project of the real stack runs on these ports (1xxxx).
+TEST_PORTS = {
+    "PROMETHEUS": 19090,
+    "ALERTMANAGER": 19093,
+    "GRAFANA": 13000,
+    "LOKI": 13100,
+    "TEMPO": 13200,
+    "OTLP_GRPC": 14317,
+    "OTLP_HTTP": 14318,
+    "NODE_EXPORTER": 19100,
+    "POSTGRES": 15432,
+    "APP": 18000,
+    "TEMPO_OTLP": 14418,
+}
+
+
+def project_env(project: str, root: Path, **extra: str) -> dict[str, str]:
+    env = {f"MIRANTE_{k}_PORT": str(v) for k, v in TEST_PORTS.items()}
+    env.update(MIRANTE_PROJECT_NAME=project, MIRANTE_ROOT=str(root), MIRANTE_STACK_TIMEOUT="240")
+    env.update(extra)
+    return env
+
+
+def invoke(
+    env: dict[str, str], *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run `invoke ARGS` as a user would (see ``run_as_user``)."""
+    return run_as_user(invoke_argv(*args), env, timeout)
+
+
+def leftovers(config: settings.Settings) -> stack.DownReport:
+    """Whatever of a project still exists: containers, volumes, networks."""
+    docker = stack.write_project_files(config).docker
+    label = f"com.docker.compose.project={config.project_name}"
+    return stack.DownReport(
+        [c.name for c in stack.container_states(docker, config).values()],
+        [v.name for v in docker.volume.list(filters=[("label", label)])],
+        [n.name for n in docker.network.list(filters=[("label", label)])],
+    )
