@@ -19,6 +19,8 @@ class ConfigError(ValueError):
 class AppConfig:
     service_name: str
     otlp_endpoint: str
+    traces_endpoint: str
+    logs_endpoint: str
     cb_threshold: int
     cb_timeout: float
     traffic_rps: float
@@ -57,6 +59,13 @@ def _number(env: Mapping[str, str], name: str, default: str, low: float, high: f
     return value
 
 
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name}={value!r} is invalid: expected an http(s):// URL")
+    return value
+
+
 def load(env: Mapping[str, str] | None = None) -> AppConfig:
     """Read the app's configuration (``os.environ`` unless ``env`` is given).
 
@@ -64,14 +73,14 @@ def load(env: Mapping[str, str] | None = None) -> AppConfig:
         ConfigError: naming the first invalid variable.
     """
     env = os.environ if env is None else env
-    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4318").strip()
-    if not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"OTEL_EXPORTER_OTLP_ENDPOINT={endpoint!r} is invalid: expected an http(s):// URL"
-        )
+    endpoint = _url(env, "OTEL_EXPORTER_OTLP_ENDPOINT", "http://otel-collector:4318").rstrip("/")
+    # The OpenTelemetry rule: a signal's own endpoint is used as it is; without one, the
+    # signal's path is appended to the shared endpoint. Empty counts as unset.
     return AppConfig(
         service_name=env.get("OTEL_SERVICE_NAME", "mirante-app").strip() or "mirante-app",
-        otlp_endpoint=endpoint.rstrip("/"),
+        otlp_endpoint=endpoint,
+        traces_endpoint=_url(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{endpoint}/v1/traces"),
+        logs_endpoint=_url(env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", f"{endpoint}/v1/logs"),
         cb_threshold=_positive_int(env, "MIRANTE_CB_THRESHOLD", "3"),
         cb_timeout=_positive_seconds(env, "MIRANTE_CB_TIMEOUT", "60"),
         traffic_rps=_number(env, "MIRANTE_TRAFFIC_RPS", "2", 0, 100),

@@ -87,7 +87,7 @@ class SignalHealth:
             since = time.strftime("%H:%M:%SZ", time.gmtime(failure))
             return {
                 "status": "degraded",
-                "reason": f"last export to {self.endpoint} failed at {since}; is the collector up?",
+                "reason": f"last export to {self.endpoint} failed at {since}; is its receiver up?",
             }
         if ok is None:
             return {"status": "ok", "reason": "nothing exported yet"}
@@ -190,8 +190,8 @@ class Telemetry:
 
     def __init__(self, config: AppConfig) -> None:
         resource = Resource.create({SERVICE_NAME: config.service_name})
-        self.traces = SignalHealth("traces", f"{config.otlp_endpoint}/v1/traces")
-        self.logs = SignalHealth("logs", f"{config.otlp_endpoint}/v1/logs")
+        self.traces = SignalHealth("traces", config.traces_endpoint)
+        self.logs = SignalHealth("logs", config.logs_endpoint)
         self.metrics = ScrapeHealth()
 
         self.tracer_provider = TracerProvider(

@@ -26,6 +26,12 @@ class Route:
     via: str
 
 
+def app_exports_arrive(running: Collection[str]) -> bool:
+    """Whether the app's OTLP traces and logs land somewhere: through the collector, or,
+    where none runs, straight in Tempo and Loki (``stack.up`` points the app at them)."""
+    return "otel-collector" in running or {"tempo", "loki"} <= set(running)
+
+
 def route(settings: Settings, running: Collection[str]) -> Route:
     """The collector when it runs; otherwise straight to Tempo's and Loki's own endpoints."""
     host = reachable_host(settings)

@@ -124,7 +124,29 @@ def compose_env(settings: Settings, choices: Mapping[str, images.ImageChoice]) -
     """
     env = {v.name: settings.value_of(v) for v in VARIABLES if v.name.startswith("MIRANTE_")}
     env.update({image_variable(name): choice.image for name, choice in choices.items()})
+    env.update(app_otlp_routes(choices))
     return env
+
+
+# Where the app's traces and logs go when no collector can run: Tempo's and Loki's own
+# OTLP receivers, inside the compose network.
+DIRECT_OTLP = {
+    "OTLP_TRACES_ENDPOINT": ("tempo", "http://tempo:4318/v1/traces"),
+    "OTLP_LOGS_ENDPOINT": ("loki", "http://loki:3100/otlp/v1/logs"),
+}
+
+
+def app_otlp_routes(choices: Mapping[str, images.ImageChoice]) -> dict[str, str]:
+    """The app's per-signal OTLP endpoints: empty (the collector) when the collector can
+    run, else straight to Tempo and Loki where those can (so their data still arrives)."""
+    collector = choices.get("otel-collector")
+    through_collector = collector is None or collector.available
+    return {
+        variable: ""
+        if through_collector or not (choices.get(target) and choices[target].available)
+        else url
+        for variable, (target, url) in DIRECT_OTLP.items()
+    }
 
 
 def write_compose_env(settings: Settings, env: Mapping[str, str]) -> Path:
@@ -174,7 +196,9 @@ def write_project_files(settings: Settings) -> Project:
     path = env_file(settings)
     previous = read_env_file(path) if path.is_file() else {}
     env = compose_env(settings, images.plan(settings, SERVICES, "registry", ()))
-    env.update({k: v for k, v in previous.items() if k.endswith("_IMAGE") and k in env})
+    # What the last `up` resolved (images, the app's OTLP routes) stays until the next `up`.
+    resolved = {k for k in env if k.endswith("_IMAGE") or k in DIRECT_OTLP}
+    env.update({k: v for k, v in previous.items() if k in resolved})
     if env != previous:
         write_compose_env(settings, env)
     if not (settings.state_dir / "targets").is_dir():

@@ -26,6 +26,20 @@ def test_defaults_match_the_stack_settings(app_config: ModuleType) -> None:
     config = app_config.load({})
     assert (config.cb_threshold, config.cb_timeout) == (3, 60.0)
     assert config.otlp_endpoint == "http://otel-collector:4318"
+    assert config.traces_endpoint == "http://otel-collector:4318/v1/traces"
+    assert config.logs_endpoint == "http://otel-collector:4318/v1/logs"
+
+
+def test_a_signal_endpoint_is_used_as_it_is_and_empty_means_unset(app_config: ModuleType) -> None:
+    config = app_config.load(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://tempo:4318/v1/traces",
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "",
+        }
+    )
+    assert config.traces_endpoint == "http://tempo:4318/v1/traces"
+    assert config.logs_endpoint == "http://collector:4318/v1/logs"
 
 
 @pytest.mark.parametrize(
@@ -36,6 +50,7 @@ def test_defaults_match_the_stack_settings(app_config: ModuleType) -> None:
         ("MIRANTE_CB_TIMEOUT", "0"),
         ("MIRANTE_CB_TIMEOUT", "nan"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "loki:3100/otlp/v1/logs"),
         ("MIRANTE_LLM_ERROR_RATE", "2"),
         ("MIRANTE_TRAFFIC_RPS", "fast"),
     ],
@@ -45,6 +60,7 @@ def test_defaults_match_the_stack_settings(app_config: ModuleType) -> None:
         "timeout zero",
         "timeout nan",
         "endpoint scheme",
+        "logs endpoint scheme",
         "error rate above 1",
         "traffic rate word",
     ],

@@ -209,3 +209,21 @@ def test_concurrent_writers_of_one_file_never_collide(tmp_path: Path) -> None:
     assert target.read_text() in texts  # one writer's whole text, never a mix
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["compose.env"]  # no temp file left
+
+
+def test_without_a_collector_the_app_sends_traces_and_logs_straight_to_tempo_and_loki() -> None:
+    from mirante import images
+
+    def choice(service: str, available: bool) -> images.ImageChoice:
+        return images.ImageChoice(service, f"{service}:1", "loaded", available)
+
+    routes = stack.app_otlp_routes
+    everything = {s: choice(s, True) for s in ("otel-collector", "tempo", "loki")}
+    assert routes(everything) == {"OTLP_TRACES_ENDPOINT": "", "OTLP_LOGS_ENDPOINT": ""}
+    no_collector = {**everything, "otel-collector": choice("otel-collector", False)}
+    assert routes(no_collector) == {
+        "OTLP_TRACES_ENDPOINT": "http://tempo:4318/v1/traces",
+        "OTLP_LOGS_ENDPOINT": "http://loki:3100/otlp/v1/logs",
+    }
+    only_tempo = {**no_collector, "loki": choice("loki", False)}
+    assert routes(only_tempo)["OTLP_LOGS_ENDPOINT"] == ""
