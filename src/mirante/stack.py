@@ -86,8 +86,10 @@ class Stopped:
         """A line for the user when the stop was not clean ('' when it was)."""
         if not self.killed:
             return ""
-        why = " (grafana/tempo#5733: after serving a query it ignores SIGTERM)" * (
-            self.service == "tempo"
+        why = (
+            " (grafana/tempo#5733: after serving a query it ignores SIGTERM)"
+            if self.service == "tempo"
+            else ""
         )
         first = "; its data had been flushed to disk first" if self.flushed else ""
         return (
