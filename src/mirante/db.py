@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
-from mirante import backup, images, stack
+from mirante import backup
 from mirante.docker import client, run_container
 from mirante.errors import DatabaseError, MiranteError, ToolError, UnknownEnvironment
+from mirante.files import finalise, sha256_of
+from mirante.postgres import client_image, pg_tool
 from mirante.settings import VARIABLES, Settings
 
 if TYPE_CHECKING:
@@ -80,63 +78,6 @@ def database_url(settings: Settings, env: str) -> str:
     return url
 
 
-def split_password(url: str) -> tuple[str, str]:
-    """The URL without its password, and the password (``""`` when it has none)."""
-    parts = urlsplit(url)
-    password = unquote(parts.password or "")
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = (
-        (unquote(parts.username or "") + "@" if parts.username else "")
-        + host
-        + (f":{parts.port}" if parts.port else "")
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), password
-
-
-@contextmanager
-def _password_file(password: str) -> Iterator[Path]:
-    """A 0600 env file carrying PGPASSWORD, deleted afterwards."""
-    with tempfile.TemporaryDirectory(prefix="mirante-db-") as scratch:
-        path = Path(scratch) / "pg.env"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"PGPASSWORD={password}\n" if password else "")
-        yield path
-
-
-def _client_image(settings: Settings, docker: DockerClient) -> str:
-    """The running stack's Postgres image (its tools match its server), else the local build."""
-    running = stack.container_states(docker, settings).get("postgres")
-    if running is not None and running.config.image:
-        return str(running.config.image)
-    return images.ensure_tool_image(settings, docker, "postgres")
-
-
-def pg_tool(
-    settings: Settings,
-    docker: DockerClient,
-    url: str,
-    argv: list[str],
-    out: Path | None = None,
-) -> str:
-    """Run a Postgres client tool against ``url``; ``out`` is mounted at /out."""
-    bare, password = split_password(url)
-    image = _client_image(settings, docker)
-    with _password_file(password) as env_file:
-        return run_container(
-            docker,
-            image,
-            [*argv[1:], "-d", bare],
-            entrypoint=argv[0],  # the tool itself, not the image's server entrypoint
-            networks=["host"],
-            env_files=[env_file],
-            user=f"{os.getuid()}:{os.getgid()}",
-            volumes=[(str(out), "/out", "rw")] if out else [],
-        )
-
-
 def dump_directory(settings: Settings, env: str) -> Path:
     """Where ``db.backup`` puts the dumps of ``env``: ``<backup dir>/db/<env>/``."""
     return settings.backup_dir / "db" / env
@@ -186,11 +127,11 @@ def dump(settings: Settings, env: str, directory: Path | None = None) -> Dump:
                 raise DatabaseError(env, "pg_restore --list", str(exc)) from None
             if not listing.strip():
                 raise DatabaseError(env, "pg_restore --list", "the dump lists nothing")
-            final = backup.finalise(partial)
+            final = finalise(partial)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        digest = backup.sha256_of(final)
+        digest = sha256_of(final)
         (directory / f"{name}.sha256").write_text(f"{digest}  {name}\n")
         made = Dump(env, final, final.stat().st_size, digest, round(time.monotonic() - began, 2))
     if settings.s3_bucket:
@@ -201,7 +142,7 @@ def dump(settings: Settings, env: str, directory: Path | None = None) -> Dump:
 def _pg_restore_list(settings: Settings, docker: DockerClient, directory: Path, name: str) -> str:
     return run_container(
         docker,
-        _client_image(settings, docker),
+        client_image(settings, docker),
         ["--list", f"/out/{name}"],
         entrypoint="pg_restore",
         user=f"{os.getuid()}:{os.getgid()}",

@@ -4,6 +4,7 @@ one file lock that serialises commands changing the same thing."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -118,3 +119,32 @@ def linked_checkout(source: Path, path: Path, copies: tuple[str, ...] = ()) -> P
         else:
             target.symlink_to(source / part, target_is_directory=(source / part).is_dir())
     return path
+
+
+CHUNK = 1 << 20
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def finalise(partial: Path) -> Path:
+    """fsync, mode 0600, and rename ``x.partial`` to ``x``."""
+    final = partial.with_name(partial.name.removesuffix(".partial"))
+    partial.chmod(0o600)
+    with partial.open("rb") as handle:
+        os.fsync(handle.fileno())
+    partial.replace(final)
+    return final
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -32,6 +32,7 @@ from mirante import backup, db, images, seed, stack
 from mirante.docker import client, docker_errors
 from mirante.errors import HealthSettingsError, MiranteError
 from mirante.files import human_size
+from mirante.postgres import StackPostgres, pg_tool
 from mirante.remote.environments import Environment
 from mirante.services import BY_NAME, SERVICES, Service
 from mirante.settings import Settings
@@ -235,7 +236,7 @@ def local_database(
     container = containers.get("postgres")
     if container is None or not stack.is_running(container):
         return Row("postgres data", "CRITICAL", "the postgres container is not running")
-    pg = backup.StackPostgres(settings, docker, container)
+    pg = StackPostgres(settings, docker, container)
     return database_row("local", pg.sql(_seed_sql("local"), settings.postgres_db))
 
 
@@ -466,7 +467,7 @@ def remote_database(settings: Settings, env: str) -> Row:
         return Row("postgres data", "SKIP", f"{variable} is not set")
     url = db.database_url(settings, env)
     argv = ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-At", "-F", "|", "-c", _seed_sql(env)]
-    return database_row(env, db.pg_tool(settings, client(settings), url, argv))
+    return database_row(env, pg_tool(settings, client(settings), url, argv))
 
 
 def last_dump(settings: Settings, env: str) -> Row:

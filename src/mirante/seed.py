@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mirante import db
 from mirante.docker import client
 from mirante.errors import DatabaseError, ToolError
+from mirante.postgres import pg_tool
 from mirante.settings import Settings
 
 SAMPLE_ENVIRONMENTS = ("local", "dev", "staging")
@@ -51,7 +52,7 @@ def run(settings: Settings, env: str) -> SeedReport:
         argv += ["-f", f"/out/{name}"]
     docker = client(settings)  # one-off containers: the compose project's files are not needed
     try:
-        answer = db.pg_tool(
+        answer = pg_tool(
             settings, docker, url, [*argv, "-c", counts], (settings.root / "db").resolve()
         )
     except ToolError as exc:

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from mirante import backup, otlp, settings, stack, waits
+from mirante import backup, files, otlp, settings, stack, waits
+from mirante.backup import sets
 from mirante.docker import docker_errors
 from tests.helpers import invoke
 
@@ -316,9 +317,9 @@ def test_a_stack_that_is_not_running_is_one_clear_line(tmp_path: Path) -> None:
         set_dir.name,
         0.1,
         "0.1.0",
-        [backup.Archive("postgres", "pg_dump", dump.name, 5, backup.sha256_of(dump), "", 0.1)],
+        [backup.Archive("postgres", "pg_dump", dump.name, 5, files.sha256_of(dump), "", 0.1)],
     )
-    (set_dir / backup.MANIFEST).write_text(json.dumps(backup._manifest(manifest)))
+    (set_dir / backup.MANIFEST).write_text(json.dumps(sets._manifest(manifest)))
     restored = invoke(env, "backup.restore", "latest", "--yes")
     assert restored.returncode == 1
     assert restored.stderr.strip() == (

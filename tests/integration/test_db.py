@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mirante import backup, stack
+from mirante import files, stack
 from tests.helpers import invoke
 
 
@@ -29,7 +29,7 @@ def test_db_backup_writes_a_private_readable_dump(
     assert result.stdout.strip().endswith(f"stored at {dump}")
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     recorded = dump.with_name(dump.name + ".sha256").read_text().split()[0]
-    assert recorded == backup.sha256_of(dump)
+    assert recorded == files.sha256_of(dump)
     listing = subprocess.run(
         [
             "docker",
@@ -140,7 +140,7 @@ def test_db_backup_uploads_to_s3(
     assert f"stored at s3://{bucket}/{key}" in result.stdout
     head = boto3.client("s3", endpoint_url=endpoint or None).head_object(Bucket=bucket, Key=key)
     assert head["ContentLength"] == dump.stat().st_size
-    assert head["Metadata"]["sha256"] == backup.sha256_of(dump)
+    assert head["Metadata"]["sha256"] == files.sha256_of(dump)
 
 
 def _table_digest(stack_env: dict[str, str]) -> str:

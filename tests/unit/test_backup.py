@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mirante import backup, errors, settings
+from mirante import backup, errors, files, settings
+from mirante.backup import sets
 
 
 @pytest.fixture
@@ -30,12 +31,12 @@ def make_set(config: settings.Settings, name: str, payload: bytes = b"data") -> 
         "pg_dump",
         "postgres-mirante.dump",
         len(payload),
-        backup.sha256_of(path / "postgres-mirante.dump"),
+        files.sha256_of(path / "postgres-mirante.dump"),
         "postgres:18.3",
         0.1,
     )
     made = backup.BackupSet(name, path, name, 0.2, "0.1.0", [archive])
-    (path / backup.MANIFEST).write_text(json.dumps(backup._manifest(made)))
+    (path / backup.MANIFEST).write_text(json.dumps(sets._manifest(made)))
     return path
 
 
@@ -43,7 +44,7 @@ def test_manifest_round_trip(config: settings.Settings) -> None:
     path = make_set(config, "20260101T120000Z")
     read = backup.read_set(path)
     assert read.name == "20260101T120000Z" and read.services == ["postgres"] and read.size == 4
-    assert read.archives[0].sha256 == backup.sha256_of(path / "postgres-mirante.dump")
+    assert read.archives[0].sha256 == files.sha256_of(path / "postgres-mirante.dump")
     assert read.verified is None
 
 
@@ -120,6 +121,6 @@ def test_finalise_makes_the_file_private_under_its_final_name(tmp_path: Path) ->
     partial = tmp_path / "prometheus.tar.zst.partial"
     partial.write_bytes(b"x")
     partial.chmod(0o644)
-    final = backup.finalise(partial)
+    final = files.finalise(partial)
     assert final.name == "prometheus.tar.zst" and not partial.exists()
     assert stat.S_IMODE(final.stat().st_mode) == 0o600

@@ -157,7 +157,7 @@ def test_errors_lists_every_error_class_under_its_exit_code() -> None:
     assert listed == actual
     for module in (
         "backup",
-        "restore",
+        "backup.restore",
         "remote.plans",
         "remote.kube",
         "gates",

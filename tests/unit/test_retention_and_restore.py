@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mirante import backup, errors, restore, retention, settings
+from mirante import backup, errors, postgres, settings
+from mirante.backup import restore, retention
 
 from .test_backup import make_set
 
@@ -157,7 +158,7 @@ def test_s3_keys_and_urls_without_passwords(config: settings.Settings) -> None:
 
     made = db.Dump("staging", Path("/b/db/staging/backup_staging_20260101T000000Z.dump"), 1, "x", 0)
     assert db.s3_key(config, made) == "mirante/db/staging/backup_staging_20260101T000000Z.dump"
-    bare, password = db.split_password(
+    bare, password = postgres.split_password(
         "postgresql://app:s%40cret@db.example:6543/orders?sslmode=require"
     )
     assert (bare, password) == ("postgresql://app@db.example:6543/orders?sslmode=require", "s@cret")

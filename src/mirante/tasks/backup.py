@@ -13,7 +13,7 @@ from invoke.tasks import task
 from mirante import settings as settings_mod
 
 if TYPE_CHECKING:
-    from mirante import restore as restore_mod
+    from mirante.backup import restore as restore_mod
 
 from mirante.files import human_size as size
 from mirante.tasks._cli import confirm, exits_cleanly, split_names, table
@@ -103,7 +103,7 @@ def restore(
     dry_run: bool = False,
 ) -> None:
     """Restore a verified set: into fresh storage first, then swapped in."""
-    from mirante import restore as restore_mod
+    from mirante.backup import restore as restore_mod
 
     def show_and_ask(plan: restore_mod.RestorePlan) -> None:
         _show_plan(plan)
@@ -148,7 +148,7 @@ def _show_plan(plan: restore_mod.RestorePlan) -> None:
 @exits_cleanly
 def prune(c: Context, keep_last: str = "", keep_days: str = "", yes: bool = False) -> None:
     """List which sets a keep policy keeps and why; delete the others with --yes."""
-    from mirante import retention
+    from mirante.backup import retention
 
     # Parsed here, not by invoke, so that bad input is one line rather than a traceback.
     if keep_last and not keep_last.isdigit():

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from mirante import backup, stack, waits
 from mirante.docker import docker_errors
 from mirante.errors import MiranteError, RestoreError, RestoreRefused
+from mirante.postgres import StackPostgres
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
@@ -264,9 +265,7 @@ def _literal(text: str) -> str:
 def _restore_postgres(
     settings: Settings, docker: DockerClient, set_path: Path, archives: list[backup.Archive]
 ) -> None:
-    pg = backup.StackPostgres(
-        settings, docker, stack.container_states(docker, settings)["postgres"]
-    )
+    pg = StackPostgres(settings, docker, stack.container_states(docker, settings)["postgres"])
     for archive in archives:
         if archive.method == "pg_dumpall-globals":
             _restore_globals(pg, set_path / archive.file)
@@ -296,7 +295,7 @@ def globals_to_apply(globals_sql: str, existing_roles: set[str], own_role: str) 
     return "\n".join(kept) + "\n"
 
 
-def _restore_globals(pg: backup.StackPostgres, path: Path) -> None:
+def _restore_globals(pg: StackPostgres, path: Path) -> None:
     try:
         roles = set(pg.sql("select rolname from pg_roles").split())
         filtered = globals_to_apply(path.read_text(), roles, pg.settings.postgres_user)
@@ -323,7 +322,7 @@ def _restore_globals(pg: backup.StackPostgres, path: Path) -> None:
         raise RestoreError("postgres", "roles (globals)", str(exc)) from None
 
 
-def _restore_database(pg: backup.StackPostgres, database: str, dump: Path) -> None:
+def _restore_database(pg: StackPostgres, database: str, dump: Path) -> None:
     fresh, previous = database + RESTORING_SUFFIX, database + PREVIOUS_SUFFIX
     inside = pg.copy_in(dump, f"mirante-restore-{database}.dump")
     try:
@@ -348,7 +347,7 @@ def _restore_database(pg: backup.StackPostgres, database: str, dump: Path) -> No
         pg.sql(f"drop database if exists {_quote(previous)} with (force)")
 
 
-def _swap_databases(pg: backup.StackPostgres, database: str, fresh: str, previous: str) -> None:
+def _swap_databases(pg: StackPostgres, database: str, fresh: str, previous: str) -> None:
     """Rename ``fresh`` over ``database`` in one transaction, retrying while clients leave."""
     # Identifiers and literals are quoted by _quote / _literal.
     exists = pg.sql(f"select count(*) from pg_database where datname = {_literal(database)}")  # noqa: S608

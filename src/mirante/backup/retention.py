@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from mirante import backup
 from mirante.errors import PolicyRefused
+from mirante.files import fsync_dir
 from mirante.settings import Settings
 
 
@@ -99,7 +100,7 @@ def prune(
                 if not decision.keep:
                     path = decision.backup_set.path
                     (path / backup.MANIFEST).unlink()
-                    backup.fsync_dir(path)
+                    fsync_dir(path)
                     shutil.rmtree(path)
             backup.write_metrics(settings)
     return decisions

@@ -1,0 +1,395 @@
+"""Making a set: what exists, one archive per service, then the manifest and the rename.
+
+- Prometheus: a TSDB snapshot through the admin API, archived, then deleted;
+- Postgres: ``pg_dump -Fc`` of each database (checked with ``pg_restore --list``) and
+  ``pg_dumpall --globals-only``;
+- Alertmanager, Grafana, Loki, Tempo: stopped while their volume is archived (Tempo
+  flushed first), started again afterwards even when archiving fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mirante import images, stack
+from mirante.backup.metrics import write_metrics
+from mirante.backup.sets import (
+    BACKED_UP,
+    MANIFEST,
+    Archive,
+    BackupSet,
+    _manifest,
+    _new_set_name,
+    _with_backup_dir,
+    locked,
+    mirante_version,
+    volume_name,
+    wanted_services,
+)
+from mirante.docker import docker_errors, run_container
+from mirante.errors import BackupError, MiranteError
+from mirante.files import CHUNK, atomic_write, finalise, fsync_dir, sha256_of
+from mirante.postgres import StackPostgres
+from mirante.settings import Settings
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+
+def helper(
+    settings: Settings,
+    docker: DockerClient,
+    script: str,
+    volumes: Sequence[tuple[str, str, str]],
+    as_root: bool = False,
+) -> str:
+    """``sh -euc script`` in the backup-tools image with ``volumes`` (source, target, mode);
+    returns its output.
+
+    It runs as the calling user (so files it writes to the host are the user's) unless
+    ``as_root``, which writing into a service's volume needs.
+    """
+    return run_container(
+        docker,
+        images.ensure_tool_image(settings, docker, "backup-tools"),
+        ["sh", "-euc", script],
+        user=None if as_root else f"{os.getuid()}:{os.getgid()}",
+        volumes=list(volumes),
+    )
+
+
+class _Follower(threading.Thread):
+    """Hashes a file while another process writes it, flushing it to disk as it grows.
+
+    Archives are written sequentially, so reading behind the writer gives the same sha256
+    as reading the finished file, and the periodic ``fdatasync`` spreads the final flush
+    over the write. Both overlap the compression instead of following it.
+    """
+
+    FLUSH_EVERY = 8 << 20  # small: the flush left for the end stays short (measured: 8 MiB best)
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.done = threading.Event()
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def run(self) -> None:
+        while not self.path.exists():
+            if self.done.wait(0.01):
+                if not self.path.exists():
+                    return
+                break
+        flushed = 0
+        with self.path.open("rb") as handle:
+            while True:
+                finished = self.done.is_set()
+                chunk = handle.read(CHUNK)
+                if chunk:
+                    self.digest.update(chunk)
+                    self.size += len(chunk)
+                    if self.size - flushed >= self.FLUSH_EVERY:
+                        os.fdatasync(handle.fileno())
+                        flushed = self.size
+                elif finished:
+                    return
+                else:
+                    self.done.wait(0.005)  # more bytes, or the writer's end
+
+    def sha256(self) -> str:
+        """The file's sha256, or a full re-read if the file changed behind the reader."""
+        self.done.set()
+        self.join()
+        if self.size != self.path.stat().st_size:
+            return sha256_of(self.path)
+        return self.digest.hexdigest()
+
+
+def _archive_volume(
+    settings: Settings,
+    docker: DockerClient,
+    service: str,
+    source: str,
+    work: Path,
+    cleanup: str = "",
+) -> tuple[Path, str]:
+    """tar + zstd of ``source`` in the service's volume; returns the file and its sha256.
+
+    ``cleanup`` (a path in the volume) is removed by the same container however the
+    archiving ends; the volume is then mounted read-write.
+    """
+    name = f"{service}.tar.zst.partial"
+    # tar runs zstd itself, so a failure of either fails the step (sh has no pipefail).
+    script = f"tar -C {source} -I 'zstd -T0 -q' -cf /out/{name} ."
+    if cleanup:
+        script = (
+            f"trap 'rm -rf {cleanup}' EXIT\n{script}\nchown {os.getuid()}:{os.getgid()} /out/{name}"
+        )
+    follower = _Follower(work / name)
+    follower.start()
+    try:
+        helper(
+            settings,
+            docker,
+            script,
+            [
+                (volume_name(settings, service), "/data", "rw" if cleanup else "ro"),
+                (str(work), "/out", "rw"),
+            ],
+            as_root=bool(cleanup),
+        )
+    finally:
+        digest = follower.sha256()
+    return work / name, digest
+
+
+def _backup_prometheus(
+    settings: Settings, docker: DockerClient, work: Path
+) -> tuple[str, Path, str]:
+    import requests
+
+    url = f"http://127.0.0.1:{settings.ports['prometheus']}/api/v1/admin/tsdb/snapshot"
+    try:
+        answer = requests.post(url, timeout=120)
+        answer.raise_for_status()
+        snapshot = str(answer.json()["data"]["name"])
+    except (requests.RequestException, KeyError, ValueError) as exc:
+        raise BackupError("prometheus", "snapshot", f"{url}: {exc}") from None
+    if not re.fullmatch(r"[\w-]+", snapshot):
+        raise BackupError("prometheus", "snapshot", f"unexpected snapshot name {snapshot!r}")
+    where = f"/data/snapshots/{snapshot}"
+    try:
+        path, digest = _archive_volume(settings, docker, "prometheus", where, work, cleanup=where)
+    except MiranteError as exc:
+        with suppress(MiranteError):  # the archiving container may not have started at all
+            helper(
+                settings,
+                docker,
+                f"rm -rf {where}",
+                [(volume_name(settings, "prometheus"), "/data", "rw")],
+                as_root=True,
+            )
+        raise BackupError("prometheus", "archive", str(exc)) from None
+    return "tsdb-snapshot", path, digest
+
+
+def _backup_postgres(
+    settings: Settings, docker: DockerClient, work: Path
+) -> list[tuple[str, Path, str]]:
+    pg = StackPostgres(settings, docker, stack.container_states(docker, settings)["postgres"])
+    user = settings.postgres_user
+    try:
+        databases = pg.sql(
+            "select datname from pg_database where not datistemplate order by 1",
+            settings.postgres_db,
+        ).split()
+    except MiranteError as exc:
+        raise BackupError("postgres", "list databases", str(exc)) from None
+    results = []
+    for database in databases:
+        inside = f"/tmp/mirante-{database}.dump"  # noqa: S108 (inside the postgres container)
+        try:
+            pg.execute("pg_dump", "-Fc", "-U", user, "-d", database, "-f", inside)
+            listing = pg.execute("pg_restore", "--list", inside)
+        except MiranteError as exc:
+            raise BackupError("postgres", f"pg_dump of {database}", str(exc)) from None
+        if not listing.strip():
+            raise BackupError(
+                "postgres", f"pg_dump of {database}", "pg_restore --list read nothing"
+            )
+        partial = work / f"postgres-{database}.dump.partial"
+        pg.copy_out(inside, partial)
+        results.append(("pg_dump", partial, ""))
+    inside = "/tmp/mirante-globals.sql"  # noqa: S108 (inside the postgres container)
+    try:
+        pg.execute("sh", "-c", f"pg_dumpall --globals-only -U {user} > {inside}")
+    except MiranteError as exc:
+        raise BackupError("postgres", "pg_dumpall --globals-only", str(exc)) from None
+    partial = work / "postgres-globals.sql.partial"
+    pg.copy_out(inside, partial)
+    results.append(("pg_dumpall-globals", partial, ""))
+    return results
+
+
+def _backup_stopped(
+    settings: Settings, docker: DockerClient, service: str, work: Path, notes: list[str]
+) -> tuple[str, Path, str]:
+    states = stack.container_states(docker, settings)
+    was_running = stack.is_running(states.get(service))
+    try:
+        if was_running and (note := stack.stop_service(settings, docker, service).note()):
+            notes.append(note)
+        return ("volume-while-stopped", *_archive_volume(settings, docker, service, "/data", work))
+    except MiranteError as exc:
+        raise BackupError(service, "archive", str(exc)) from None
+    finally:
+        if was_running:
+            with suppress(MiranteError), docker_errors():
+                docker.compose.start([service])
+
+
+def create(settings: Settings, services: Sequence[str] = (), dest: Path | None = None) -> BackupSet:
+    """Back up the stack's data into one new set.
+
+    Args:
+        settings: validated settings.
+        services: services to back up (default: every stateful service with a volume).
+        dest: backup directory (default: ``settings.backup_dir``).
+
+    Raises:
+        BackupError, LockBusy, UnknownService, MiranteError.
+    """
+    wanted = wanted_services(services)
+    root = (dest or settings.backup_dir).resolve()
+    started = time.monotonic()
+    project = stack.write_project_files(settings)
+    settings, docker = project.settings, project.docker
+    with locked(settings if dest is None else _with_backup_dir(settings, root)):
+        created = _new_set_name(root)
+        chosen, images_of = what_exists(settings, docker, wanted)
+        work = root / f"{created}.partial"
+        try:
+            work.mkdir(parents=True, mode=0o700)
+        except OSError as exc:
+            raise BackupError("the stack", "create the set directory", _os_error(exc)) from None
+        try:
+            archives, notes = archive_services(settings, docker, chosen, images_of, work)
+            backup_set = BackupSet(
+                created,
+                root / created,
+                created,
+                round(time.monotonic() - started, 2),
+                mirante_version(),
+                archives,
+                notes=notes,
+            )
+            write_set(work, backup_set)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        if dest is None:  # the metrics describe the configured backup directory
+            write_metrics(settings)
+    return backup_set
+
+
+def what_exists(
+    settings: Settings, docker: DockerClient, wanted: Sequence[str]
+) -> tuple[list[str], dict[str, str]]:
+    """The services to back up (those asked for, else every one with a volume), checked,
+    and the image each one's container runs (for the manifest).
+
+    Raises:
+        BackupError: a volume that does not exist, or Prometheus / Postgres not running.
+    """
+
+    def list_volumes() -> set[str]:
+        with docker_errors():
+            return {v.name for v in docker.volume.list()}
+
+    def containers() -> dict[str, tuple[bool, str]]:
+        # Whether each is up, and its image, read at once from the one inspection
+        # (python-on-whales re-inspects a container whose attributes are read later).
+        found = stack.container_states(docker, settings)
+        return {name: (stack.is_up(c), str(c.config.image or "")) for name, c in found.items()}
+
+    # Three independent look-ups at once (the helper image is then known for the run).
+    with ThreadPoolExecutor(3) as pool:
+        tool = pool.submit(images.ensure_tool_image, settings, docker, "backup-tools")
+        found_states = pool.submit(containers)
+        found_volumes = pool.submit(list_volumes)
+        states, volumes = found_states.result(), found_volumes.result()
+        tool.result()
+    chosen = list(wanted) or [s for s in BACKED_UP if volume_name(settings, s) in volumes]
+    for service in chosen:
+        if volume_name(settings, service) not in volumes:
+            raise BackupError(
+                service,
+                "find volume",
+                f"volume {volume_name(settings, service)} does not exist; was the stack started?",
+            )
+        if service in ("prometheus", "postgres") and not states.get(service, (False, ""))[0]:
+            raise BackupError(
+                service, "check state", f"{service} is not running; start it with `invoke stack.up`"
+            )
+    if not chosen:
+        raise BackupError(
+            "the stack",
+            "find volumes",
+            "no volume of the stack exists; run `invoke stack.up` first",
+        )
+    return chosen, {name: image for name, (_, image) in states.items()}
+
+
+def archive_services(
+    settings: Settings,
+    docker: DockerClient,
+    chosen: Sequence[str],
+    images_of: dict[str, str],
+    work: Path,
+) -> tuple[list[Archive], list[str]]:
+    """One archive (Postgres: one per database, plus globals) per service, in ``work``;
+    and the notes the user should read (a service that had to be killed).
+
+    Raises:
+        BackupError: naming the service whose archive failed.
+    """
+    archives: list[Archive] = []
+    notes: list[str] = []
+    for service in chosen:
+        began = time.monotonic()
+        try:
+            if service == "prometheus":
+                produced = [_backup_prometheus(settings, docker, work)]
+            elif service == "postgres":
+                produced = _backup_postgres(settings, docker, work)
+            else:
+                produced = [_backup_stopped(settings, docker, service, work, notes)]
+            for method, partial, digest in produced:
+                final = finalise(partial)
+                archives.append(
+                    Archive(
+                        service,
+                        method,
+                        final.name,
+                        final.stat().st_size,
+                        digest or sha256_of(final),
+                        images_of.get(service, ""),
+                        round(time.monotonic() - began, 2),
+                    )
+                )
+        except OSError as exc:
+            raise BackupError(service, "write", _os_error(exc)) from None
+    return archives, notes
+
+
+def write_set(work: Path, backup_set: BackupSet) -> None:
+    """The manifest, fsynced with its directory, then ``<name>.partial`` renamed to its
+    final name: only a complete set ever has one.
+
+    Raises:
+        BackupError: the manifest or the rename could not be written.
+    """
+    try:
+        manifest = json.dumps(_manifest(backup_set), indent=2) + "\n"
+        atomic_write(work / MANIFEST, manifest, 0o600)
+        fsync_dir(work)
+        work.rename(backup_set.path)
+        fsync_dir(backup_set.path.parent)
+    except OSError as exc:
+        raise BackupError("the set", "write", _os_error(exc)) from None
+
+
+def _os_error(exc: OSError) -> str:
+    return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")

@@ -1,0 +1,107 @@
+"""Verifying a set: every archive re-read, its sha256 and zstd's own checksums."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mirante.backup.create import helper
+from mirante.backup.metrics import write_metrics
+from mirante.backup.sets import VERIFIED, BackupSet, list_sets, read_set, resolve_set
+from mirante.docker import run
+from mirante.errors import SetNotFound, ToolError
+from mirante.files import atomic_write, sha256_of
+from mirante.settings import Settings
+
+
+@dataclass
+class ArchiveCheck:
+    file: str
+    ok: bool
+    detail: str
+
+
+def _zstd_test(settings: Settings, path: Path) -> tuple[bool, str]:
+    """zstd's own frame checksums: host zstd when installed, else the backup-tools image."""
+    if shutil.which("zstd"):
+        result = run(["zstd", "-t", "-q", path], check=False, timeout=3600)
+        return result.returncode == 0, (result.stderr or result.stdout).strip()
+    from mirante.docker import client
+
+    docker = client(settings)
+    try:
+        helper(
+            settings,
+            docker,
+            f"zstd -t -q /in/{path.name}",
+            [(str(path.parent), "/in", "ro")],
+        )
+    except ToolError as exc:
+        return False, exc.stderr.strip()
+    return True, ""
+
+
+def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[ArchiveCheck]]:
+    """Re-read every archive of a set (the newest when ``name`` is empty): sha256 and zstd checks.
+
+    The result is recorded in the set (``verified.json``) for ``backup.list``.
+
+    Raises:
+        SetNotFound: no such set.
+    """
+    if name:
+        path = resolve_set(settings, name)
+    else:
+        sets = list_sets(settings)
+        if not sets:
+            raise SetNotFound("there are no backup sets yet; run `invoke backup`")
+        path = sets[-1].path
+    backup_set = read_set(path)
+    checks = []
+    for archive in backup_set.archives:
+        file = path / archive.file
+        if not file.is_file():
+            checks.append(ArchiveCheck(archive.file, False, "missing"))
+            continue
+        if file.stat().st_size != archive.size:
+            checks.append(
+                ArchiveCheck(
+                    archive.file,
+                    False,
+                    f"size {file.stat().st_size} != {archive.size} in the manifest (truncated?)",
+                )
+            )
+            continue
+        digest = sha256_of(file)
+        if digest != archive.sha256:
+            checks.append(
+                ArchiveCheck(
+                    archive.file, False, "sha256 differs from the manifest (tampered or corrupted)"
+                )
+            )
+            continue
+        if archive.file.endswith(".zst"):
+            ok, detail = _zstd_test(settings, file)
+            if not ok:
+                checks.append(ArchiveCheck(archive.file, False, f"zstd check failed: {detail}"))
+                continue
+        checks.append(
+            ArchiveCheck(
+                archive.file,
+                True,
+                "sha256"
+                + (" and zstd checksums" if archive.file.endswith(".zst") else "")
+                + " match",
+            )
+        )
+    ok = all(c.ok for c in checks)
+    atomic_write(
+        path / VERIFIED, json.dumps({"ok": ok, "at": datetime.now(UTC).isoformat()}) + "\n", 0o600
+    )
+    backup_set.verified = ok
+    if path.parent == settings.backup_dir.resolve():
+        write_metrics(settings)
+    return backup_set, checks
