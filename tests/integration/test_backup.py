@@ -152,7 +152,8 @@ def test_backup_down_up_restore_gives_back_the_same_data(
     uptime, end, (expected_values, expected_series) = waits.until(
         window, 180, 3, done=lambda w: w[0] > 65 and len(w[2][1]) > 100
     )
-    assert uptime > 65 and len(expected_series) > 100, f"{len(expected_series)} series"
+    assert uptime > 65, f"{len(expected_series)} series"
+    assert len(expected_series) > 100, f"{len(expected_series)} series"
     assert expected_values
 
     signals = LokiTempoProbe.start(running_stack, config)
@@ -163,14 +164,16 @@ def test_backup_down_up_restore_gives_back_the_same_data(
     assert set(created.services) >= {"prometheus", "postgres", "alertmanager"}
     for archive in created.archives:
         file = created.path / archive.file
-        assert stat.S_IMODE(file.stat().st_mode) == 0o600 and file.stat().st_size == archive.size
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600
+        assert file.stat().st_size == archive.size
     assert stack.describe(stack.container_states(docker, config)["alertmanager"]) in (
         "healthy",
         "starting",
         "running",
     )  # started again after its volume was archived
     listed = invoke(env, "backup.list")
-    assert created.name in listed.stdout and "not yet" in listed.stdout
+    assert created.name in listed.stdout
+    assert "not yet" in listed.stdout
     verified = invoke(env, "backup.verify", "latest")
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
@@ -231,7 +234,8 @@ def test_concurrent_backups_are_serialised(
         runs = list(pool.map(lambda _: invoke(env, "backup", "--services", "postgres"), range(2)))
     assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
     sets = sorted(p.name for p in (tmp_path / "backups").iterdir() if not p.name.startswith("."))
-    assert len(sets) == 2 and sets[0] != sets[1]
+    assert len(sets) == 2
+    assert sets[0] != sets[1]
 
 
 def test_a_killed_backup_leaves_no_final_named_set(
@@ -354,7 +358,8 @@ def test_a_full_disk_fails_the_backup_cleanly(
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1, lines
         assert lines[0].startswith("error: backup of prometheus failed at archive: ")
-        assert "No space left on device" in lines[0] and lines[0].endswith("no set was written")
+        assert "No space left on device" in lines[0]
+        assert lines[0].endswith("no set was written")
         assert sorted(p.name for p in small.iterdir()) == sorted([backup.LOCK, filler.name])
     finally:
         subprocess.run(["umount", str(small)], check=False)

@@ -49,7 +49,8 @@ def test_db_backup_writes_a_private_readable_dump(
         text=True,
         check=True,
     ).stdout
-    assert "dbname: mirante" in listing and "TABLE DATA public mirante_db_probe" in listing
+    assert "dbname: mirante" in listing
+    assert "TABLE DATA public mirante_db_probe" in listing
     assert not list(dump.parent.glob("*.partial"))
 
 
@@ -84,7 +85,8 @@ def test_db_healthcheck_answers_and_names_a_bad_password(
     ok = invoke(stack_env, "db.healthcheck")
     assert ok.returncode == 0, ok.stderr
     assert dangling() <= before  # the one-off client container leaves no anonymous volume
-    assert "OK (" in ok.stdout and "server version" in ok.stdout
+    assert "OK (" in ok.stdout
+    assert "server version" in ok.stdout
     port = stack_env["MIRANTE_POSTGRES_PORT"]
     wrong = invoke(
         {
@@ -163,7 +165,8 @@ def test_seed_twice_changes_nothing(
 ) -> None:
     first = invoke(stack_env, "seed", "--env", "local")
     assert first.returncode == 0, first.stderr
-    assert "mirante.reference_values" in first.stdout and "mirante.sample_tenants" in first.stdout
+    assert "mirante.reference_values" in first.stdout
+    assert "mirante.sample_tenants" in first.stdout
     digest = _table_digest(stack_env)
     second = invoke(stack_env, "db.migrate-seed", "--env", "local")
     assert second.returncode == 0, second.stderr
@@ -186,5 +189,7 @@ def test_seed_of_prod_loads_reference_values_only(
     env = {**stack_env, "PROD_DATABASE_URL": local}
     done = invoke(env, "seed", "--env", "prod")
     assert done.returncode == 0, done.stderr
-    assert "reference.sql)" in done.stdout and "sample.sql" not in done.stdout
-    assert "mirante.reference_values" in done.stdout and "sample_tenants" not in done.stdout
+    assert "reference.sql)" in done.stdout
+    assert "sample.sql" not in done.stdout
+    assert "mirante.reference_values" in done.stdout
+    assert "sample_tenants" not in done.stdout

@@ -48,7 +48,8 @@ def test_a_healthy_stack_is_all_ok(running_stack: stack.UpReport, env: dict[str,
     found = statuses(report)
     healthy = {r.service for r in running_stack.rows if r.state == "healthy"}
     unavailable = {r.service for r in running_stack.rows if r.state == "unavailable"}
-    assert code == 0 and report["status"] == "OK", report
+    assert code == 0, report
+    assert report["status"] == "OK", report
     assert {s for s in healthy if found[s] != "OK"} == set(), report
     # What cannot run here is a skip with its reason, never an OK.
     assert {s for s, status in found.items() if status == "SKIP"} == unavailable, report
@@ -60,7 +61,8 @@ def test_a_healthy_stack_is_all_ok(running_stack: stack.UpReport, env: dict[str,
     why = reasons(report)
     # The database was seeded on its first start: the reference values and 50 tenants.
     assert "reference_values 13, sample_tenants 50" in why["postgres data"], why
-    assert "p95" in why["app latency"] and "20 requests" in why["app latency"], why
+    assert "p95" in why["app latency"], why
+    assert "20 requests" in why["app latency"], why
     assert why["last verified backup"].startswith("no backup sets yet"), why
     assert report["seconds"] < 10, report  # generous: the target (3 s) is in benchmarks/
 
@@ -90,13 +92,16 @@ def stopped_app(stack_settings: settings.Settings) -> Iterator[None]:
 def test_a_stopped_app_is_critical(stopped_app: None, env: dict[str, str]) -> None:
     code, report = health(env)
     found, why = statuses(report), reasons(report)
-    assert code == 2 and report["status"] == "CRITICAL", report
-    assert found["app"] == "CRITICAL" and why["app"].startswith("exited"), why
+    assert code == 2, report
+    assert report["status"] == "CRITICAL", report
+    assert found["app"] == "CRITICAL", why
+    assert why["app"].startswith("exited"), why
     assert "invoke stack.logs app" in why["app"], why
     assert found["app latency"] == "CRITICAL", why
     assert why["app latency"].endswith("failed: Connection refused"), why
     # The rest of the stack is still judged on its own.
-    assert found["prometheus"] == "OK" and found["postgres data"] == "OK", report
+    assert found["prometheus"] == "OK", report
+    assert found["postgres data"] == "OK", report
 
 
 def test_thresholds_turn_rows_warn(env: dict[str, str]) -> None:
@@ -107,10 +112,13 @@ def test_thresholds_turn_rows_warn(env: dict[str, str]) -> None:
     }
     code, report = health(tight)
     found, why = statuses(report), reasons(report)
-    assert code == 1 and report["status"] == "WARN", report
-    assert found["disk: backups"] == "WARN" and why["disk: backups"].endswith("below 99.99%")
+    assert code == 1, report
+    assert report["status"] == "WARN", report
+    assert found["disk: backups"] == "WARN"
+    assert why["disk: backups"].endswith("below 99.99%")
     assert found["disk: docker"] in ("WARN", "SKIP"), why  # SKIP: a daemon on another machine
-    assert found["app latency"] == "WARN" and "above 0 ms" in why["app latency"], why
+    assert found["app latency"] == "WARN", why
+    assert "above 0 ms" in why["app latency"], why
 
 
 def test_contradicting_thresholds_are_refused(env: dict[str, str]) -> None:
@@ -187,8 +195,10 @@ def test_backup_age_follows_the_newest_verified_set(env: dict[str, str]) -> None
     code, report = health(env)
     assert statuses(report)["last verified backup"] == "WARN", report
     why = reasons(report)["last verified backup"]
-    assert why.startswith(f"{old}, verified") and "older than 26 h" in why, why
+    assert why.startswith(f"{old}, verified"), why
+    assert "older than 26 h" in why, why
     shutil.rmtree(fresh.parent / old)
     code, report = health(env)
     assert statuses(report)["last verified backup"] == "CRITICAL", report
-    assert code == 2 and older in reasons(report)["last verified backup"]
+    assert code == 2
+    assert older in reasons(report)["last verified backup"]

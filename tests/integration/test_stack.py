@@ -45,7 +45,8 @@ def test_up_brings_buildable_services_healthy(running_stack: stack.UpReport) -> 
     rows = {r.service: r for r in running_stack.rows}
     for name in BUILDABLE:
         assert rows[name].state == "healthy", rows[name]
-        assert rows[name].seconds is not None and rows[name].seconds >= 0
+        assert rows[name].seconds is not None
+        assert rows[name].seconds >= 0
     if running_stack.source == "local":
         for name in NO_DEBIAN_PACKAGE:  # run only from a pinned image loaded beforehand
             if rows[name].state == "healthy":
@@ -92,7 +93,8 @@ def test_every_service_answers_on_loopback_only(
         bindings = [
             b for found in (container.network_settings.ports or {}).values() for b in found or []
         ]
-        assert bindings and {b["HostIp"] for b in bindings} == {"127.0.0.1"}, name
+        assert bindings, name
+        assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}, name
 
 
 def test_prometheus_scrapes_the_app_and_sees_its_requests(
@@ -135,7 +137,8 @@ def test_healthcheck_contract_with_trace_id(
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok"}
     trace_id = answer.headers["x-trace-id"]
-    assert re.fullmatch(r"[0-9a-f]{32}", trace_id) and trace_id != "0" * 32
+    assert re.fullmatch(r"[0-9a-f]{32}", trace_id)
+    assert trace_id != "0" * 32
     caller = "4bf92f3577b34da6a3ce929d0e0e4736"
     continued = requests.get(
         url(stack_settings, "app", "/healthcheck"),
@@ -186,7 +189,8 @@ def test_status_and_logs_tasks(running_stack: stack.UpReport, stack_env: dict[st
     logs = invoke(stack_env, "stack.logs", "app", "--tail", "5")
     assert logs.returncode == 0, logs.stderr
     lines = logs.stdout.splitlines()
-    assert 1 <= len(lines) <= 5 and all(line.startswith("app-1") for line in lines)
+    assert 1 <= len(lines) <= 5
+    assert all(line.startswith("app-1") for line in lines)
 
 
 def test_strict_refuses_a_service_that_cannot_run_here(
@@ -249,11 +253,14 @@ def test_a_crash_looping_service_says_how_long_it_was_waited_on_and_why(tmp_path
         first, *log_lines = result.stderr.strip().splitlines()
         waited = re.match(r"error: prometheus is not healthy after ([\d.]+) s of 120 s \(", first)
         assert waited, first
-        assert float(waited[1]) < 120 and elapsed < 120
+        assert float(waited[1]) < 120
+        assert elapsed < 120
         assert "within 120 s" not in result.stderr
         code = re.search(r"it (?:keeps exiting \(exit code|exited with code) (\d+)", first)
-        assert code and int(code[1]) != 0, first
-        assert log_lines and all(line.startswith("    ") for line in log_lines)
+        assert code, first
+        assert int(code[1]) != 0, first
+        assert log_lines
+        assert all(line.startswith("    ") for line in log_lines)
     finally:
         stack.down(config, volumes=True)
 
@@ -271,7 +278,8 @@ def test_port_conflict_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr + result.stdout
     message = result.stderr.strip()
-    assert f"port {port}" in message and "MIRANTE_NODE_EXPORTER_PORT" in message
+    assert f"port {port}" in message
+    assert "MIRANTE_NODE_EXPORTER_PORT" in message
     assert len(message.splitlines()) == 1
     config = settings.load(root, environ=env)
     assert leftovers(config).containers == []  # nothing was started

@@ -125,7 +125,8 @@ def test_breaker_opens_and_the_outage_alert_reaches_the_webhook(
             ]
 
         alert = wait_for(delivered, 150, "LLMProviderDown to reach the webhook")[0]
-        assert alert["receiver"] == "critical" and alert["severity"] == "critical"
+        assert alert["receiver"] == "critical"
+        assert alert["severity"] == "critical"
         assert alert["summary"] == "LLM provider alpha is unreachable"
         beta_down = prom_query(stack_settings, 'llm_provider_up{job="app",provider="beta"} == 0')
         assert beta_down == []  # the other provider is untouched
@@ -303,7 +304,8 @@ def test_span_metrics_reach_prometheus_with_exemplars_grafana_can_open(
     )
     prometheus = next(d for d in provisioned["datasources"] if d["type"] == "prometheus")
     mapped = {d["name"] for d in prometheus["jsonData"]["exemplarTraceIdDestinations"]}
-    assert labels and labels <= mapped, (labels, mapped)
+    assert labels, (labels, mapped)
+    assert labels <= mapped, (labels, mapped)
 
 
 def json_text(value: Any) -> str:

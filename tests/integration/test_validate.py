@@ -47,7 +47,8 @@ def test_the_sample_app_honours_the_contract(
         assert passed.stdout.strip().endswith("12 checks passed.")
     else:
         # Nothing to receive the app's OTLP here: its export really fails, and says so.
-        assert done.returncode == 1 and result["OTLP exporters"] == "FAIL", done.stdout
+        assert done.returncode == 1, done.stdout
+        assert result["OTLP exporters"] == "FAIL", done.stdout
         assert "1 of 12 checks failed: OTLP exporters" in done.stderr
         pytest.skip("no OTLP receiver (collector, or Tempo and Loki) runs here")
 
@@ -88,9 +89,13 @@ def test_a_plain_page_fails_with_a_fix_for_each_check(
     done = invoke(stack_env, "validate.service", plain_page)
     assert done.returncode == 1
     result = rows(done.stdout)
-    assert result["health endpoint"] == "FAIL" and result["/metrics endpoint"] == "FAIL"
+    assert result["health endpoint"] == "FAIL"
+    assert result["/metrics endpoint"] == "FAIL"
     assert result["HTTP metric http_requests_total"] == "FAIL"
-    assert result["traceparent propagation"] == "FAIL" and result["OTLP exporters"] == "FAIL"
-    assert "GET /healthcheck: 404" in done.stdout and "serve GET /healthcheck" in done.stdout
+    assert result["traceparent propagation"] == "FAIL"
+    assert result["OTLP exporters"] == "FAIL"
+    assert "GET /healthcheck: 404" in done.stdout
+    assert "serve GET /healthcheck" in done.stdout
     assert "expose GET /metrics in the Prometheus text format" in done.stdout
-    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("error: ")
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -41,8 +41,10 @@ def test_the_wrong_current_context_is_refused(
         f"the current kube context is 'other-cluster' but environments.yaml expects 'mirante-{env}'"
         in done.stderr
     )
-    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
-    assert "helm " not in done.stdout and "kubectl --context" not in done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+    assert "helm " not in done.stdout
+    assert "kubectl --context" not in done.stdout
     nothing_written(root)
 
 
@@ -66,7 +68,8 @@ def test_without_any_context_a_dry_run_shows_the_plan_and_a_real_run_refuses(kub
     assert "# guard: unchecked: no current kube context" in shown.stdout
     assert "helm --kube-context mirante-dev upgrade --install" in shown.stdout
     refused = invoke("k8s.install", "dev")
-    assert refused.returncode == 3 and "no current kube context" in refused.stderr
+    assert refused.returncode == 3
+    assert "no current kube context" in refused.stderr
 
 
 @pytest.mark.parametrize("mode", ["--yes", "--dry-run"])
@@ -87,9 +90,11 @@ def test_prod_asks_before_a_change_and_refuses_without_a_terminal(kube) -> None:
 def test_staging_reset_needs_the_environment_named_with_yes(kube) -> None:
     invoke = kube("mirante-staging")
     unnamed = invoke("staging.reset", "--yes")
-    assert unnamed.returncode == 2 and "--yes needs --env staging" in unnamed.stderr
+    assert unnamed.returncode == 2
+    assert "--yes needs --env staging" in unnamed.stderr
     elsewhere = invoke("staging.reset", "--env", "prod", "--dry-run")
-    assert elsewhere.returncode == 2 and "resets staging only" in elsewhere.stderr
+    assert elsewhere.returncode == 2
+    assert "resets staging only" in elsewhere.stderr
 
 
 def test_the_reset_preview_aborts_above_the_threshold(
@@ -132,7 +137,8 @@ def test_bad_input_is_one_line_and_changes_nothing(
 ) -> None:
     done = kube("mirante-dev")(*args.split(), "--dry-run")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
     nothing_written(root)
 
 

@@ -68,9 +68,8 @@ def test_reset_plan(kube, root: Path) -> None:
     kinds = "deployments.apps,services,configmaps,servicemonitors.monitoring.coreos.com"
     snapshot, preview, delete, apply, rollout = commands(done.stdout)
     assert snapshot[:-2] == [*scope, "get", kinds, "--selector", "env=staging", "-o", "yaml"]
-    assert snapshot[-2] == ">" and re.fullmatch(
-        r"artifacts/backups/\d{8}T\d{6}Z/staging-objects\.yaml", snapshot[-1]
-    )
+    assert snapshot[-2] == ">"
+    assert re.fullmatch(r"artifacts/backups/\d{8}T\d{6}Z/staging-objects\.yaml", snapshot[-1])
     assert preview == [
         *scope,
         "delete",
@@ -101,7 +100,8 @@ def test_reset_plan(kube, root: Path) -> None:
     assert rollout == [*scope, "rollout", "status", "deployment/app", f"--timeout={TIMEOUT}"]
     lines = done.stdout.splitlines()
     check = lines.index("# mirante: at most 50 objects, then confirmation")
-    assert lines[check - 1] == shlex.join(preview) and lines[check + 1] == shlex.join(delete)
+    assert lines[check - 1] == shlex.join(preview)
+    assert lines[check + 1] == shlex.join(delete)
     assert "neither dumped nor seeded" in done.stdout  # STAGE_DATABASE_URL is not set here
     assert not (root / "artifacts").exists()
 
@@ -198,6 +198,7 @@ SCRIPTS = [
 def test_the_runbook_scripts_run_the_same_plans(kube, script: str, task: str) -> None:
     runner = kube("mirante-staging")
     direct, wrapped = runner(*task.split()), runner.command(["bash", *script.split()])
-    assert direct.returncode == 0 and wrapped.returncode == 0, direct.stderr + wrapped.stderr
+    assert direct.returncode == 0, direct.stderr + wrapped.stderr
+    assert wrapped.returncode == 0, direct.stderr + wrapped.stderr
     stamp = re.compile(r"\d{8}T\d{6}Z")  # the reset's snapshot directory is named by the second
     assert stamp.sub("T", wrapped.stdout) == stamp.sub("T", direct.stdout)

@@ -55,7 +55,8 @@ def test_labels_namespace_image_probes_and_resources(env: str) -> None:
     deployment = documents["Deployment"]
     assert deployment["spec"]["replicas"] == REPLICAS[env]
     pod = deployment["spec"]["template"]
-    assert pod["metadata"]["labels"]["env"] == env and pod["metadata"]["labels"]["app"] == "app"
+    assert pod["metadata"]["labels"]["env"] == env
+    assert pod["metadata"]["labels"]["app"] == "app"
     assert "env" not in deployment["spec"]["selector"]["matchLabels"]  # selectors are immutable
     (container,) = pod["spec"]["containers"]
     assert container["image"] == "mirante/app:0.1.0"

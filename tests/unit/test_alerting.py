@@ -55,10 +55,8 @@ def test_every_alert_is_labelled_annotated_and_has_a_runbook_section(repo: Path)
         for key in ("summary", "description", "runbook_url"):
             assert rule["annotations"].get(key), (name, key)
         page, _, anchor = rule["annotations"]["runbook_url"].partition("#")
-        assert (repo / page).is_file() and anchor in anchors, (
-            name,
-            rule["annotations"]["runbook_url"],
-        )
+        assert (repo / page).is_file(), (name, rule["annotations"]["runbook_url"])
+        assert anchor in anchors, (name, rule["annotations"]["runbook_url"])
 
 
 def test_seed_alerts_are_all_there(repo: Path) -> None:
@@ -99,7 +97,8 @@ def test_without_settings_only_the_webhook_receives(checkout: Path) -> None:
     text = rendered(checkout).read_text()
     config = yaml.safe_load(text)
     assert all(set(r) <= {"name", "webhook_configs"} for r in config["receivers"])
-    assert "slack" not in text and "smtp" not in text
+    assert "slack" not in text
+    assert "smtp" not in text
 
 
 def test_slack_and_email_switch_on_with_their_settings_and_keep_secrets_out(checkout: Path) -> None:
@@ -115,7 +114,8 @@ def test_slack_and_email_switch_on_with_their_settings_and_keep_secrets_out(chec
         MIRANTE_ALERT_EMAIL_TO="oncall@example.org",
     )
     text = path.read_text()
-    assert "hooks.slack.example" not in text and "smtp-password-1234" not in text
+    assert "hooks.slack.example" not in text
+    assert "smtp-password-1234" not in text
     receivers = {r["name"]: r for r in yaml.safe_load(text)["receivers"]}
     assert (
         receivers["critical"]["slack_configs"][0]["api_url_file"]

@@ -15,7 +15,8 @@ CONFIG_PY = Path(__file__).resolve().parents[2] / "app" / "mirante_app" / "confi
 @pytest.fixture(scope="module")
 def app_config() -> ModuleType:
     spec = importlib.util.spec_from_file_location("mirante_app_config", CONFIG_PY)
-    assert spec and spec.loader
+    assert spec
+    assert spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)

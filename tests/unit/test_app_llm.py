@@ -31,7 +31,8 @@ def test_breaker_opens_after_threshold_consecutive_failures() -> None:
     assert breaker.state == llm.CLOSED
     breaker.before_call()
     breaker.record_failure()
-    assert breaker.state == llm.OPEN and gauge("t-open") == llm.OPEN
+    assert breaker.state == llm.OPEN
+    assert gauge("t-open") == llm.OPEN
     with pytest.raises(llm.CircuitOpen):
         breaker.before_call()
 
@@ -52,12 +53,14 @@ def test_half_open_lets_one_trial_through_and_closes_on_success() -> None:
     clock.now += 59.9
     assert breaker.state == llm.OPEN  # just under the reset timeout
     clock.now += 0.1
-    assert breaker.state == llm.HALF_OPEN and gauge("t-half") == llm.HALF_OPEN
+    assert breaker.state == llm.HALF_OPEN
+    assert gauge("t-half") == llm.HALF_OPEN
     breaker.before_call()  # the trial
     with pytest.raises(llm.CircuitOpen):
         breaker.before_call()  # a second caller waits for the trial's outcome
     breaker.record_success()
-    assert breaker.state == llm.CLOSED and gauge("t-half") == llm.CLOSED
+    assert breaker.state == llm.CLOSED
+    assert gauge("t-half") == llm.CLOSED
 
 
 def test_a_failed_trial_opens_the_breaker_again() -> None:
@@ -85,7 +88,8 @@ def test_client_counts_tokens_and_opens_on_an_outage() -> None:
     provider = llm.SimulatedProvider("t-client", "t-model", behaviour, random.Random(7))
     client = llm.LLMClient(provider, llm.CircuitBreaker("t-client", 2, 60, clock=FakeClock()))
     done = asyncio.run(client.complete("three word prompt"))
-    assert done.prompt_tokens == 3 and done.completion_tokens >= 8
+    assert done.prompt_tokens == 3
+    assert done.completion_tokens >= 8
     assert len(done.trace_id) == 32
     tokens = llm.LLM_TOKENS.labels("t-client", "t-model", "prompt")._value.get()
     assert tokens == 3

@@ -43,7 +43,9 @@ def make_set(config: settings.Settings, name: str, payload: bytes = b"data") -> 
 def test_manifest_round_trip(config: settings.Settings) -> None:
     path = make_set(config, "20260101T120000Z")
     read = backup.read_set(path)
-    assert read.name == "20260101T120000Z" and read.services == ["postgres"] and read.size == 4
+    assert read.name == "20260101T120000Z"
+    assert read.services == ["postgres"]
+    assert read.size == 4
     assert read.archives[0].sha256 == files.sha256_of(path / "postgres-mirante.dump")
     assert read.verified is None
 
@@ -72,13 +74,15 @@ def test_set_names_are_validated(config: settings.Settings, name: str) -> None:
 def test_verify_records_success_and_names_a_tampered_file(config: settings.Settings) -> None:
     path = make_set(config, "20260101T120000Z", b"some pg_dump bytes")
     checked, checks = backup.verify(config, "20260101T120000Z")
-    assert [c.ok for c in checks] == [True] and checked.verified is True
+    assert [c.ok for c in checks] == [True]
+    assert checked.verified is True
     assert stat.S_IMODE((path / backup.VERIFIED).stat().st_mode) == 0o600
     data = bytearray((path / "postgres-mirante.dump").read_bytes())
     data[3] ^= 0x01  # one bit flipped
     (path / "postgres-mirante.dump").write_bytes(bytes(data))
     checked, checks = backup.verify(config, "")  # the newest set
-    assert checks[0].file == "postgres-mirante.dump" and not checks[0].ok
+    assert checks[0].file == "postgres-mirante.dump"
+    assert not checks[0].ok
     assert "sha256 differs" in checks[0].detail
     assert backup.list_sets(config)[0].verified is False
 
@@ -122,5 +126,6 @@ def test_finalise_makes_the_file_private_under_its_final_name(tmp_path: Path) ->
     partial.write_bytes(b"x")
     partial.chmod(0o644)
     final = files.finalise(partial)
-    assert final.name == "prometheus.tar.zst" and not partial.exists()
+    assert final.name == "prometheus.tar.zst"
+    assert not partial.exists()
     assert stat.S_IMODE(final.stat().st_mode) == 0o600

@@ -33,7 +33,8 @@ def test_the_shipped_file_defines_dev_staging_prod_with_rising_protection() -> N
     assert [envs.get(n).protection for n in envs.by_name] == ["none", "confirm", "no-destructive"]
     staging = envs.get("staging")
     assert staging.label == "env=staging"
-    assert staging.reset is not None and "all" not in staging.reset.kinds
+    assert staging.reset is not None
+    assert "all" not in staging.reset.kinds
     assert staging.overlay == REPO / "k8s" / "overlays" / "staging"
     assert envs.get("prod").reset is None
 
@@ -92,18 +93,23 @@ def test_guard_passes_only_for_the_expected_context_and_server() -> None:
     assert guard.check_context(staging, kubeconfig("mirante-staging", right)).status == "ok"
     assert guard.check_context(staging, kubeconfig("mirante-staging", right + "/")).status == "ok"
     other = guard.check_context(staging, kubeconfig("mirante-prod", right))
-    assert other.status == "refused" and "'mirante-prod'" in other.detail
+    assert other.status == "refused"
+    assert "'mirante-prod'" in other.detail
     moved = guard.check_context(staging, kubeconfig("mirante-staging", "https://10.0.0.9:6443"))
-    assert moved.status == "refused" and "points at https://10.0.0.9:6443" in moved.detail
+    assert moved.status == "refused"
+    assert "points at https://10.0.0.9:6443" in moved.detail
     assert guard.check_context(staging, {}).status == "unchecked"
 
 
 def test_protection_decides_who_asks_and_what_is_refused() -> None:
     envs = load_environments(REPO / "config" / "environments.yaml", REPO)
     dev, staging, prod = (envs.get(n) for n in ("dev", "staging", "prod"))
-    assert not guard.authorise(dev, "change") and guard.authorise(dev, "destructive")
-    assert guard.authorise(staging, "change") and guard.authorise(staging, "destructive")
-    assert guard.authorise(prod, "change") and not guard.authorise(prod, "read")
+    assert not guard.authorise(dev, "change")
+    assert guard.authorise(dev, "destructive")
+    assert guard.authorise(staging, "change")
+    assert guard.authorise(staging, "destructive")
+    assert guard.authorise(prod, "change")
+    assert not guard.authorise(prod, "read")
     with pytest.raises(errors.ProtectionRefused, match="refused there outright"):
         guard.authorise(prod, "destructive")
 
@@ -128,7 +134,8 @@ def test_generated_values_carry_the_compose_rules_and_dashboards(tmp_path: Path)
         assert rules[path.stem]["groups"] == yaml.safe_load(path.read_text())["groups"]
     dashboards = values["grafana"]["dashboards"]["mirante"]
     files = sorted((REPO / "grafana" / "dashboards").glob("*/*.json"))
-    assert files and sorted(dashboards) == sorted(p.stem for p in files)
+    assert files
+    assert sorted(dashboards) == sorted(p.stem for p in files)
     for path in files:
         assert dashboards[path.stem]["json"] == path.read_text()
 

@@ -49,7 +49,8 @@ def test_compose_port_race_names_the_variable(checkout: Path) -> None:
     )
     translated = stack._port_error(config, error)
     assert translated is not None
-    assert "MIRANTE_ALERTMANAGER_PORT" in str(translated) and "9093" in str(translated)
+    assert "MIRANTE_ALERTMANAGER_PORT" in str(translated)
+    assert "9093" in str(translated)
 
 
 def test_run_reports_a_missing_program_as_a_tool_error() -> None:
@@ -60,7 +61,8 @@ def test_run_reports_a_missing_program_as_a_tool_error() -> None:
 def test_run_carries_the_exit_code_and_stderr() -> None:
     with pytest.raises(ToolError) as caught:
         run(["python3", "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"])
-    assert caught.value.returncode == 3 and "boom" in caught.value.stderr
+    assert caught.value.returncode == 3
+    assert "boom" in caught.value.stderr
 
 
 def test_unhealthy_service_message_names_it_and_shows_its_last_lines() -> None:
@@ -116,7 +118,8 @@ def test_down_volumes_refuses_without_yes_when_nobody_can_answer(
     monkeypatch.setattr("sys.stdin", None)
     with pytest.raises(Exit) as caught:
         stack_tasks.down(Context(), volumes=True)
-    assert caught.value.code == 1 and "--yes" in str(caught.value.message)
+    assert caught.value.code == 1
+    assert "--yes" in str(caught.value.message)
     assert called == []  # nothing was touched
 
 

@@ -34,7 +34,8 @@ def test_toggle_round_trip_keeps_the_file_byte_for_byte(root: Path) -> None:
     change = features.toggle(load(root), "llm_beta_provider", "enable", "staging")
     assert (change.before, change.after) == (False, True)
     changed = path.read_text()
-    assert changed != original and "# Feature flags per environment" in changed
+    assert changed != original
+    assert "# Feature flags per environment" in changed
     assert yaml.safe_load(changed)["features"]["llm_beta_provider"]["environments"]["staging"]
     pairs = zip(original.splitlines(), changed.splitlines(), strict=True)
     [diff] = [(a, b) for a, b in pairs if a != b]
@@ -85,7 +86,8 @@ def test_malformed_yaml_is_reported_with_line_and_column_and_left_untouched(root
     before = path.stat().st_mtime_ns
     with pytest.raises(errors.FeaturesError, match=r"not valid YAML at line \d+, column \d+"):
         features.toggle(load(root), "llm_beta_provider", "enable", "dev")
-    assert path.read_text() == broken and path.stat().st_mtime_ns == before
+    assert path.read_text() == broken
+    assert path.stat().st_mtime_ns == before
 
 
 @pytest.mark.parametrize(
@@ -147,4 +149,5 @@ def test_the_runbook_script_toggles_and_says_so(root: Path) -> None:
     usage = subprocess.run(
         ["bash", str(script)], env=env, capture_output=True, text=True, check=False
     )
-    assert usage.returncode == 2 and "usage:" in usage.stderr
+    assert usage.returncode == 2
+    assert "usage:" in usage.stderr

@@ -43,7 +43,8 @@ def test_a_pod_not_ready_is_critical_with_its_waiting_reason() -> None:
     )
     assert row == Row("pods ns", "CRITICAL", "1 of 2 not ready: app-2 CrashLoopBackOff")
     pending = pod_row("ns", [pod("app-3", phase="Pending", ready=False)])
-    assert pending.status == "CRITICAL" and pending.reason.endswith("app-3 Pending")
+    assert pending.status == "CRITICAL"
+    assert pending.reason.endswith("app-3 Pending")
 
 
 def test_finished_job_pods_do_not_count_and_no_pods_is_critical() -> None:
@@ -63,7 +64,8 @@ def test_finished_job_pods_do_not_count_and_no_pods_is_critical() -> None:
 )
 def test_the_seed_tables_of_each_environment(env: str, answer: str, status: str, said: str) -> None:
     row = database_row(env, f"some notice\n{answer}\n")
-    assert row.status == status and said in row.reason, row
+    assert row.status == status, row
+    assert said in row.reason, row
 
 
 def test_the_exit_code_follows_the_worst_row_and_skips_do_not_count() -> None:
@@ -71,7 +73,8 @@ def test_the_exit_code_follows_the_worst_row_and_skips_do_not_count() -> None:
     assert Report("local", rows, 0.1).exit_code == 0
     assert Report("local", [*rows, Row("c", "WARN", "")], 0.1).exit_code == 1
     worst = Report("local", [*rows, Row("c", "WARN", ""), Row("d", "CRITICAL", "")], 0.1)
-    assert worst.exit_code == 2 and worst.status == "CRITICAL"
+    assert worst.exit_code == 2
+    assert worst.status == "CRITICAL"
     assert json.loads(worst.as_json())["checks"][1] == {
         "component": "b", "status": "SKIP", "reason": "cannot run here",
     }  # fmt: skip

@@ -17,7 +17,8 @@ def test_registry_source_runs_the_pinned_images(checkout: Path) -> None:
     chosen = plan(checkout, "registry")
     s = settings.load(checkout, environ={})
     for name, ref in s.images.items():
-        assert chosen[name].image == ref and chosen[name].available
+        assert chosen[name].image == ref
+        assert chosen[name].available
     assert chosen["app"].recipe == "app"  # the app is always ours
 
 
@@ -31,20 +32,24 @@ def test_local_source_builds_what_debian_ships_and_marks_the_rest_unavailable(
         assert chosen[name].image.startswith(f"mirante/{chosen[name].recipe}:")
     for name in ("grafana", "loki", "tempo", "otel-collector"):
         assert not chosen[name].available, name
-        assert "no registry" in chosen[name].reason and "not loaded" in chosen[name].reason
+        assert "no registry" in chosen[name].reason
+        assert "not loaded" in chosen[name].reason
 
 
 def test_local_source_uses_a_pinned_image_that_was_loaded_by_hand(checkout: Path) -> None:
     pinned = settings.load(checkout, environ={}).images["grafana"]
     chosen = plan(checkout, "local", (pinned,))
-    assert chosen["grafana"].available and chosen["grafana"].origin == "loaded"
+    assert chosen["grafana"].available
+    assert chosen["grafana"].origin == "loaded"
 
 
 def test_app_image_override_must_be_present_without_a_registry(checkout: Path) -> None:
     chosen = plan(checkout, "local", (), MIRANTE_APP_IMAGE="example/app:1.0")
-    assert not chosen["app"].available and "MIRANTE_APP_IMAGE" in chosen["app"].reason
+    assert not chosen["app"].available
+    assert "MIRANTE_APP_IMAGE" in chosen["app"].reason
     chosen = plan(checkout, "local", ("example/app:1.0",), MIRANTE_APP_IMAGE="example/app:1.0")
-    assert chosen["app"].available and chosen["app"].recipe is None
+    assert chosen["app"].available
+    assert chosen["app"].recipe is None
 
 
 def test_built_tag_follows_recipe_content_and_base(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ def test_every_pinned_image_has_a_row_citing_its_upstream_dockerfile(
     for service, row in facts.official.items():
         assert row.kind in ("distroless", "scratch", "busybox", "alpine", "debian"), service
         assert row.binary in row.tools, service
-        assert row.source.count(":") >= 1 and "@" in row.source, service
+        assert row.source.count(":") >= 1, service
+        assert "@" in row.source, service
         assert row.shell == row.has("/bin/sh"), service
 
 
@@ -44,7 +45,9 @@ def test_the_distroless_and_scratch_images_have_neither_shell_nor_wget(
 ) -> None:
     for service in ("loki", "tempo", "otel-collector"):
         row = facts.official[service]
-        assert not row.shell and not row.wget and not row.has("wget"), service
+        assert not row.shell, service
+        assert not row.wget, service
+        assert not row.has("wget"), service
     assert facts.official["tempo"].data == (official.DataDir("/var/tempo", "10001", 0o700),)
 
 
@@ -64,7 +67,8 @@ def test_a_wget_probe_against_distroless_images_fails_naming_each_service(
     assert loki.endswith("its own probe: /usr/bin/loki -health -health.url=URL")
     assert "service tempo: healthcheck runs `CMD-SHELL wget" in tempo_shell
     assert "needs /bin/sh" in tempo_shell
-    assert "service tempo:" in tempo_wget and "needs wget" in tempo_wget
+    assert "service tempo:" in tempo_wget
+    assert "needs wget" in tempo_wget
     # The collector's busybox comes from the healthprobe volume; Grafana's Alpine has wget.
     assert not [p for p in problems if "service otel-collector" in p or "service grafana" in p]
 

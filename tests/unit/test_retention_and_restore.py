@@ -59,7 +59,8 @@ def test_never_deletes_the_newest_verified_set_of_a_service(config: settings.Set
     decisions = {d.backup_set.name: d for d in decided}
     assert decisions[names[1]].keep
     assert decisions[names[1]].reason == "newest verified backup of postgres"
-    assert not decisions[names[0]].keep and not decisions[names[2]].keep
+    assert not decisions[names[0]].keep
+    assert not decisions[names[2]].keep
 
 
 def test_a_policy_that_keeps_nothing_is_refused(config: settings.Settings) -> None:

@@ -31,7 +31,8 @@ def test_unknown_service_lists_the_unknown_and_the_known() -> None:
     with pytest.raises(UnknownService) as caught:
         services.select(["app,promethus,grafanna"])
     message = str(caught.value)
-    assert "'promethus'" in message and "'grafanna'" in message
+    assert "'promethus'" in message
+    assert "'grafanna'" in message
     assert "known services: prometheus, alertmanager" in message
 
 

@@ -32,9 +32,11 @@ def test_defaults_bind_loopback_and_pin_every_image(checkout: Path) -> None:
         "postgres",
     }
     for ref in s.images.values():
-        assert ":" in ref.split("/")[-1] and not ref.endswith(":latest")
+        assert ":" in ref.split("/")[-1]
+        assert not ref.endswith(":latest")
     assert s.images["prometheus"].startswith("prom/prometheus:v3.")
-    assert s.cb_threshold == 3 and s.cb_timeout == 60.0
+    assert s.cb_threshold == 3
+    assert s.cb_timeout == 60.0
     assert s.grafana_admin_password == ""  # no default password: generated on first up
 
 

@@ -44,7 +44,7 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
     rec = Recorder()
     for module in (compose_cli, container_cli, network_cli, volume_cli):
         monkeypatch.setattr(module, "run", rec)
-    yield rec
+    return rec
 
 
 @pytest.fixture
