@@ -281,6 +281,10 @@ def verify(path: Path, progress: Progress = lambda done, total: None) -> dict[st
     Raises:
         BundleError: naming what does not match; nothing was loaded.
     """
+    return _verified(path, progress)[0]
+
+
+def _verified(path: Path, progress: Progress) -> tuple[dict[str, Any], tarfile.TarInfo]:
     manifest, member = read_manifest(path)
     digest = hashlib.sha256()
     for chunk in _payload(path, member, progress):
@@ -291,7 +295,7 @@ def verify(path: Path, progress: Progress = lambda done, total: None) -> dict[st
             f"the manifest says {str(manifest['payload'].get('sha256'))[:16]}...; "
             "nothing was loaded"
         )
-    return manifest
+    return manifest, member
 
 
 def load(
@@ -310,8 +314,7 @@ def load(
 
     started = time.monotonic()
     path = path.resolve()
-    manifest = verify(path, lambda done, total: progress(done // 2, total))
-    _, member = read_manifest(path)
+    manifest, member = _verified(path, lambda done, total: progress(done // 2, total))
     size = member.size
     chunks = _payload(path, member, lambda done, total: progress((size + done) // 2, size))
     reader = zstandard.ZstdDecompressor().read_to_iter(cast(IO[bytes], _Chunks(chunks)))

@@ -15,6 +15,7 @@ compose configuration:
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping
@@ -102,14 +103,25 @@ def _image_facts(service: str, row: Mapping[str, Any], where: str) -> ImageFacts
 
 
 def load(root: Path) -> Facts:
-    """Read ``images/official.yaml``.
+    """Read ``images/official.yaml`` (parsed once per content: stack.up reads it every run).
 
     Raises:
         FactsError: naming the file and the row.
     """
     path = root / FACTS_FILE
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        stamp = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise FactsError(f"{FACTS_FILE}: cannot be read ({exc})") from None
+    return _parse(path, stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(path: Path, stamp: int) -> Facts:
+    """The facts of one version (``stamp``: its modification time) of the file."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}  # noqa: S506
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise FactsError(f"{FACTS_FILE}: cannot be read ({exc})") from None
     where = FACTS_FILE.as_posix()
