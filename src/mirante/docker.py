@@ -8,11 +8,12 @@ python-on-whales costs about 0.3 s to import, so it is imported inside these fun
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from mirante.settings import Settings
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
+    from testcontainers.compose import DockerCompose
 
 _DAEMON_DOWN = re.compile(
     r"cannot connect to the docker daemon|is the docker daemon running|"
@@ -187,3 +189,118 @@ def run(
     if check and completed.returncode != 0:
         raise ToolError(args, completed.returncode, completed.stderr or completed.stdout)
     return completed
+
+
+# testcontainers reads its settings when first imported. On machines without a registry
+# Ryuk's image cannot be pulled, and mirante removes what it starts itself; containers are
+# reached on loopback. Each applies only where the user's environment does not set it.
+TESTCONTAINERS_DEFAULTS = {
+    "TESTCONTAINERS_RYUK_DISABLED": "true",
+    "TESTCONTAINERS_CONNECTION_MODE": "docker_host",
+    "TESTCONTAINERS_HOST_OVERRIDE": "127.0.0.1",
+}
+
+
+def _testcontainers_settings() -> None:
+    import logging
+
+    for key, value in TESTCONTAINERS_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    # Its failures reach the user as mirante's one-line errors, not as its log records.
+    logging.getLogger("testcontainers").addHandler(logging.NullHandler())
+    logging.getLogger("testcontainers").propagate = False
+
+
+def throwaway_compose(
+    root: Path, compose_file: Path, env_file: Path, services: Sequence[str]
+) -> DockerCompose:
+    """testcontainers' handle on a compose project (the project name is in ``env_file``);
+    removed with its volumes by ``stop()``."""
+    _testcontainers_settings()
+    from testcontainers.compose import DockerCompose
+
+    return DockerCompose(
+        context=root,
+        compose_file_name=str(compose_file),
+        env_file=str(env_file),
+        services=list(services),
+        wait=False,  # the wait strategies below wait, with a deadline and a reason
+    )
+
+
+def start_compose(compose: DockerCompose, deadline: float) -> None:
+    """``compose up --detach``, then testcontainers' wait strategies: each service healthy
+    (or running, where it has no healthcheck) before ``deadline`` (``time.monotonic()``).
+
+    Raises:
+        ToolError: compose failed, a service exited or turned unhealthy, or time ran out.
+    """
+    import time
+    from subprocess import CalledProcessError
+
+    from testcontainers.compose.compose import ComposeContainer
+    from testcontainers.core.exceptions import ContainerIsNotRunning
+    from testcontainers.core.waiting_utils import WaitStrategy
+
+    class Healthy(WaitStrategy):
+        def wait_until_ready(self, container: Any) -> None:
+            assert isinstance(container, ComposeContainer)  # noqa: S101 (compose hands these)
+            service = container.Service
+            while True:
+                found = [c for c in compose.get_containers(True) if c.Service == service]
+                now = found[0] if found else container
+                if now.Health == "healthy" or (not now.Health and now.State == "running"):
+                    return
+                if now.State in ("exited", "dead") or now.Health == "unhealthy":
+                    raise RuntimeError(f"{service} is {now.Health or now.State}")
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{service} is still {now.Health or now.State}")
+                time.sleep(self._poll_interval)
+
+    compose.waiting_for({s: Healthy().with_poll_interval(0.5) for s in compose.services or ()})
+    command = ["docker", "compose", "up", "--detach", *(compose.services or ())]
+    try:
+        compose.start()
+    except CalledProcessError as exc:
+        said = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        raise ToolError(command, exc.returncode, said) from None
+    except (ContainerIsNotRunning, RuntimeError, TimeoutError) as exc:
+        raise ToolError(command, 1, str(exc)) from None
+
+
+@contextmanager
+def side_container(
+    image: str,
+    network: str,
+    volumes: Mapping[Path, str],
+    command: Sequence[str],
+    ready_log: str,
+    timeout: float,
+) -> Iterator[None]:
+    """One container beside a compose project (testcontainers' container API): on its
+    network, with ``volumes`` mounted read-only, ready once it logs ``ready_log``; removed
+    when the block ends.
+
+    Raises:
+        ToolError: it could not start, or did not log ``ready_log`` within ``timeout``.
+    """
+    _testcontainers_settings()
+    from docker.errors import DockerException
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    container = DockerContainer(image).with_kwargs(network=network).with_command(list(command))
+    for host, inside in volumes.items():
+        container = container.with_volume_mapping(str(host), inside, "ro")
+    container.waiting_for(LogMessageWaitStrategy(ready_log).with_startup_timeout(round(timeout)))
+    try:
+        container.start()
+    except (DockerException, TimeoutError, RuntimeError) as exc:
+        with suppress(DockerException):
+            container.stop()
+        raise ToolError(["docker", "run", image], 1, str(exc)) from None
+    try:
+        yield
+    finally:
+        with suppress(DockerException):
+            container.stop()

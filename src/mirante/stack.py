@@ -24,7 +24,13 @@ import yaml
 
 from mirante import alerting, images, official
 from mirante.docker import client, docker_errors
-from mirante.errors import ImageUnavailable, PortInUse, ServiceUnhealthy, ToolError
+from mirante.errors import (
+    ImageUnavailable,
+    MiranteError,
+    PortInUse,
+    ServiceUnhealthy,
+    ToolError,
+)
 from mirante.files import atomic_write
 from mirante.services import (
     BY_NAME,
@@ -206,7 +212,6 @@ def write_project_files(settings: Settings) -> Project:
     if not (settings.state_dir / "targets").is_dir():
         write_targets(settings, ())
     alerting.write(settings)
-    (settings.state_dir / "gate-rules").mkdir(exist_ok=True)  # rules only the gates write
     (settings.state_dir / "textfile").mkdir(exist_ok=True)  # node-exporter's textfile collector
     return Project(settings, client(settings, path), tuple(generated))
 
@@ -308,29 +313,29 @@ def _port_error(settings: Settings, error: ToolError) -> PortInUse | None:
     return None
 
 
-def up(
-    settings: Settings,
-    services: Sequence[str] = (),
-    timeout: float = 0,
-    strict: bool = False,
-) -> UpReport:
-    """Start the selected services and wait until each is healthy.
+@dataclass(frozen=True)
+class Prepared:
+    """A project ready for ``compose up``: images resolved and built, files written."""
 
-    Services whose image cannot be had here are reported ``unavailable`` and skipped (an
-    error with ``strict``); the others still come up.
+    settings: Settings  # with any secret generated just now
+    docker: DockerClient
+    source: str  # registry | local
+    choices: Mapping[str, images.ImageChoice]
+    startable: list[Service]
+    unavailable: list[images.ImageChoice]
+    already: set[str]  # services that were up before
+    built: list[images.BuildResult]
+    generated: tuple[str, ...]
 
-    Args:
-        settings: validated settings.
-        services: service names (all when empty).
-        timeout: seconds to wait for health (``settings.stack_timeout`` when 0).
-        strict: make an unavailable service an error.
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.startable]
 
-    Raises:
-        UnknownService, ImageUnavailable, PortInUse, ServiceUnhealthy, DockerUnavailable,
-        ComposeMissing, ToolError.
-    """
+
+def prepare(settings: Settings, services: Sequence[str] = (), strict: bool = False) -> Prepared:
+    """Everything ``up`` does before ``compose up``: resolve and build the images, write the
+    compose env and the target files, check the ports (see :func:`up`)."""
     selected = select(services)
-    timeout = timeout or settings.stack_timeout
     # Independent look-ups, each a network or CLI round trip: run them side by side (the
     # registry probe also overlaps the import of python-on-whales in write_project_files()).
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -356,20 +361,54 @@ def up(
     already = {name for name, c in before.items() if is_up(c)}
     check_ports(settings, startable, already)
     write_targets(settings, already | {s.name for s in startable})
-    names = [s.name for s in startable]
-    seconds, done = _up_and_wait(docker, settings, names, source == "registry", timeout)
+    return Prepared(
+        settings, docker, source, choices, startable, unavailable, already, built, project.generated
+    )
+
+
+def up(
+    settings: Settings,
+    services: Sequence[str] = (),
+    timeout: float = 0,
+    strict: bool = False,
+) -> UpReport:
+    """Start the selected services and wait until each is healthy.
+
+    Services whose image cannot be had here are reported ``unavailable`` and skipped (an
+    error with ``strict``); the others still come up.
+
+    Args:
+        settings: validated settings.
+        services: service names (all when empty).
+        timeout: seconds to wait for health (``settings.stack_timeout`` when 0).
+        strict: make an unavailable service an error.
+
+    Raises:
+        UnknownService, ImageUnavailable, PortInUse, ServiceUnhealthy, DockerUnavailable,
+        ComposeMissing, ToolError.
+    """
+    timeout = timeout or settings.stack_timeout
+    ready = prepare(settings, services, strict)
+    pull = ready.source == "registry"
+    seconds, done = _up_and_wait(ready.docker, ready.settings, ready.names, pull, timeout)
+    return report(ready, seconds, done)
+
+
+def report(ready: Prepared, seconds: Mapping[str, float], done: float) -> UpReport:
+    """The rows of ``up``: each service's state, URL, seconds to healthy and image."""
+    settings = ready.settings
     facts = official.load(settings.root)
     shown = {
         name: images.label(choice, facts, settings.images.get(name, choice.image))
-        for name, choice in choices.items()
+        for name, choice in ready.choices.items()
     }
     rows = [
         ServiceState(s.name, "healthy", s.url(settings), None, "already running", shown[s.name])
-        if s.name in already and s.name not in seconds
+        if s.name in ready.already and s.name not in seconds
         else ServiceState(
             s.name, "healthy", s.url(settings), seconds.get(s.name, done), "", shown[s.name]
         )
-        for s in startable
+        for s in ready.startable
     ] + [
         ServiceState(
             c.service,
@@ -379,11 +418,11 @@ def up(
             c.reason,
             shown[c.service],
         )
-        for c in unavailable
+        for c in ready.unavailable
     ]
     order = {s.name: i for i, s in enumerate(SERVICES)}
     rows.sort(key=lambda r: order[r.service])
-    return UpReport(rows, source, list(project.generated), built)
+    return UpReport(rows, ready.source, list(ready.generated), ready.built)
 
 
 def compose_up(docker: DockerClient, names: Sequence[str], pull: bool, timeout: float) -> None:
@@ -425,25 +464,37 @@ def _up_and_wait(
     try:
         compose_up(docker, names, pull, timeout)
     except ToolError as exc:
-        waited = (datetime.now(UTC) - since).total_seconds()
-        port_error = _port_error(settings, exc)
-        if port_error:
-            raise port_error from None
-        states = container_states(docker, settings)
-        failed = [n for n in names if not is_up(states.get(n))]
-        if not failed:
-            raise
-        name = failed[0]
-        container = states.get(name)
-        if container is None:
-            raise  # compose failed before it created the service: its own error says why
-        logs = tail_logs(docker, name)
-        codes = _exit_codes(docker, container.id, since)
-        cause = _why_not_healthy(container, exc, waited, timeout, codes)
-        raise ServiceUnhealthy(name, describe(container), waited, timeout, cause, logs) from None
+        raise failure(docker, settings, names, exc, since, timeout) from None
     done = round((datetime.now(UTC) - since).total_seconds(), 1)
     healthy = healthy_since(docker, settings, since) if names else {}
     return {name: healthy[name] for name in names if name in healthy}, done
+
+
+def failure(
+    docker: DockerClient,
+    settings: Settings,
+    names: Sequence[str],
+    error: ToolError,
+    since: datetime,
+    timeout: float,
+) -> MiranteError:
+    """Why starting ``names`` failed: a port taken, the first service not healthy (with its
+    cause and last log lines), or else compose's own error."""
+    waited = (datetime.now(UTC) - since).total_seconds()
+    if port_error := _port_error(settings, error):
+        return port_error
+    states = container_states(docker, settings)
+    # Not up now; or (it turned healthy while this looked) the one compose's error names.
+    failed = [n for n in names if not is_up(states.get(n))] or [
+        n for n in names if re.search(rf"\b{re.escape(n)}\b", error.stderr)
+    ]
+    container = states.get(failed[0]) if failed else None
+    if container is None:
+        return error  # compose failed before it created the service: its own error says why
+    logs = tail_logs(docker, failed[0])
+    codes = _exit_codes(docker, container.id, since)
+    cause = _why_not_healthy(container, error, waited, timeout, codes)
+    return ServiceUnhealthy(failed[0], describe(container), waited, timeout, cause, logs)
 
 
 def _exit_codes(docker: DockerClient, container: str, since: datetime) -> list[str]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mirante import promtools, stack
+from mirante import promtools, sandbox, stack
 from mirante.docker import run as run_tool
 from mirante.errors import MiranteError, ToolError, ToolMissing, UnknownGate
 from mirante.files import atomic_write
@@ -108,59 +109,77 @@ def run(
 ) -> Report:
     """Run the selected gates (all by default), static ones first.
 
-    With ``reuse``, runtime gates check the stack that is already running instead of
-    starting it; without, the gates start what can run here and leave it running.
+    Runtime gates check a throwaway copy of the stack (:mod:`mirante.sandbox`: its own
+    project and loopback ports, removed afterwards), so that a stack the user has up is
+    never touched; with ``reuse``, they check the stack that is already running instead.
     """
     chosen = select(only)
-    ctx = GateContext(settings, reuse=reuse)
     started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    bring_up_seconds = 0.0
-    if any(g.kind == "runtime" for g in chosen):
-        began = time.monotonic()
-        _bring_up(ctx)
-        bring_up_seconds = time.monotonic() - began
-    results = []
-    for gate in chosen:
-        # The stack gate reports on the start-up done before the runtime gates: count its time.
-        began = time.monotonic() - (bring_up_seconds if gate.name == "stack" else 0.0)
-        try:
-            verdict = gate.check(ctx)
-        except ToolMissing as exc:
-            verdict = Verdict(SKIPPED, str(exc))
-        except MiranteError as exc:
-            verdict = Verdict(FAIL, str(exc).splitlines()[0])
-        except OSError as exc:  # requests' connection errors and file problems
-            verdict = Verdict(FAIL, f"{type(exc).__name__}: {exc}")
-        results.append(
-            GateResult(
-                gate.name,
-                gate.kind,
-                verdict.status,
-                verdict.reason,
-                round(time.monotonic() - began, 2),
-                verdict.evidence,
-                verdict.outputs,
-            )
-        )
+    static_ctx = GateContext(settings)
+    results = [_result(g, static_ctx) for g in chosen if g.kind != "runtime"]
+    runtime = [g for g in chosen if g.kind == "runtime"]
+    if runtime:
+        with _stack_for_gates(settings, reuse) as ctx:
+            results += [_result(g, ctx) for g in runtime]
     return Report(started, results, strict)
 
 
-def _bring_up(ctx: GateContext) -> None:
+def _result(gate: Gate, ctx: GateContext) -> GateResult:
+    """Run one gate, timed; an expected failure becomes a ``fail`` verdict."""
+    # The stack gate reports on the start-up done before the runtime gates: count its time.
+    began = time.monotonic() - (ctx.bring_up_seconds if gate.name == "stack" else 0.0)
     try:
-        if ctx.reuse:
-            running = [r for r in stack.status(ctx.settings) if r.state in stack.UP_STATES]
-            if not running:
-                ctx.stack_error = (
-                    "--reuse, but no service of the stack is running; "
-                    "drop --reuse or run `invoke stack.up`"
-                )
-                return
+        verdict = gate.check(ctx)
+    except ToolMissing as exc:
+        verdict = Verdict(SKIPPED, str(exc))
+    except MiranteError as exc:
+        verdict = Verdict(FAIL, str(exc).splitlines()[0])
+    except OSError as exc:  # requests' connection errors and file problems
+        verdict = Verdict(FAIL, f"{type(exc).__name__}: {exc}")
+    return GateResult(
+        gate.name,
+        gate.kind,
+        verdict.status,
+        verdict.reason,
+        round(time.monotonic() - began, 2),
+        verdict.evidence,
+        verdict.outputs,
+    )
+
+
+@contextmanager
+def _stack_for_gates(settings: Settings, reuse: bool) -> Iterator[GateContext]:
+    """The context of the runtime gates: a throwaway copy of the stack, or (``reuse``) the
+    running one. A stack that cannot come up becomes ``stack_error``, for the gates to report."""
+    began = time.monotonic()
+    if reuse:
+        ctx = GateContext(settings, reuse=True)
+        try:
+            running = [r for r in stack.status(settings) if r.state in stack.UP_STATES]
+        except MiranteError as exc:
+            running, ctx.stack_error = [], str(exc).splitlines()[0]
+        if running:
             rows = [stack.ServiceState(r.service, "healthy", r.url) for r in running]
             ctx.stack_report = stack.UpReport(rows, "reused")
+        elif not ctx.stack_error:
+            ctx.stack_error = (
+                "--reuse, but no service of the stack is running; "
+                "drop --reuse or run `invoke stack.up`"
+            )
+        ctx.bring_up_seconds = time.monotonic() - began
+        yield ctx
+        return
+    with ExitStack() as cleanup:
+        try:
+            copy = cleanup.enter_context(sandbox.throwaway(settings))
+        except MiranteError as exc:
+            ctx = GateContext(settings)
+            ctx.stack_error = str(exc).splitlines()[0]
         else:
-            ctx.stack_report = stack.up(ctx.settings)
-    except MiranteError as exc:
-        ctx.stack_error = str(exc).splitlines()[0]
+            ctx = GateContext(copy.settings)
+            ctx.stack_report = copy.report
+        ctx.bring_up_seconds = time.monotonic() - began
+        yield ctx
 
 
 def write_manifest(

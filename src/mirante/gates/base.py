@@ -50,6 +50,7 @@ class GateContext:
     tools: promtools.Tools = field(init=False)
     stack_report: stack.UpReport | None = None
     stack_error: str = ""
+    bring_up_seconds: float = 0.0
     rendered: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:

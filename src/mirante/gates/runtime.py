@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -11,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from mirante import contract, dashboards, otlp, promql, promtools, waits
+from mirante import contract, dashboards, otlp, promql, promtools, services, stack, waits
+from mirante.docker import side_container
 from mirante.files import atomic_write
 from mirante.gates.base import (
     FAIL,
@@ -23,9 +25,18 @@ from mirante.gates.base import (
     Verdict,
     verdict_of,
 )
+from mirante.settings import read_env_file
 
 ALLOWLIST = Path("prometheus") / "metrics-allowlist.yml"
-GATE_RULES = "gate-rules"
+# What Prometheus logs once it serves (2.x and 3.x alike).
+READY = "Server is ready to receive web requests."
+# The probe Prometheus: the stack's flags that matter here. The rule fires at the first
+# evaluation, often before Alertmanager is discovered; a short resend delay sends it then.
+PROBE_PROMETHEUS = (
+    "--config.file=/etc/prometheus/prometheus.yml",
+    "--storage.tsdb.path=/prometheus",
+    "--rules.alert.resend-delay=2s",
+)
 PROBE_ALERT = "MiranteGateProbe"
 # Metrics only the named service exports: not checked while it is not part of the stack.
 EXPORTED_BY = {
@@ -55,7 +66,7 @@ def gate_stack(ctx: GateContext) -> Verdict:
     if ctx.stack_report is None:
         return Verdict(FAIL, "the stack was not started")
     rows = [
-        f"{r.service}: {r.state}{f' ({r.reason})' if r.reason else ''}"
+        f"{r.service}: {r.state} {r.url}{f' ({r.reason})' if r.reason else ''}"
         for r in ctx.stack_report.rows
     ]
     unavailable = [r.service for r in ctx.stack_report.rows if r.state == "unavailable"]
@@ -77,23 +88,24 @@ def _needs(ctx: GateContext, *names: str) -> Verdict | None:
 
 
 def gate_targets(ctx: GateContext) -> Verdict:
+    """Every scrape job of a running service is discovered, and every target is up."""
     if skip := _needs(ctx, "prometheus"):
         return skip
+    expected = {job for name in ctx.running() for job, _ in services.BY_NAME[name].scrape}
 
-    def down() -> list[str]:
+    def problems() -> list[str]:
         targets = _get(ctx, "prometheus", "/api/v1/targets")["data"]["activeTargets"]
-        return [
+        missing = expected - {t["labels"]["job"] for t in targets}
+        return [f"{job}: not discovered" for job in sorted(missing)] + [
             f"{t['labels']['job']} {t['scrapeUrl']}: {t['health']} {t.get('lastError', '')}".strip()
             for t in targets
             if t["health"] != "up"
         ]
 
-    problems = []
-    if _wait(lambda: not down(), 60) is False:
-        problems = down()
+    found = [] if _wait(lambda: not problems(), 60) else problems()
     targets = _get(ctx, "prometheus", "/api/v1/targets")["data"]["activeTargets"]
     return verdict_of(
-        problems,
+        found,
         f"{len(targets)} targets up: {', '.join(sorted(t['labels']['job'] for t in targets))}",
     )
 
@@ -133,13 +145,14 @@ def gate_alertmanager_ready(ctx: GateContext) -> Verdict:
 
 
 def gate_alert_path(ctx: GateContext) -> Verdict:
-    """A rule file only this gate writes makes Prometheus fire an alert; the webhook must get it."""
-    import requests
+    """A Prometheus beside the stack (its image and prometheus.yml, one fixture rule that
+    always fires) alerts the stack's Alertmanager; the app's webhook must get the alert.
 
+    The stack's own Prometheus is never given the rule, so a stack the user runs
+    (``--reuse``) sends no synthetic alert beyond this one.
+    """
     if skip := _needs(ctx, "prometheus", "alertmanager", "app"):
         return skip
-    directory = ctx.settings.state_dir / GATE_RULES
-    directory.mkdir(parents=True, exist_ok=True)
     marker = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     rule = {
         "groups": [
@@ -164,30 +177,35 @@ def gate_alert_path(ctx: GateContext) -> Verdict:
             }
         ]
     }
-    path = directory / "gate.yml"
-    atomic_write(path, yaml.safe_dump(rule))
-    started = time.monotonic()
-    try:
-        requests.post(ctx.url("prometheus", "/-/reload"), timeout=10).raise_for_status()
+    settings = ctx.settings
+    image = read_env_file(stack.env_file(settings))[stack.image_variable("prometheus")]
+    with tempfile.TemporaryDirectory(prefix="mirante-gate-rules-") as rules:
+        Path(rules).chmod(0o755)  # the official image runs as nobody
+        atomic_write(Path(rules) / "gate.yml", yaml.safe_dump(rule), 0o644)
+        mounts = {
+            settings.root / "prometheus" / "prometheus.yml": "/etc/prometheus/prometheus.yml",
+            Path(rules): "/etc/prometheus/rules",
+            settings.state_dir / "targets": "/etc/mirante/targets",
+        }
+        started = time.monotonic()
+        network = f"{settings.project_name}_default"
+        with side_container(image, network, mounts, PROBE_PROMETHEUS, READY, 60):
 
-        def arrived() -> list[dict[str, Any]]:
-            received = _get(ctx, "app", "/alerts/received")
-            return [
-                a
-                for a in received
-                if a["alertname"] == PROBE_ALERT and a["labels"].get("gate_run") == marker
-            ]
+            def arrived() -> list[dict[str, Any]]:
+                received = _get(ctx, "app", "/alerts/received")
+                return [
+                    a
+                    for a in received
+                    if a["alertname"] == PROBE_ALERT and a["labels"].get("gate_run") == marker
+                ]
 
-        found = _wait(arrived, 60)
-    finally:
-        path.unlink(missing_ok=True)
-        requests.post(ctx.url("prometheus", "/-/reload"), timeout=10)
+            found = _wait(arrived, 60)
     if not found:
         return Verdict(FAIL, f"{PROBE_ALERT} did not reach the app's webhook within 60 s")
     return Verdict(
         PASS,
         f"{PROBE_ALERT} reached receiver {found[0]['receiver']!r} "
-        f"in {time.monotonic() - started:.1f} s",
+        f"in {time.monotonic() - started:.1f} s (from a Prometheus beside the stack, {image})",
         [json.dumps(found[0])],
     )
 

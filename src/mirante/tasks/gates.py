@@ -17,7 +17,7 @@ from mirante.tasks._cli import exits_cleanly, split_names, table
         "only": "comma-separated gates to run (default: all); see --list",
         "list_": "list the gates and exit",
         "strict": "count skipped gates as failures",
-        "reuse": "check the running stack instead of starting it",
+        "reuse": "check the stack that is running instead of a throwaway copy of it",
     },
 )
 @exits_cleanly
