@@ -81,7 +81,7 @@ def stack_images(
     source = images.effective_source(settings)
     present = images.present_images(docker)
     choices = images.plan(settings, selected, source, present)
-    images.build_missing(settings, docker, choices, source, present)
+    images.build_missing(settings, lambda: docker, choices, source, present)
     wanted = {c.service: c.image for c in choices.values() if c.available}
     if not services:
         wanted["backup-tools"] = images.ensure_tool_image(settings, docker, "backup-tools")

@@ -60,13 +60,82 @@ def docker_errors() -> Iterator[None]:
         yield
     except DockerException as exc:
         stderr = exc.stderr or exc.stdout or ""
-        if _DAEMON_DOWN.search(stderr):
-            raise DockerUnavailable(stderr.strip().splitlines()[-1]) from None
-        if "'compose' is not a docker command" in stderr or (
-            "unknown command" in stderr and "compose" in stderr
-        ):
-            raise ComposeMissing() from None
-        raise ToolError(exc.docker_command, exc.return_code, stderr) from None
+        raise _classified(ToolError(exc.docker_command, exc.return_code, stderr)) from None
+
+
+def _classified(error: ToolError) -> ToolError | DockerUnavailable | ComposeMissing:
+    """A failed docker command, as the error that says what to do about it."""
+    stderr = error.stderr
+    if _DAEMON_DOWN.search(stderr):
+        return DockerUnavailable(stderr.strip().splitlines()[-1])
+    if "'compose' is not a docker command" in stderr or (
+        "unknown command" in stderr and "compose" in stderr
+    ):
+        return ComposeMissing()
+    return error
+
+
+# The calls on the path of every `stack.up` go to the docker CLI directly: importing
+# python-on-whales costs more than they do, and compose runs meanwhile.
+
+
+def cli(argv: Sequence[str], timeout: float | None = None) -> str:
+    """Run ``docker ARGV...``; its standard output.
+
+    Raises:
+        DockerUnavailable, ComposeMissing, ToolError.
+    """
+    if shutil.which("docker") is None:
+        raise DockerUnavailable("the `docker` command is not on PATH")
+    try:
+        return run(["docker", *argv], timeout=timeout).stdout
+    except ToolError as exc:
+        raise _classified(exc) from None
+
+
+def compose_args(settings: Settings, env_file: Path) -> list[str]:
+    """``compose`` and the options that name this checkout's project (as :func:`client`)."""
+    return [
+        "compose",
+        "--file",
+        str(settings.compose_file),
+        "--env-file",
+        str(env_file),
+        "--project-name",
+        settings.project_name,
+        "--project-directory",
+        str(settings.compose_file.parent),
+    ]
+
+
+def image_tags() -> set[str]:
+    """Every ``repo:tag`` the daemon holds, in one call whatever their number."""
+    listing = cli(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+    return {line for line in listing.splitlines() if line and not line.endswith(":<none>")}
+
+
+_HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
+
+
+def service_states(project: str) -> dict[str, str]:
+    """Each service of a compose project and its state, as ``stack.describe`` words it:
+    ``healthy`` / ``starting`` / ``unhealthy`` / ``running`` / ``exited`` / ..."""
+    listing = cli(
+        [
+            "ps",
+            "--all",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--format",
+            '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}',
+        ]
+    )
+    states = {}
+    for line in listing.splitlines():
+        service, state, status = [*line.split("\t"), "", ""][:3]
+        health = _HEALTH.search(status) if state == "running" else None
+        states[service] = (health.group(1).removeprefix("health: ") if health else state) or "?"
+    return states
 
 
 def run_container(docker: DockerClient, image: str, argv: Sequence[str], **options: Any) -> str:

@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,7 +275,7 @@ def service_image(settings: Settings, service: str) -> tuple[DockerClient, str]:
     source = effective_source(settings)
     present = present_images(docker)
     choices = plan(settings, [BY_NAME[service]], source, present)
-    build_missing(settings, docker, choices, source, present)
+    build_missing(settings, lambda: docker, choices, source, present)
     return docker, choices[service].image
 
 
@@ -312,18 +312,19 @@ def present_images(docker: DockerClient) -> set[str]:
 
 def build_missing(
     settings: Settings,
-    docker: DockerClient,
+    docker: Callable[[], DockerClient],
     choices: Mapping[str, ImageChoice],
     source: str,
     present: set[str],
 ) -> list[BuildResult]:
-    """Build, in parallel, every chosen local image the daemon does not hold yet."""
+    """Build, in parallel, every chosen local image the daemon does not hold yet (the
+    client is asked for only then)."""
     wanted = {
         c.recipe: c.image
         for c in choices.values()
         if c.available and c.recipe and c.image not in present
     }
-    return build(settings, docker, sorted(wanted), source)
+    return build(settings, docker(), sorted(wanted), source) if wanted else []
 
 
 def build(

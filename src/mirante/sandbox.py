@@ -85,7 +85,7 @@ def throwaway(settings: Settings, timeout: float = 0) -> Iterator[Sandbox]:
             done = round((datetime.now(UTC) - since).total_seconds(), 1)
             healthy = stack.healthy_since(ready.docker, copy, since)
             copy = replace(copy, ports={**copy.ports, **_published(compose, ready)})
-            ready = replace(ready, settings=copy)
+            ready = replace(ready, project=replace(ready.project, settings=copy))
             yield Sandbox(copy, stack.report(ready, healthy, done))
         finally:
             compose.stop(down=True)

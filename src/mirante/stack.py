@@ -8,9 +8,12 @@ sees exactly what mirante ran.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from mirante import alerting, images, official
-from mirante.docker import client, docker_errors
+from mirante.docker import cli, client, compose_args, docker_errors, service_states
+from mirante.docker import image_tags as tags
 from mirante.errors import (
     ImageUnavailable,
     MiranteError,
@@ -187,8 +191,12 @@ class Project:
     """The local stack's compose project, its files written: what stack tasks work on."""
 
     settings: Settings  # with any secret generated just now
-    docker: DockerClient
     generated: tuple[str, ...] = ()  # the secrets generated into .env by this call
+
+    @functools.cached_property
+    def docker(self) -> DockerClient:
+        """The project's client (made on first use: python-on-whales is slow to import)."""
+        return client(self.settings, env_file(self.settings))
 
 
 def write_project_files(settings: Settings) -> Project:
@@ -213,7 +221,7 @@ def write_project_files(settings: Settings) -> Project:
         write_targets(settings, ())
     alerting.write(settings)
     (settings.state_dir / "textfile").mkdir(exist_ok=True)  # node-exporter's textfile collector
-    return Project(settings, client(settings, path), tuple(generated))
+    return Project(settings, tuple(generated))
 
 
 def stop_service(settings: Settings, docker: DockerClient, service: str) -> Stopped:
@@ -317,15 +325,21 @@ def _port_error(settings: Settings, error: ToolError) -> PortInUse | None:
 class Prepared:
     """A project ready for ``compose up``: images resolved and built, files written."""
 
-    settings: Settings  # with any secret generated just now
-    docker: DockerClient
+    project: Project
     source: str  # registry | local
     choices: Mapping[str, images.ImageChoice]
     startable: list[Service]
     unavailable: list[images.ImageChoice]
     already: set[str]  # services that were up before
     built: list[images.BuildResult]
-    generated: tuple[str, ...]
+
+    @property
+    def settings(self) -> Settings:
+        return self.project.settings
+
+    @property
+    def docker(self) -> DockerClient:
+        return self.project.docker
 
     @property
     def names(self) -> list[str]:
@@ -336,14 +350,15 @@ def prepare(settings: Settings, services: Sequence[str] = (), strict: bool = Fal
     """Everything ``up`` does before ``compose up``: resolve and build the images, write the
     compose env and the target files, check the ports (see :func:`up`)."""
     selected = select(services)
-    # Independent look-ups, each a network or CLI round trip: run them side by side (the
-    # registry probe also overlaps the import of python-on-whales in write_project_files()).
+    # python-on-whales is needed only once compose has started: import it meanwhile.
+    threading.Thread(target=importlib.import_module, args=("python_on_whales",)).start()
+    # Independent look-ups, each a network or CLI round trip: run them side by side.
     with ThreadPoolExecutor(max_workers=3) as pool:
         probing = pool.submit(images.effective_source, settings)
+        listing = pool.submit(tags)
+        inspecting = pool.submit(service_states, settings.project_name)
         project = write_project_files(settings)
-        settings, docker = project.settings, project.docker
-        listing = pool.submit(images.present_images, docker)
-        inspecting = pool.submit(container_states, docker, settings)
+        settings = project.settings
         source, present, before = probing.result(), listing.result(), inspecting.result()
     choices = images.plan(settings, SERVICES, source, present)
     unavailable = [choices[s.name] for s in selected if not choices[s.name].available]
@@ -355,15 +370,17 @@ def prepare(settings: Settings, services: Sequence[str] = (), strict: bool = Fal
     startable = [s for s in selected if choices[s.name].available]
     wanted = {s.name for s in startable} | {h for s in startable for h in s.helpers}
     built = images.build_missing(
-        settings, docker, {k: v for k, v in choices.items() if k in wanted}, source, present
+        settings,
+        lambda: project.docker,
+        {k: v for k, v in choices.items() if k in wanted},
+        source,
+        present,
     )
     write_compose_env(settings, compose_env(settings, choices))
-    already = {name for name, c in before.items() if is_up(c)}
+    already = {name for name, state in before.items() if state in UP_STATES}
     check_ports(settings, startable, already)
     write_targets(settings, already | {s.name for s in startable})
-    return Prepared(
-        settings, docker, source, choices, startable, unavailable, already, built, project.generated
-    )
+    return Prepared(project, source, choices, startable, unavailable, already, built)
 
 
 def up(
@@ -390,7 +407,7 @@ def up(
     timeout = timeout or settings.stack_timeout
     ready = prepare(settings, services, strict)
     pull = ready.source == "registry"
-    seconds, done = _up_and_wait(ready.docker, ready.settings, ready.names, pull, timeout)
+    seconds, done = _up_and_wait(ready.project, ready.names, pull, timeout)
     return report(ready, seconds, done)
 
 
@@ -422,30 +439,30 @@ def report(ready: Prepared, seconds: Mapping[str, float], done: float) -> UpRepo
     ]
     order = {s.name: i for i, s in enumerate(SERVICES)}
     rows.sort(key=lambda r: order[r.service])
-    return UpReport(rows, ready.source, list(ready.generated), ready.built)
+    return UpReport(rows, ready.source, list(ready.project.generated), ready.built)
 
 
-def compose_up(docker: DockerClient, names: Sequence[str], pull: bool, timeout: float) -> None:
+def compose_up(settings: Settings, names: Sequence[str], pull: bool, timeout: float) -> None:
     """``docker compose up --detach --wait``; pulls missing images only when ``pull``."""
     if not names:
         return
-    with docker_errors():
-        docker.compose.up(
-            list(names),
-            detach=True,
-            wait=True,
-            wait_timeout=max(1, round(timeout)),
-            quiet=True,
-            pull="missing" if pull else "never",
-        )
+    cli(
+        [
+            *compose_args(settings, env_file(settings)),
+            "up",
+            "--detach",
+            "--wait",
+            "--wait-timeout",
+            str(max(1, round(timeout))),
+            "--pull",
+            "missing" if pull else "never",
+            *names,
+        ]
+    )
 
 
 def _up_and_wait(
-    docker: DockerClient,
-    settings: Settings,
-    names: Sequence[str],
-    pull: bool,
-    timeout: float,
+    project: Project, names: Sequence[str], pull: bool, timeout: float
 ) -> tuple[dict[str, float], float]:
     """Start the services and let compose wait for their health.
 
@@ -460,13 +477,14 @@ def _up_and_wait(
         PortInUse: compose could not publish a port.
         ServiceUnhealthy: the first service not healthy when compose gave up, with its logs.
     """
+    settings = project.settings
     since = datetime.now(UTC)
     try:
-        compose_up(docker, names, pull, timeout)
+        compose_up(settings, names, pull, timeout)
     except ToolError as exc:
-        raise failure(docker, settings, names, exc, since, timeout) from None
+        raise failure(project.docker, settings, names, exc, since, timeout) from None
     done = round((datetime.now(UTC) - since).total_seconds(), 1)
-    healthy = healthy_since(docker, settings, since) if names else {}
+    healthy = healthy_since(project.docker, settings, since) if names else {}
     return {name: healthy[name] for name in names if name in healthy}, done
 
 
@@ -618,7 +636,7 @@ def restart(
     if names:
         with docker_errors():
             docker.compose.restart(names)
-    seconds, done = _up_and_wait(docker, settings, names, False, timeout or settings.stack_timeout)
+    seconds, done = _up_and_wait(project, names, False, timeout or settings.stack_timeout)
     return [
         ServiceState(
             s.name,

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
+from mirante import docker as docker_cli
 from mirante import settings, stack, waits
 from tests.helpers import invoke, leftovers, project_env
 
@@ -95,6 +96,10 @@ def test_every_service_answers_on_loopback_only(
         ]
         assert bindings, name
         assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}, name
+    # The CLI's quick look (on every stack.up) words each state as the full inspection does.
+    assert docker_cli.service_states(stack_settings.project_name) == {
+        name: stack.describe(c) for name, c in states.items()
+    }
 
 
 def test_prometheus_scrapes_the_app_and_sees_its_requests(

@@ -10,6 +10,7 @@ import json
 import shutil
 import socket
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,14 +68,27 @@ def compose_prefix(config: settings.Settings) -> list[str]:
     ]
 
 
+@pytest.fixture
+def cli_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The docker CLI calls of mirante's own (not python-on-whales') wrapper, not run."""
+    calls: list[list[str]] = []
+
+    def record(argv: list[Any], **_: Any) -> subprocess.CompletedProcess[str]:
+        calls.append([str(a) for a in argv])
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(docker, "run", record)
+    return calls
+
+
 def test_up_detaches_and_never_pulls_without_a_registry(
-    recorder: Recorder, config: settings.Settings
+    cli_calls: list[list[str]], config: settings.Settings
 ) -> None:
-    client = docker.client(config, stack.env_file(config))
-    stack.compose_up(client, ["prometheus", "app"], False, 90)
-    assert recorder.calls == [
+    stack.compose_up(config, ["prometheus", "app"], False, 90)
+    assert cli_calls == [
         [
-            *compose_prefix(config),
+            "docker",
+            *compose_prefix(config)[1:],
             "up",
             "--detach",
             "--wait",
@@ -89,11 +103,10 @@ def test_up_detaches_and_never_pulls_without_a_registry(
 
 
 def test_up_pulls_missing_images_from_a_registry(
-    recorder: Recorder, config: settings.Settings
+    cli_calls: list[list[str]], config: settings.Settings
 ) -> None:
-    client = docker.client(config, stack.env_file(config))
-    stack.compose_up(client, ["grafana"], True, 30)
-    assert recorder.calls[0][len(compose_prefix(config)) :] == [
+    stack.compose_up(config, ["grafana"], True, 30)
+    assert cli_calls[0][len(compose_prefix(config)) :] == [
         "up",
         "--detach",
         "--wait",
@@ -106,10 +119,19 @@ def test_up_pulls_missing_images_from_a_registry(
 
 
 def test_up_with_nothing_to_start_runs_nothing(
+    cli_calls: list[list[str]], config: settings.Settings
+) -> None:
+    stack.compose_up(config, [], False, 30)
+    assert cli_calls == []
+
+
+def test_the_cli_and_python_on_whales_name_the_same_project(
     recorder: Recorder, config: settings.Settings
 ) -> None:
-    stack.compose_up(docker.client(config), [], False, 30)
-    assert recorder.calls == []
+    client = docker.client(config, stack.env_file(config))
+    client.compose.ps()
+    assert recorder.calls[0][: len(compose_prefix(config))] == compose_prefix(config)
+    assert compose_prefix(config)[1:] == docker.compose_args(config, stack.env_file(config))
 
 
 def test_down_removes_orphans_and_volumes_only_when_asked(
@@ -227,3 +249,28 @@ def test_without_a_collector_the_app_sends_traces_and_logs_straight_to_tempo_and
     }
     only_tempo = {**no_collector, "loki": choice("loki", False)}
     assert routes(only_tempo)["OTLP_LOGS_ENDPOINT"] == ""
+
+
+def test_service_states_word_the_states_as_describe_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listing = (
+        "prometheus\trunning\tUp 5 seconds (healthy)\n"
+        "app\trunning\tUp 2 seconds (health: starting)\n"
+        "grafana\trunning\tUp 9 seconds (unhealthy)\n"
+        "node-exporter\trunning\tUp 3 seconds\n"
+        "postgres\texited\tExited (1) 2 seconds ago\n"
+    )
+
+    def answer(argv: list[Any], **_: Any) -> subprocess.CompletedProcess[str]:
+        assert "label=com.docker.compose.project=shop" in argv
+        return subprocess.CompletedProcess(argv, 0, listing, "")
+
+    monkeypatch.setattr(docker, "run", answer)
+    assert docker.service_states("shop") == {
+        "prometheus": "healthy",
+        "app": "starting",
+        "grafana": "unhealthy",
+        "node-exporter": "running",
+        "postgres": "exited",
+    }

@@ -233,7 +233,7 @@ def _restore_volume(
             raise RestoreError(service, "swap", str(exc)) from None
         if running:
             try:
-                stack.compose_up(docker, [service], pull=False, timeout=settings.stack_timeout)
+                stack.compose_up(settings, [service], pull=False, timeout=settings.stack_timeout)
             except MiranteError as exc:
                 with suppress(MiranteError), docker_errors():
                     docker.compose.stop([service])
@@ -251,7 +251,7 @@ def _restore_volume(
 
 def _start(docker: DockerClient, service: str, settings: Settings) -> None:
     with suppress(MiranteError):
-        stack.compose_up(docker, [service], pull=False, timeout=settings.stack_timeout)
+        stack.compose_up(settings, [service], pull=False, timeout=settings.stack_timeout)
 
 
 def _quote(identifier: str) -> str:
