@@ -13,6 +13,7 @@ PYTHON = "3.11"
 
 
 def install_groups(session: nox.Session, *groups: str) -> None:
+    """Install the dependency groups of pyproject.toml into the session."""
     for group in groups:
         session.install(*nox.project.dependency_groups(PYPROJECT, group))
 
@@ -44,8 +45,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def gates(session: nox.Session) -> None:
-    """Run the quality gates (`invoke gates`) on a throwaway copy of the stack; arguments
-    after -- go to it (``-- --reuse`` checks the stack that is running)."""
+    """Run the quality gates (`invoke gates`) on a throwaway copy of the stack.
+
+    Arguments after -- go to it (``-- --reuse`` checks the stack that is running).
+    """
     session.install("-e", ".")
     session.run("invoke", "gates", *session.posargs)
 

@@ -41,6 +41,7 @@ SAMPLES = 5_000  # per series and part; two parts (one per core), 15 s apart
 
 
 def volume_bytes(config: settings.Settings, docker: object) -> int:
+    """Bytes in the Prometheus volume of the benchmark project."""
     out = backup.helper(
         config,
         docker,  # type: ignore[arg-type]
@@ -51,6 +52,7 @@ def volume_bytes(config: settings.Settings, docker: object) -> int:
 
 
 def openmetrics(path: Path, part: int, start: int) -> None:
+    """Write one OpenMetrics file of synthetic series for ``promtool tsdb create-blocks-from``."""
     rng = random.Random(part)  # noqa: S311 (seeded test data, not secrets)
     with path.open("w") as out:
         out.write("# TYPE bench_value gauge\n")
@@ -102,6 +104,7 @@ def fill(config: settings.Settings, docker: object, work: Path) -> None:
 
 
 def bare_archive(config: settings.Settings, docker: object, out: Path) -> float:
+    """Seconds a bare ``tar | zstd -T0`` of the Prometheus volume takes."""
     started = time.perf_counter()
     backup.helper(
         config,
@@ -115,6 +118,7 @@ def bare_archive(config: settings.Settings, docker: object, out: Path) -> float:
 
 
 def main() -> int:
+    """Run the backup benchmark and print its figures and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()

@@ -27,12 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def timed(argv: list[str], **options: object) -> float:
+    """Seconds one command takes; it must succeed."""
     started = time.perf_counter()
     subprocess.run(argv, check=True, cwd=REPO, **options)  # type: ignore[call-overload]
     return time.perf_counter() - started
 
 
 def main() -> int:
+    """Run the image bundle benchmark and print its figures and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()

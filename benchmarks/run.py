@@ -44,6 +44,7 @@ SERVICES = ["prometheus", "alertmanager", "node-exporter", "postgres", "app"]
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:
+    """Seconds one command takes; it must succeed."""
     started = time.perf_counter()
     subprocess.run(
         argv, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -55,6 +56,7 @@ STATIC_GATES = "compose,prometheus,alertmanager,dashboards,environment"
 
 
 def bench_gates(invoke: list[str], env: dict[str, str]) -> None:
+    """Time the static gates (3 runs) and print the median against its target."""
     static = [timed([*invoke, "gates", "--only", STATIC_GATES], env) for _ in range(3)]
     median = statistics.median(static)
     print(
@@ -91,6 +93,7 @@ def bench_health(invoke: list[str], env: dict[str, str], runs: int) -> None:
 
 
 def main() -> int:
+    """Run the command benchmarks and print their figures and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--gates", action="store_true", help="also time the quality gates")

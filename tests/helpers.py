@@ -1,5 +1,7 @@
-"""What the test suites share: the checkout, scratch copies of it, running commands as a
-user would, and the gate that skips (or fails) a suite whose tools are missing.
+"""What the test suites share.
+
+The checkout, scratch copies of it, running commands as a user would, and the gate that
+skips (or fails) a suite whose tools are missing.
 
 Imported as ``tests.helpers`` (pytest puts the repository on ``sys.path``, see
 ``pythonpath`` in pyproject.toml); fixtures stay in the conftest files.
@@ -23,16 +25,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def scratch_checkout(path: Path, copies: tuple[str, ...] = ()) -> Path:
-    """A checkout of this repository whose .env and .mirante/ are its own (see
-    :func:`mirante.files.linked_checkout`); the parts in ``copies`` may be changed."""
+    """A checkout of this repository whose .env and .mirante/ are its own.
+
+    See :func:`mirante.files.linked_checkout`; the parts in ``copies`` may be changed.
+    """
     return linked_checkout(REPO, path, copies)
 
 
 def run_as_user(
     argv: Sequence[str], env: Mapping[str, str], timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command as a user would: from the repository, with ``env`` over the current
-    environment, and no terminal on stdin (so nothing that asks can pass without --yes)."""
+    """Run a command as a user would.
+
+    From the repository, with ``env`` over the current environment, and no terminal on
+    stdin (so nothing that asks can pass without --yes).
+    """
     return subprocess.run(
         list(argv),
         cwd=REPO,
@@ -56,8 +63,11 @@ def gate_suite(
     missing: Callable[[], str],
     require: str,
 ) -> None:
-    """Mark the tests under ``here``. When ``missing()`` says what they need is absent, skip
-    them with that reason, or fail the run when the variable ``require`` is 1 (CI sets it)."""
+    """Mark the tests under ``here``, and skip or fail them when what they need is absent.
+
+    When ``missing()`` says why, skip them with that reason, or fail the run when the
+    variable ``require`` is 1 (CI sets it).
+    """
     ours = [i for i in items if here in Path(str(i.fspath)).parents]
     for item in ours:
         item.add_marker(marker)

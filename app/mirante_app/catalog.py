@@ -1,5 +1,7 @@
-"""The seeded data (`invoke seed`, or the database's first start): reference values and
-sample tenants, read from Postgres for ``GET /catalog``.
+"""The seeded data, read from Postgres for ``GET /catalog``.
+
+Reference values and sample tenants, loaded by `invoke seed` or at the database's first
+start.
 
 The connection comes from libpq's own variables (``PGHOST``, ``PGPORT``, ``PGUSER``,
 ``PGPASSWORD``, ``PGDATABASE``), so no password is ever part of a URL or a command line.

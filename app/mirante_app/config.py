@@ -17,6 +17,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class AppConfig:
+    """The app's settings, read once from its environment at start-up."""
+
     service_name: str
     otlp_endpoint: str
     traces_endpoint: str

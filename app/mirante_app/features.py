@@ -18,6 +18,8 @@ LOG = logging.getLogger("mirante_app.features")
 
 
 class Flags:
+    """The feature flags of one environment, re-read when their file changes."""
+
     def __init__(self, path: str, env: str) -> None:
         self.path = Path(path)
         self.env = env
@@ -50,11 +52,13 @@ class Flags:
         self._flags = flags
 
     def enabled(self, name: str) -> bool:
+        """Whether the flag ``name`` is on (an unknown flag is off)."""
         with self._lock:
             self._refresh()
             return self._flags.get(name, False)
 
     def snapshot(self) -> dict[str, bool]:
+        """Every flag and whether it is on, for ``/features``."""
         with self._lock:
             self._refresh()
             return dict(self._flags)

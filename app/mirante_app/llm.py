@@ -95,6 +95,7 @@ class CircuitBreaker:
 
     @property
     def state(self) -> int:
+        """The state, as ``circuit_breaker_state`` shows it (0 closed, 1 open, 2 half-open)."""
         with self._lock:
             self._refresh()
             return self._state
@@ -117,12 +118,14 @@ class CircuitBreaker:
                 self._trial_running = True
 
     def record_success(self) -> None:
+        """A call went through: close the breaker and reset the failure count."""
         with self._lock:
             self._failures = 0
             self._trial_running = False
             self._set(CLOSED)
 
     def record_failure(self) -> None:
+        """A call failed: count it, and open the breaker at the threshold."""
         with self._lock:
             self._failures += 1
             self._trial_running = False
@@ -142,6 +145,8 @@ class ProviderBehaviour:
 
 @dataclass(frozen=True)
 class Completion:
+    """One provider answer: its text and token counts."""
+
     text: str
     prompt_tokens: int
     completion_tokens: int
@@ -160,6 +165,7 @@ class SimulatedProvider:
         self._rng = rng or random.Random()  # noqa: S311 (simulation, not cryptography)
 
     async def complete(self, prompt: str, extra_latency: float = 0.0) -> tuple[str, int, int]:
+        """Answer ``prompt`` after the simulated latency; raises on a simulated error or outage."""
         mode = self.behaviour.mode
         if mode == "down":
             await asyncio.sleep(0.05)
@@ -190,6 +196,7 @@ class LLMClient:
             LLM_ERRORS.labels(provider.name, provider.model, reason)
 
     async def complete(self, prompt: str, extra_latency: float = 0.0) -> Completion:
+        """Complete ``prompt`` through the breaker, recording the span and the LLM metrics."""
         name, model = self.provider.name, self.provider.model
         with self._tracer.start_as_current_span("llm.complete") as span:
             span.set_attribute("gen_ai.system", name)

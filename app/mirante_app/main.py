@@ -73,6 +73,7 @@ TRAFFIC = TrafficGenerator(CONFIG.traffic_rps, list(PROVIDERS), flags=FLAGS)
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    """Start telemetry and the traffic generator with the app; stop and flush them at exit."""
     TRAFFIC.start()
     yield
     TRAFFIC.stop()
@@ -156,6 +157,8 @@ async def health_otel() -> dict[str, Any]:
 
 
 class CompletionRequest(BaseModel):
+    """The body of ``POST /v1/completions``."""
+
     prompt: str = Field(min_length=1, max_length=4000)
     provider: str | None = None  # none named: alpha, or beta with the llm_beta_provider flag
     slow: bool = False
@@ -190,6 +193,8 @@ async def complete(body: CompletionRequest) -> dict[str, Any]:
 
 
 class SimulateRequest(BaseModel):
+    """The body of ``POST /simulate``: what to make the providers do, and for how long."""
+
     provider: str = "alpha"
     mode: str
 

@@ -74,6 +74,7 @@ class SignalHealth:
         self._last_failure: float | None = None
 
     def record(self, ok: bool) -> None:
+        """Count one export attempt of this signal, and whether it worked."""
         with self._lock:
             if ok:
                 self._last_ok = time.time()
@@ -81,6 +82,7 @@ class SignalHealth:
                 self._last_failure = time.time()
 
     def report(self) -> dict[str, str]:
+        """``ok`` / ``failing`` / ``unknown`` with the last error, for ``/health/otel``."""
         with self._lock:
             ok, failure = self._last_ok, self._last_failure
         if failure is not None and (ok is None or failure > ok):
@@ -101,9 +103,11 @@ class ScrapeHealth:
         self._last: float | None = None
 
     def scraped(self) -> None:
+        """Note that Prometheus has just scraped ``/metrics``."""
         self._last = time.time()
 
     def report(self) -> dict[str, str]:
+        """``ok`` while the last scrape is recent, else ``stale`` or ``unknown``."""
         if self._last is None:
             return {"status": "degraded", "reason": "/metrics has not been scraped yet"}
         age = time.time() - self._last
@@ -113,31 +117,40 @@ class ScrapeHealth:
 
 
 class TrackedSpanExporter(SpanExporter):
+    """A span exporter that records in :class:`SignalHealth` whether each export worked."""
+
     def __init__(self, inner: SpanExporter, health: SignalHealth) -> None:
         self._inner, self._health = inner, health
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Export through the wrapped exporter and record the outcome."""
         result = self._inner.export(spans)
         self._health.record(result == SpanExportResult.SUCCESS)
         return result
 
     def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
         self._inner.shutdown()
 
 
 class TrackedLogExporter(LogRecordExporter):
+    """A log exporter that records in :class:`SignalHealth` whether each export worked."""
+
     def __init__(self, inner: LogRecordExporter, health: SignalHealth) -> None:
         self._inner, self._health = inner, health
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        """Export through the wrapped exporter and record the outcome."""
         result = self._inner.export(batch)
         self._health.record(result == LogRecordExportResult.SUCCESS)
         return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush the wrapped exporter."""
         return self._inner.force_flush(timeout_millis)
 
     def shutdown(self) -> None:
+        """Shut the wrapped exporter down."""
         self._inner.shutdown()
 
 
@@ -154,6 +167,7 @@ class QuietProbesSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: trace.TraceState | None = None,
     ) -> SamplingResult:
+        """Drop the root server span of a probe path; sample everything else."""
         if kind == SpanKind.SERVER and (attributes or {}).get("url.path") in QUIET_PATHS:
             return SamplingResult(Decision.DROP)
         return ALWAYS_ON.should_sample(
@@ -161,6 +175,7 @@ class QuietProbesSampler(Sampler):
         )
 
     def get_description(self) -> str:
+        """The sampler's name, as OpenTelemetry shows it."""
         return "QuietProbesSampler"
 
 
@@ -168,6 +183,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the current trace and span ids."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line, with ``trace_id`` and ``span_id`` when a span is current."""
         context = trace.get_current_span().get_span_context()
         entry: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -225,6 +241,7 @@ class Telemetry:
         logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
 
     def report(self) -> dict[str, Any]:
+        """Per signal (traces, logs, metrics), whether export works: ``/health/otel``."""
         signals = {
             "traces": self.traces.report(),
             "metrics": self.metrics.report(),

@@ -27,6 +27,8 @@ PROMPTS = (
 
 
 class TrafficGenerator:
+    """Sends a steady mix of healthy, slow and failing requests to the app itself."""
+
     def __init__(
         self, rps: float, providers: list[str], target: str | None = None, flags: Any = None
     ) -> None:
@@ -39,11 +41,13 @@ class TrafficGenerator:
         self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
 
     def start(self) -> None:
+        """Start sending in the background (nothing when the rate is 0)."""
         if self.rps > 0:
             LOG.info("traffic generator started", extra={"fields": {"rps": self.rps}})
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop sending and wait for the sender to end."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)

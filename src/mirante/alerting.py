@@ -24,14 +24,17 @@ TEXT = '{{ template "mirante.text" . }}'
 
 
 def rendered_path(settings: Settings) -> Path:
+    """Where the rendered Alertmanager config is written."""
     return settings.state_dir / "alertmanager" / "alertmanager.yml"
 
 
 def slack_enabled(settings: Settings) -> bool:
+    """Whether Slack alerts are on (a webhook URL is set)."""
     return bool(settings.slack_webhook_url)
 
 
 def email_enabled(settings: Settings) -> bool:
+    """Whether email alerts are on (smarthost, sender and recipient all set)."""
     return bool(settings.smtp_smarthost and settings.smtp_from and settings.alert_email_to)
 
 

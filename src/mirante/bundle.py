@@ -45,6 +45,8 @@ Progress = Callable[[int, int], None]  # (bytes done, bytes expected; 0 when not
 
 @dataclass(frozen=True)
 class BundledImage:
+    """One image in a bundle: its reference, id and size."""
+
     service: str
     ref: str
     id: str
@@ -53,6 +55,8 @@ class BundledImage:
 
 @dataclass
 class Bundle:
+    """A bundle file and the images its manifest lists."""
+
     path: Path
     images: list[BundledImage]
     absent: dict[str, str]
@@ -63,6 +67,7 @@ class Bundle:
 
 
 def default_path(settings: Settings) -> Path:
+    """Where ``images.save`` writes when no ``--output`` is given."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return settings.root / "artifacts" / "images" / f"mirante-images-{stamp}.tar"
 
@@ -70,9 +75,10 @@ def default_path(settings: Settings) -> Path:
 def stack_images(
     settings: Settings, docker: DockerClient, services: Sequence[str] = ()
 ) -> tuple[list[BundledImage], dict[str, str]]:
-    """Every image the selected services run here (all, with the backup helper, when none
-    are named), building the local ones that are missing; and the services whose image
-    this machine cannot have, with the reason.
+    """Every image the selected services run here, and those this machine cannot have.
+
+    All services, with the backup helper, when none are named; the local images that are
+    missing are built; each service whose image cannot be had comes with the reason.
 
     Raises:
         UnknownService: naming the known services.

@@ -32,6 +32,8 @@ OTLP_CHECK = "OTLP exporters"
 
 @dataclass(frozen=True)
 class ContractCheck:
+    """One check of the observability contract and its outcome."""
+
     name: str
     ok: bool
     detail: str
@@ -42,8 +44,10 @@ def validate(url: str, llm: bool | None = None, timeout: float = 5.0) -> list[Co
     """Every check of the contract against the service at ``url``.
 
     Args:
+        url: the service's base URL (http or https).
         llm: require the LLM families (True), skip them (False), or require them when the
             service exposes any ``llm_`` family (None).
+        timeout: seconds for each request.
 
     Raises:
         ServiceUnreachable: a URL that is not http(s), or nothing answering there.

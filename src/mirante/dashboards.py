@@ -22,6 +22,8 @@ VARIABLE_VALUES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "
 
 @dataclass(frozen=True)
 class Query:
+    """One panel query of a dashboard, with where it is."""
+
     dashboard: str
     panel: str
     datasource: str  # datasource uid
@@ -29,6 +31,7 @@ class Query:
 
 
 def dashboard_files(root: Path) -> list[Path]:
+    """The committed dashboard JSON files, sorted."""
     return sorted((root / "grafana" / "dashboards").rglob("*.json"))
 
 
@@ -51,6 +54,7 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def queries(dashboard: dict[str, Any]) -> Iterator[Query]:
+    """Every query of a dashboard's panels, with its panel and datasource uid."""
     for panel in panels(dashboard):
         for target in panel.get("targets", []):
             source = target.get("datasource") or panel.get("datasource") or {}

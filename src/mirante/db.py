@@ -32,6 +32,8 @@ ENVIRONMENTS = ("local", "dev", "staging", "prod")
 
 @dataclass
 class Dump:
+    """One database dump that was written, and where."""
+
     env: str
     path: Path
     size: int
@@ -42,6 +44,8 @@ class Dump:
 
 @dataclass
 class Health:
+    """Whether one database answers, with its server version and size."""
+
     env: str
     ok: bool
     detail: str
@@ -52,6 +56,7 @@ class Health:
 
 
 def url_variable(env: str) -> str:
+    """The settings variable holding the database URL of an environment."""
     return next(v.name for v in VARIABLES if v.field == "database_urls" and v.key == env)
 
 
@@ -89,8 +94,9 @@ def dumps(settings: Settings, env: str) -> list[Path]:
 
 
 def dump(settings: Settings, env: str, directory: Path | None = None) -> Dump:
-    """``pg_dump -Fc`` of ``env``'s database into ``directory`` (default
-    ``<backup dir>/db/<env>/``); upload to S3 when a bucket is configured.
+    """``pg_dump -Fc`` of ``env``'s database; uploaded to S3 when a bucket is configured.
+
+    Written into ``directory`` (default ``<backup dir>/db/<env>/``).
 
     The dump is written as ``*.partial``, checked with ``pg_restore --list``, made 0600 and
     renamed; a ``.sha256`` file sits next to it.
@@ -162,6 +168,7 @@ def _boto3() -> Any:
 
 
 def s3_key(settings: Settings, made: Dump) -> str:
+    """The S3 object key of a dump."""
     return "/".join(p for p in (settings.s3_prefix.strip("/"), made.env, made.path.name) if p)
 
 

@@ -118,8 +118,10 @@ _HEALTH = re.compile(r"\((healthy|unhealthy|health: starting)\)")
 
 
 def service_states(project: str) -> dict[str, str]:
-    """Each service of a compose project and its state, as ``stack.describe`` words it:
-    ``healthy`` / ``starting`` / ``unhealthy`` / ``running`` / ``exited`` / ..."""
+    """Each service of a compose project and its state, in ``stack.describe``'s words.
+
+    ``healthy`` / ``starting`` / ``unhealthy`` / ``running`` / ``exited`` / ...
+    """
     listing = cli(
         [
             "ps",
@@ -283,8 +285,10 @@ def _testcontainers_settings() -> None:
 def throwaway_compose(
     root: Path, compose_file: Path, env_file: Path, services: Sequence[str]
 ) -> DockerCompose:
-    """testcontainers' handle on a compose project (the project name is in ``env_file``);
-    removed with its volumes by ``stop()``."""
+    """The testcontainers handle on a compose project; ``stop()`` removes it with its volumes.
+
+    The project name is in ``env_file``.
+    """
     _testcontainers_settings()
     from testcontainers.compose import DockerCompose
 
@@ -298,8 +302,10 @@ def throwaway_compose(
 
 
 def start_compose(compose: DockerCompose, deadline: float) -> None:
-    """``compose up --detach``, then testcontainers' wait strategies: each service healthy
-    (or running, where it has no healthcheck) before ``deadline`` (``time.monotonic()``).
+    """Run ``compose up --detach``, then wait with testcontainers' wait strategies.
+
+    Each service must be healthy (or running, where it has no healthcheck) before
+    ``deadline`` (``time.monotonic()``).
 
     Raises:
         ToolError: compose failed, a service exited or turned unhealthy, or time ran out.
@@ -346,9 +352,10 @@ def side_container(
     ready_log: str,
     timeout: float,
 ) -> Iterator[None]:
-    """One container beside a compose project (testcontainers' container API): on its
-    network, with ``volumes`` mounted read-only, ready once it logs ``ready_log``; removed
-    when the block ends.
+    """One container beside a compose project, through testcontainers' container API.
+
+    On the project's network, with ``volumes`` mounted read-only, ready once it logs
+    ``ready_log``; removed when the block ends.
 
     Raises:
         ToolError: it could not start, or did not log ``ready_log`` within ``timeout``.

@@ -1,4 +1,4 @@
-"""Environment expansion exactly as Loki and Tempo do it with ``-config.expand-env=true``.
+r"""Environment expansion exactly as Loki and Tempo do it with ``-config.expand-env=true``.
 
 Both programs run the WHOLE config file, comments included, through
 github.com/drone/envsubst before parsing the YAML. This module reproduces that library's
@@ -40,11 +40,15 @@ PARSE_DEFAULT_FUNCTION = "unable to parse default function"
 
 @dataclass
 class Text:
+    """Literal text of a parsed template."""
+
     value: str
 
 
 @dataclass
 class Func:
+    """A ``${...}`` reference of a parsed template, with its function and arguments."""
+
     param: str = ""
     name: str = ""
     args: list[Text | Func | Seq] = field(default_factory=list)
@@ -52,6 +56,8 @@ class Func:
 
 @dataclass
 class Seq:
+    """A sequence of template nodes."""
+
     nodes: list[Text | Func | Seq]
 
 

@@ -24,6 +24,8 @@ STATES = {"enable": True, "disable": False}
 
 @dataclass(frozen=True)
 class Flag:
+    """One feature flag of an environment."""
+
     name: str
     description: str
     states: dict[str, bool]
@@ -31,6 +33,8 @@ class Flag:
 
 @dataclass(frozen=True)
 class Change:
+    """A flag change that was written: the flag, its environment, old and new value."""
+
     name: str
     env: str
     before: bool
@@ -38,10 +42,12 @@ class Change:
 
 
 def path_of(settings: Settings) -> Path:
+    """The feature flags file of the checkout."""
     return settings.root / FEATURES_FILE
 
 
 def known_environments(settings: Settings) -> list[str]:
+    """The environments the flags file knows."""
     return ["local", *settings.environments.by_name]
 
 

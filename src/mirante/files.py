@@ -1,5 +1,8 @@
-"""Writing files so that a reader never sees half of one (temp file, fsync, rename), and the
-one file lock that serialises commands changing the same thing."""
+"""Files a reader never sees half of, and the lock that serialises commands.
+
+Writes go to a temp file, fsync, rename; one file lock serialises the commands that change
+the same thing.
+"""
 
 from __future__ import annotations
 
@@ -103,8 +106,9 @@ CHECKOUT_PARTS = (
 
 
 def linked_checkout(source: Path, path: Path, copies: tuple[str, ...] = ()) -> Path:
-    """A second checkout at ``path`` whose .env and .mirante/ are its own and whose configs
-    are ``source``'s (linked; the parts named in ``copies`` are copied, to be changed).
+    """A second checkout at ``path``, with its own .env and .mirante/ and ``source``'s configs.
+
+    The configs are linked; the parts named in ``copies`` are copied, to be changed.
 
     A second compose project (tests, benchmarks) runs from it without touching the files,
     secrets and state of the checkout it comes from.
@@ -125,6 +129,7 @@ CHUNK = 1 << 20
 
 
 def sha256_of(path: Path) -> str:
+    """The sha256 of a file's contents, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
@@ -143,6 +148,7 @@ def finalise(partial: Path) -> Path:
 
 
 def fsync_dir(path: Path) -> None:
+    """Flush a directory (fsync), so that a rename in it survives a crash."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -49,6 +49,8 @@ _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 
 @dataclass(frozen=True)
 class Row:
+    """One component's health: its status and what was seen."""
+
     component: str
     status: Status
     reason: str
@@ -56,19 +58,24 @@ class Row:
 
 @dataclass(frozen=True)
 class Report:
+    """Every row of one health run."""
+
     env: str
     rows: list[Row]
     seconds: float
 
     @property
     def exit_code(self) -> int:
+        """0 when all is OK, 1 with a warning, 2 with a critical row."""
         return max((EXIT_CODES[r.status] for r in self.rows), default=0)
 
     @property
     def status(self) -> str:
+        """The worst status of the rows."""
         return ("OK", "WARN", "CRITICAL")[self.exit_code]
 
     def as_json(self) -> str:
+        """The report as JSON, for ``--json``."""
         return json.dumps(
             {
                 "env": self.env,
@@ -138,6 +145,7 @@ def _check_thresholds(settings: Settings) -> None:
 
 
 def local_checks(settings: Settings, pool: ThreadPoolExecutor) -> list[HealthProbe]:
+    """The named probes of the local stack (the container list is fetched once, in ``pool``)."""
     docker = client(settings)
     containers = pool.submit(stack.container_states, docker, settings)
     return [
@@ -175,8 +183,11 @@ def container_rows(
 
 
 def container_row(name: str, container: Container | None) -> Row:
-    """OK when healthy (or running without a healthcheck), WARN while starting or after
-    restarts, CRITICAL otherwise."""
+    """The health of one container.
+
+    OK when healthy (or running without a healthcheck), WARN while starting or after
+    restarts, CRITICAL otherwise.
+    """
     state = stack.describe(container)
     if container is None:
         return Row(name, "CRITICAL", "no container: `invoke stack.up` creates it")
@@ -233,6 +244,7 @@ def database_row(env: str, answer: str) -> Row:
 def local_database(
     settings: Settings, docker: DockerClient, containers: Mapping[str, Container]
 ) -> Row:
+    """The local Postgres: it answers, and the seed rows are there."""
     container = containers.get("postgres")
     if container is None or not stack.is_running(container):
         return Row("postgres data", "CRITICAL", "the postgres container is not running")
@@ -274,6 +286,7 @@ def latency(settings: Settings, url: str) -> Row:
 
 
 def docker_disk(settings: Settings, docker: DockerClient) -> Row:
+    """Free space of Docker's data root."""
     with docker_errors():
         root = docker.system.info().docker_root_dir
     path = Path(str(root or ""))
@@ -304,6 +317,7 @@ def disk(component: str, path: Path, settings: Settings) -> Row:
 
 
 def last_verified_backup(settings: Settings) -> Row:
+    """Age of the newest verified backup set."""
     sets = backup.list_sets(settings)
     name = "last verified backup"
     if not sets:
@@ -412,6 +426,7 @@ def _with_url(env: Environment, key: str, component: str, run: Callable[[str], R
 
 
 def pods(env: Environment, namespace: str) -> Row:
+    """The pods of one namespace of a remote environment: all ready, none restarting."""
     from mirante.remote.kube import Kubectl, run
 
     kubectl = Kubectl(env.context)
@@ -462,6 +477,7 @@ def pod_row(namespace: str, items: Sequence[Mapping[str, Any]]) -> Row:
 
 
 def remote_database(settings: Settings, env: str) -> Row:
+    """The database of a remote environment answers."""
     if not settings.database_urls.get(env):
         variable = db.url_variable(env)
         return Row("postgres data", "SKIP", f"{variable} is not set")

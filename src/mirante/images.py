@@ -71,6 +71,8 @@ class ImageChoice:
 
 @dataclass(frozen=True)
 class BuildResult:
+    """One image build: the recipe, its tag and seconds taken."""
+
     recipe: str
     image: str
     seconds: float
@@ -170,10 +172,12 @@ def effective_source(settings: Settings) -> str:
 
 
 def base_image(source: str) -> str:
+    """The base image of local recipes for this image source."""
     return REGISTRY_BASE if source == "registry" else LOCAL_BASE
 
 
 def recipe_dir(settings: Settings, recipe: str) -> Path:
+    """The directory a recipe builds from."""
     return settings.root / (APP_RECIPE if recipe == APP_RECIPE else f"images/{recipe}")
 
 
@@ -249,8 +253,11 @@ def _choose(settings: Settings, service: Service, source: str, present: set[str]
 
 
 def label(choice: ImageChoice, facts: official.Facts, pinned: str) -> str:
-    """What a user runs, in one cell: ``prometheus 2.42 (Debian) for prom/prometheus:v3.15.0``,
-    ``grafana/loki:3.7.8 (loaded)``, ``mirante/app:0123abcd (built from app/)``."""
+    """What a user runs, in one cell.
+
+    For example ``prometheus 2.42 (Debian) for prom/prometheus:v3.15.0``,
+    ``grafana/loki:3.7.8 (loaded)``, ``mirante/app:0123abcd (built from app/)``.
+    """
     if choice.origin == "local":
         if stand_in := official.stand_in_label(facts, choice.service, pinned):
             return stand_in
@@ -269,8 +276,10 @@ def running_label(service: str, image: str, facts: official.Facts, pinned: str) 
 
 
 def service_image(settings: Settings, service: str) -> tuple[DockerClient, str]:
-    """A client and the image ``service`` runs here, built when it is a missing local one
-    (what promtool and amtool run from when the host has neither)."""
+    """A client and the image ``service`` runs here, built when it is a missing local one.
+
+    promtool and amtool run from it when the host has neither.
+    """
     docker = client(settings)
     source = effective_source(settings)
     present = present_images(docker)
@@ -317,8 +326,10 @@ def build_missing(
     source: str,
     present: set[str],
 ) -> list[BuildResult]:
-    """Build, in parallel, every chosen local image the daemon does not hold yet (the
-    client is asked for only then)."""
+    """Build, in parallel, every chosen local image the daemon does not hold yet.
+
+    The client is asked for only then.
+    """
     wanted = {
         c.recipe: c.image
         for c in choices.values()
@@ -416,7 +427,7 @@ def make_debootstrap_base(settings: Settings, docker: DockerClient) -> None:
 
 
 def daemon_platforms(docker: DockerClient) -> list[str]:
-    """pip ``--platform`` tags for the daemon's architecture (glibc of Debian bookworm)."""
+    """The ``pip --platform`` tags of the daemon's architecture (glibc of Debian bookworm)."""
     with docker_errors():
         arch = docker.system.info().architecture or platform.machine()
     arch = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)

@@ -35,6 +35,8 @@ _CONFIG_FLAG = re.compile(r"^--?config\.file(=(.*))?$")
 
 @dataclass(frozen=True)
 class DataDir:
+    """A data directory of an image, with its owner and mode."""
+
     path: str
     owner: str
     mode: int
@@ -64,11 +66,14 @@ class ImageFacts:
 
     @property
     def kind(self) -> str:
+        """The base's family, the first word of ``base`` (``busybox``, ``distroless``, ...)."""
         return self.base.split(" ", 1)[0]
 
 
 @dataclass(frozen=True)
 class Facts:
+    """The facts of one image, as ``images/official.yaml`` records them."""
+
     official: Mapping[str, ImageFacts]
     stand_ins: Mapping[str, ImageFacts]
     helper_volumes: Mapping[str, tuple[str, ...]]  # volume -> files a helper puts there
@@ -189,6 +194,7 @@ def satisfied(facts: ImageFacts, need: Need) -> bool:
 
 
 def describe_need(need: Need) -> str:
+    """One need of a healthcheck or entrypoint, in words."""
     if need.what == "data":
         return f"uid {need.uid} writes {need.path}"
     return f"{need.what} runs `{need.shown}`, which needs {need.executable}"
@@ -254,6 +260,8 @@ def parity_problems(rendered: Mapping[str, Any], facts: Facts, source: str) -> l
 
 @dataclass(frozen=True)
 class ExpandedConfig:
+    """One config as a service's program reads it after env expansion."""
+
     service: str
     container_path: str
     host_path: Path | None

@@ -27,8 +27,11 @@ class Route:
 
 
 def app_exports_arrive(running: Collection[str]) -> bool:
-    """Whether the app's OTLP traces and logs land somewhere: through the collector, or,
-    where none runs, straight in Tempo and Loki (``stack.up`` points the app at them)."""
+    """Whether the app's OTLP traces and logs land somewhere.
+
+    Through the collector or, where none runs, straight in Tempo and Loki (``stack.up``
+    points the app at them).
+    """
     return "otel-collector" in running or {"tempo", "loki"} <= set(running)
 
 
@@ -51,6 +54,7 @@ def route(settings: Settings, running: Collection[str]) -> Route:
 
 
 def new_trace_id() -> str:
+    """A random W3C trace id (32 hex digits)."""
     return secrets.token_hex(16)
 
 

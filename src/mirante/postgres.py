@@ -34,10 +34,12 @@ class StackPostgres:
         self.container = container
 
     def execute(self, *argv: str) -> str:
+        """Run a client tool in the Postgres container; its output."""
         with docker_errors():
             return str(self.docker.container.execute(self.container, list(argv), user="postgres"))
 
     def sql(self, statement: str, database: str = "template1") -> str:
+        """Run one SQL statement with psql; its output."""
         return self.execute(
             "psql",
             "-U",
@@ -51,6 +53,7 @@ class StackPostgres:
         ).strip()
 
     def copy_in(self, path: Path, name: str) -> str:
+        """Copy a host file into the container; the path it has there."""
         inside = f"/tmp/{name}"  # noqa: S108 (inside the postgres container)
         with docker_errors():
             self.docker.copy(path, (self.container, inside))
@@ -60,11 +63,13 @@ class StackPostgres:
         return inside
 
     def copy_out(self, inside: str, path: Path) -> None:
+        """Copy a file out of the container to ``path``."""
         with docker_errors():
             self.docker.copy((self.container, inside), path)
         self.remove(inside)
 
     def remove(self, inside: str) -> None:
+        """Remove a file from the container."""
         with suppress(MiranteError), docker_errors():
             self.docker.container.execute(self.container, ["rm", "-f", inside], user="root")
 

@@ -28,6 +28,8 @@ IMAGE_OF = {"promtool": "prometheus", "amtool": "alertmanager"}
 
 @dataclass(frozen=True)
 class Outcome:
+    """A tool's exit code and output."""
+
     ok: bool
     output: str
     command: str = ""
@@ -35,12 +37,15 @@ class Outcome:
 
 @dataclass(frozen=True)
 class RouteCase:
+    """One Alertmanager routing case: labels and the receivers they must reach."""
+
     labels: dict[str, str]
     expected: str
     actual: str
 
     @property
     def ok(self) -> bool:
+        """Whether the tool exited 0."""
         return self.expected == self.actual
 
 
@@ -80,6 +85,7 @@ class Tools:
         return self._images[tool]
 
     def run(self, tool: str, args: Sequence[str | Path], cwd: Path | None = None) -> Outcome:
+        """Run promtool or amtool (the host's, or the image's); its outcome."""
         cwd = cwd or self.root
         host = shutil.which(tool)
         if host:
@@ -103,6 +109,7 @@ class Tools:
         return Outcome(True, output.strip(), f"{tool} {args}")
 
     def version(self, tool: str) -> str:
+        """The tool's ``--version`` line."""
         first = self.run(tool, ["--version"]).output.splitlines()
         return first[0] if first else "unknown"
 

@@ -38,6 +38,8 @@ _PUBLISHED = re.compile(r"MIRANTE_(?P<key>[A-Z_]+)_PORT:\?\}:(?P<port>\d+)")
 
 @dataclass(frozen=True)
 class Sandbox:
+    """A throwaway copy that is up: its settings and its ``stack.up`` report."""
+
     settings: Settings  # the copy's: its root, project name and the ports it was given
     report: stack.UpReport
 

@@ -21,6 +21,8 @@ TABLES = ("mirante.reference_values", "mirante.sample_tenants")
 
 @dataclass(frozen=True)
 class SeedReport:
+    """What a seed run loaded, per file."""
+
     env: str
     files: tuple[str, ...]
     rows: dict[str, int]
@@ -32,6 +34,7 @@ def tables_for(env: str) -> tuple[str, ...]:
 
 
 def files_for(env: str) -> tuple[str, ...]:
+    """The SQL files that seed an environment, in order."""
     return ("reference.sql", "sample.sql") if env in SAMPLE_ENVIRONMENTS else ("reference.sql",)
 
 

@@ -35,6 +35,7 @@ class Service:
     helpers: tuple[str, ...] = ()
 
     def url(self, settings: Settings) -> str:
+        """The URL a user opens for this service."""
         return self.endpoint(settings, self.path)
 
     def endpoint(self, settings: Settings, path: str) -> str:

@@ -476,10 +476,12 @@ class Settings:
 
     @property
     def compose_file(self) -> Path:
+        """The compose file of the checkout."""
         return self.root / COMPOSE_FILE
 
     @property
     def backup_dir(self) -> Path:
+        """Where backup sets are written (relative settings are under the checkout)."""
         path = Path(self.backup_dir_setting)
         return path if path.is_absolute() else self.root / path
 
@@ -490,8 +492,9 @@ class Settings:
 
     @functools.cached_property
     def environments(self) -> Environments:
-        """The remote environments of ``MIRANTE_ENVIRONMENTS_FILE``, loaded and validated
-        once per Settings (a frozen object: the file it names does not change under it).
+        """The remote environments of ``MIRANTE_ENVIRONMENTS_FILE``, validated once per Settings.
+
+        Settings is frozen: the file it names does not change under it.
 
         Raises:
             EnvironmentsError: the file is missing, is not YAML, or holds a bad value.

@@ -73,6 +73,8 @@ class ServiceState:
 
 @dataclass
 class UpReport:
+    """What ``up`` did: a row per service, the image source, secrets generated, images built."""
+
     rows: list[ServiceState]
     source: str
     generated_secrets: list[str] = field(default_factory=list)
@@ -80,6 +82,7 @@ class UpReport:
 
     @property
     def unavailable(self) -> list[ServiceState]:
+        """The rows of services that cannot run here."""
         return [r for r in self.rows if r.state == "unavailable"]
 
 
@@ -116,16 +119,20 @@ KILLED = 137  # 128 + SIGKILL
 
 @dataclass(frozen=True)
 class DownReport:
+    """What ``down`` removed."""
+
     containers: list[str]
     volumes: list[str]
     networks: list[str]
 
 
 def env_file(settings: Settings) -> Path:
+    """The compose env file rendered from the settings."""
     return settings.state_dir / "compose.env"
 
 
 def image_variable(service: str) -> str:
+    """The compose variable that holds a service's image."""
     return f"MIRANTE_{service.upper().replace('-', '_')}_IMAGE"
 
 
@@ -149,8 +156,11 @@ DIRECT_OTLP = {
 
 
 def app_otlp_routes(choices: Mapping[str, images.ImageChoice]) -> dict[str, str]:
-    """The app's per-signal OTLP endpoints: empty (the collector) when the collector can
-    run, else straight to Tempo and Loki where those can (so their data still arrives)."""
+    """The app's per-signal OTLP endpoints.
+
+    Empty (the collector) when the collector can run, else straight to Tempo and Loki where
+    those can, so that their data still arrives.
+    """
     collector = choices.get("otel-collector")
     through_collector = collector is None or collector.available
     return {
@@ -335,20 +345,26 @@ class Prepared:
 
     @property
     def settings(self) -> Settings:
+        """The project's settings."""
         return self.project.settings
 
     @property
     def docker(self) -> DockerClient:
+        """The project's python-on-whales client."""
         return self.project.docker
 
     @property
     def names(self) -> list[str]:
+        """The names of the services to start."""
         return [s.name for s in self.startable]
 
 
 def prepare(settings: Settings, services: Sequence[str] = (), strict: bool = False) -> Prepared:
-    """Everything ``up`` does before ``compose up``: resolve and build the images, write the
-    compose env and the target files, check the ports (see :func:`up`)."""
+    """Everything ``up`` does before ``compose up``.
+
+    Resolve and build the images, write the compose env and the target files, check the
+    ports (see :func:`up`).
+    """
     selected = select(services)
     # python-on-whales is needed only once compose has started: import it meanwhile.
     threading.Thread(target=importlib.import_module, args=("python_on_whales",)).start()
@@ -496,8 +512,11 @@ def failure(
     since: datetime,
     timeout: float,
 ) -> MiranteError:
-    """Why starting ``names`` failed: a port taken, the first service not healthy (with its
-    cause and last log lines), or else compose's own error."""
+    """Why starting ``names`` failed.
+
+    A port taken; the first service not healthy, with its cause and last log lines; or
+    compose's own error.
+    """
     waited = (datetime.now(UTC) - since).total_seconds()
     if port_error := _port_error(settings, error):
         return port_error

@@ -48,8 +48,10 @@ def prometheus_window(port: int, end: float) -> tuple[object, list[dict[str, str
 
 
 class LokiTempoProbe:
-    """Log lines in Loki and traces in Tempo, counted before the backup and after the restore
-    (where those two run here; otherwise every check says why it is skipped)."""
+    """Log lines in Loki and traces in Tempo, before the backup and after the restore.
+
+    Where those two do not run here, every check says why it is skipped.
+    """
 
     SERVICE = "mirante-backup-probe"
 
@@ -115,9 +117,11 @@ class LokiTempoProbe:
 def test_backup_down_up_restore_gives_back_the_same_data(
     running_stack: stack.UpReport, stack_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """The user's round trip, command by command: backup, list, verify, down --volumes, up,
-    restore. The same Prometheus series values and Postgres rows come back; a tampered set is
-    refused before anything is touched."""
+    """The user's round trip, command by command.
+
+    Backup, list, verify, down --volumes, up, restore. The same Prometheus series values and
+    Postgres rows come back; a tampered set is refused before anything is touched.
+    """
     env = {**stack_env, "MIRANTE_BACKUP_DIR": str(tmp_path / "backups")}
     config = settings.load(Path(env["MIRANTE_ROOT"]), environ=env)
     docker = stack.write_project_files(config).docker

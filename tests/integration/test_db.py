@@ -118,8 +118,10 @@ def test_environment_errors_are_one_line(stack_env: dict[str, str]) -> None:
 def test_db_backup_uploads_to_s3(
     running_stack: stack.UpReport, stack_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """Against a real S3-compatible server named by MIRANTE_TEST_S3_BUCKET (and
-    MIRANTE_TEST_S3_ENDPOINT, AWS_* credentials); none can run on these machines."""
+    """Against a real S3-compatible server named by MIRANTE_TEST_S3_BUCKET.
+
+    With MIRANTE_TEST_S3_ENDPOINT and AWS_* credentials; none can run on these machines.
+    """
     bucket = os.environ.get("MIRANTE_TEST_S3_BUCKET", "")
     if not bucket:
         pytest.skip(

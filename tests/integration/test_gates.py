@@ -19,7 +19,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gates"
 
 
 def _project_containers(project: str) -> dict[str, str]:
-    """name -> id and start time of every container of a compose project."""
+    """The id and start time of every container of a compose project, by name."""
     listed = subprocess.run(
         [
             "docker",

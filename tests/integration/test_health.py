@@ -1,5 +1,8 @@
-"""`invoke health` against the real stack: all OK, a stopped app, thresholds, a full disk,
-backups of different ages, and the seeded data the app serves."""
+"""`invoke health` against the real stack.
+
+All OK, a stopped app, thresholds, a full disk, backups of different ages, and the
+seeded data the app serves.
+"""
 
 from __future__ import annotations
 

@@ -242,8 +242,10 @@ def test_a_service_not_healthy_in_time_fails_with_its_name_and_logs(tmp_path: Pa
 
 
 def test_a_crash_looping_service_says_how_long_it_was_waited_on_and_why(tmp_path: Path) -> None:
-    """compose stops waiting as soon as the container exits: the message says so, with the
-    real seconds, not the timeout."""
+    """Compose stops waiting as soon as the container exits.
+
+    The message says so, with the real seconds, not the timeout.
+    """
     from tests.helpers import scratch_checkout
 
     root = scratch_checkout(tmp_path / "crash", copies=("prometheus",))

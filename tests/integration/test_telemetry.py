@@ -280,8 +280,10 @@ def test_a_log_line_reaches_loki_with_its_trace_id(
 def test_span_metrics_reach_prometheus_with_exemplars_grafana_can_open(
     running_stack: stack.UpReport, stack_settings: settings.Settings, repo: Any
 ) -> None:
-    """Tempo's metrics generator turns the app's spans into span metrics and the service
-    graph in Prometheus; their exemplars carry the label the Grafana datasource maps."""
+    """Tempo's metrics generator turns the app's spans into span metrics and the service graph.
+
+    Their exemplars in Prometheus carry the label the Grafana datasource maps.
+    """
     _app_telemetry(running_stack, "tempo", "prometheus")
     for _ in range(3):
         requests.get(url(stack_settings, "app", "/"), timeout=5)

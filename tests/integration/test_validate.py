@@ -18,7 +18,7 @@ PLAIN_PORT = 18099
 
 
 def rows(stdout: str) -> dict[str, str]:
-    """check name -> pass / FAIL, from the printed table."""
+    """Each check's pass / FAIL, by name, from the printed table."""
     found = {}
     for line in stdout.splitlines():
         cells = [c.strip() for c in line.replace("┃", "│").split("│")]

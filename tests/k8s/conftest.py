@@ -36,8 +36,11 @@ def root(tmp_path: Path) -> Path:
 
 
 class Runner:
-    """Runs `invoke ARGS` (or any command) as a user would: from the repository, with the
-    given kubeconfig, the scratch checkout as MIRANTE_ROOT, and no terminal on stdin."""
+    """Run `invoke ARGS` (or any command) as a user would.
+
+    From the repository, with the given kubeconfig, the scratch checkout as MIRANTE_ROOT,
+    and no terminal on stdin.
+    """
 
     def __init__(self, kubeconfig: Path, root: Path) -> None:
         self.env = {"KUBECONFIG": str(kubeconfig), "MIRANTE_ROOT": str(root)}

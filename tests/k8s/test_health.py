@@ -1,5 +1,8 @@
-"""`invoke health --env ENV` with the real kubectl and no cluster: the guard first, then each
-remote check reports what it could and could not reach, in one line."""
+"""`invoke health --env ENV` with the real kubectl and no cluster.
+
+The guard first, then each remote check reports what it could and could not reach, in
+one line.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The official-image facts and the gates built on them: expand-env, image-tools,
-stand-in-parity, pins-resolve. Each broken fixture must fail its check, naming the file and
-line or the service; the committed files must pass."""
+"""The official-image facts and the gates built on them.
+
+expand-env, image-tools, stand-in-parity, pins-resolve: each broken fixture must fail
+its check, naming the file and line or the service; the committed files must pass.
+"""
 
 from __future__ import annotations
 

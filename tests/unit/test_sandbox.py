@@ -1,5 +1,8 @@
-"""The throwaway copy of the stack: what it publishes, whose copies it removes, and the
-testcontainers settings it applies only where the user has none."""
+"""The throwaway copy of the stack.
+
+What it publishes, whose copies it removes, and the testcontainers settings it applies
+only where the user has none.
+"""
 
 from __future__ import annotations
 

@@ -54,8 +54,9 @@ def helper(
     volumes: Sequence[tuple[str, str, str]],
     as_root: bool = False,
 ) -> str:
-    """``sh -euc script`` in the backup-tools image with ``volumes`` (source, target, mode);
-    returns its output.
+    """Run ``sh -euc script`` in the backup-tools image with ``volumes``; its output.
+
+    ``volumes`` are (source, target, mode).
 
     It runs as the calling user (so files it writes to the host are the user's) unless
     ``as_root``, which writing into a service's volume needs.
@@ -125,7 +126,7 @@ def _archive_volume(
     work: Path,
     cleanup: str = "",
 ) -> tuple[Path, str]:
-    """tar + zstd of ``source`` in the service's volume; returns the file and its sha256.
+    """Archive ``source`` in the service's volume (tar + zstd); the file and its sha256.
 
     ``cleanup`` (a path in the volume) is removed by the same container however the
     archiving ends; the volume is then mounted read-write.
@@ -287,8 +288,9 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
 def what_exists(
     settings: Settings, docker: DockerClient, wanted: Sequence[str]
 ) -> tuple[list[str], dict[str, str]]:
-    """The services to back up (those asked for, else every one with a volume), checked,
-    and the image each one's container runs (for the manifest).
+    """The services to back up, checked, and the image each one's container runs.
+
+    Those asked for, else every one with a volume; the images go in the manifest.
 
     Raises:
         BackupError: a volume that does not exist, or Prometheus / Postgres not running.
@@ -339,8 +341,10 @@ def archive_services(
     images_of: dict[str, str],
     work: Path,
 ) -> tuple[list[Archive], list[str]]:
-    """One archive (Postgres: one per database, plus globals) per service, in ``work``;
-    and the notes the user should read (a service that had to be killed).
+    """Archive each service into ``work``; the notes the user should read.
+
+    One archive per service (Postgres: one per database, plus globals); a note says when a
+    service had to be killed.
 
     Raises:
         BackupError: naming the service whose archive failed.
@@ -375,8 +379,10 @@ def archive_services(
 
 
 def write_set(work: Path, backup_set: BackupSet) -> None:
-    """The manifest, fsynced with its directory, then ``<name>.partial`` renamed to its
-    final name: only a complete set ever has one.
+    """Write the manifest, then rename ``<name>.partial`` to the set's final name.
+
+    The manifest is fsynced with its directory first: only a complete set ever has a final
+    name.
 
     Raises:
         BackupError: the manifest or the rename could not be written.

@@ -38,6 +38,8 @@ PREVIOUS_SUFFIX = "_mirante_previous"
 
 @dataclass
 class Step:
+    """One step of a restore, as the plan shows it and as it runs."""
+
     service: str
     archive: str
     actions: list[str]
@@ -45,6 +47,8 @@ class Step:
 
 @dataclass
 class RestorePlan:
+    """What a restore will do, shown before it is confirmed."""
+
     backup_set: backup.BackupSet
     steps: list[Step]
     notes: list[str] = field(default_factory=list)  # what happened that the user should know

@@ -21,6 +21,8 @@ from mirante.settings import Settings
 
 @dataclass
 class Decision:
+    """Whether one set is kept or pruned, and why."""
+
     backup_set: backup.BackupSet
     keep: bool
     reason: str

@@ -36,6 +36,8 @@ BACKED_UP = ("prometheus", "postgres", *STOPPED_WHILE_ARCHIVED)
 
 @dataclass
 class Archive:
+    """One archive of a set, as its manifest lists it."""
+
     service: str
     method: str
     file: str
@@ -47,6 +49,8 @@ class Archive:
 
 @dataclass
 class BackupSet:
+    """One backup set: its directory and manifest."""
+
     name: str
     path: Path
     created: str
@@ -58,10 +62,12 @@ class BackupSet:
 
     @property
     def services(self) -> list[str]:
+        """The services the set has archives of."""
         return sorted({a.service for a in self.archives})
 
     @property
     def size(self) -> int:
+        """Bytes of all the set's archives."""
         return sum(a.size for a in self.archives)
 
     @property
@@ -71,6 +77,7 @@ class BackupSet:
 
 
 def mirante_version() -> str:
+    """The installed mirante version, recorded in each manifest."""
     try:
         return version("mirante")
     except PackageNotFoundError:
@@ -89,6 +96,7 @@ def locked(settings: Settings) -> AbstractContextManager[None]:
 
 
 def volume_name(settings: Settings, service: str) -> str:
+    """The compose volume of a service in this project."""
     return f"{settings.project_name}_{service}_data"
 
 

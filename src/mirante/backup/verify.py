@@ -19,13 +19,15 @@ from mirante.settings import Settings
 
 @dataclass
 class ArchiveCheck:
+    """The verdict on one archive of a set."""
+
     file: str
     ok: bool
     detail: str
 
 
 def _zstd_test(settings: Settings, path: Path) -> tuple[bool, str]:
-    """zstd's own frame checksums: host zstd when installed, else the backup-tools image."""
+    """Check zstd's own frame checksums: host zstd when installed, else the backup-tools image."""
     if shutil.which("zstd"):
         result = run(["zstd", "-t", "-q", path], check=False, timeout=3600)
         return result.returncode == 0, (result.stderr or result.stdout).strip()

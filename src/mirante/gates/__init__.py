@@ -82,6 +82,7 @@ BY_NAME = {g.name: g for g in GATES}
 
 
 def select(only: Sequence[str]) -> list[Gate]:
+    """The gates named in ``only`` (all when empty), in registry order."""
     names = [n.strip() for item in only for n in item.split(",") if n.strip()]
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
@@ -93,12 +94,15 @@ def select(only: Sequence[str]) -> list[Gate]:
 
 @dataclass
 class Report:
+    """The results of one gates run."""
+
     started: str
     results: list[GateResult]
     strict: bool
 
     @property
     def failed(self) -> list[GateResult]:
+        """The gates that failed (and, with ``strict``, those skipped)."""
         return [
             r for r in self.results if r.status == FAIL or (self.strict and r.status == SKIPPED)
         ]
@@ -149,8 +153,10 @@ def _result(gate: Gate, ctx: GateContext) -> GateResult:
 
 @contextmanager
 def _stack_for_gates(settings: Settings, reuse: bool) -> Iterator[GateContext]:
-    """The context of the runtime gates: a throwaway copy of the stack, or (``reuse``) the
-    running one. A stack that cannot come up becomes ``stack_error``, for the gates to report."""
+    """The context of the runtime gates: a throwaway copy, or (``reuse``) the running stack.
+
+    A stack that cannot come up becomes ``stack_error``, for the gates to report.
+    """
     began = time.monotonic()
     if reuse:
         ctx = GateContext(settings, reuse=True)

@@ -21,6 +21,8 @@ SAMPLE_VARIABLES = {"$job": "app", "$provider": ".*", "$service": "app"}
 
 @dataclass
 class Verdict:
+    """A gate's outcome: status, reason, evidence and raw tool outputs."""
+
     status: str
     reason: str = ""
     evidence: list[str] = field(default_factory=list)
@@ -29,6 +31,8 @@ class Verdict:
 
 @dataclass
 class GateResult:
+    """A gate's verdict with its name, kind and duration, as the report lists it."""
+
     name: str
     kind: str
     status: str
@@ -58,9 +62,11 @@ class GateContext:
 
     @property
     def root(self) -> Path:
+        """The checkout the gates read."""
         return self.settings.root
 
     def running(self) -> set[str]:
+        """The services of the checked stack that are healthy."""
         if self.stack_report is None:
             return set()
         return {r.service for r in self.stack_report.rows if r.state == "healthy"}
@@ -72,6 +78,8 @@ class GateContext:
 
 @dataclass(frozen=True)
 class Gate:
+    """One registered gate: its name, kind, description and check."""
+
     name: str
     kind: str  # static | runtime
     description: str
@@ -81,6 +89,7 @@ class Gate:
 def verdict_of(
     problems: list[str], ok_reason: str, outputs: dict[str, str] | None = None
 ) -> Verdict:
+    """``pass`` with ``ok_reason`` when there are no problems, else ``fail`` naming them."""
     if problems:
         head = problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
         return Verdict(FAIL, head, problems, outputs or {})
@@ -88,11 +97,12 @@ def verdict_of(
 
 
 def tools_for(settings: Settings) -> promtools.Tools:
-    """promtool and amtool: the host's, else those of the stack's own images."""
+    """The promtool and amtool to run: the host's, else those of the stack's own images."""
     return promtools.Tools(
         settings.root, fallback=lambda service: images.service_image(settings, service)
     )
 
 
 def last_lines(text: str, count: int = 3) -> str:
+    """The last ``count`` lines of a tool's output, joined on one line with ``|``."""
     return " | ".join(line.strip() for line in text.strip().splitlines()[-count:])

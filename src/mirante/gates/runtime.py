@@ -61,6 +61,7 @@ def _wait(probe: Callable[[], Any], seconds: float) -> Any:
 
 
 def gate_stack(ctx: GateContext) -> Verdict:
+    """The stack came up healthy (or, with ``reuse``, some of it is running)."""
     if ctx.stack_error:
         return Verdict(FAIL, ctx.stack_error)
     if ctx.stack_report is None:
@@ -111,6 +112,7 @@ def gate_targets(ctx: GateContext) -> Verdict:
 
 
 def gate_rules_loaded(ctx: GateContext) -> Verdict:
+    """Every rule group is loaded and none fails to evaluate."""
     if skip := _needs(ctx, "prometheus"):
         return skip
     groups = _get(ctx, "prometheus", "/api/v1/rules")["data"]["groups"]
@@ -130,6 +132,7 @@ def gate_rules_loaded(ctx: GateContext) -> Verdict:
 
 
 def gate_alertmanager_ready(ctx: GateContext) -> Verdict:
+    """Alertmanager is ready, and says how it is clustered."""
     if skip := _needs(ctx, "alertmanager"):
         return skip
     status = _get(ctx, "alertmanager", "/api/v2/status")
@@ -145,8 +148,10 @@ def gate_alertmanager_ready(ctx: GateContext) -> Verdict:
 
 
 def gate_alert_path(ctx: GateContext) -> Verdict:
-    """A Prometheus beside the stack (its image and prometheus.yml, one fixture rule that
-    always fires) alerts the stack's Alertmanager; the app's webhook must get the alert.
+    """A Prometheus beside the stack fires an alert; the app's webhook must get it.
+
+    It runs the stack's image and prometheus.yml with one fixture rule that always fires, and
+    alerts the stack's Alertmanager.
 
     The stack's own Prometheus is never given the rule, so a stack the user runs
     (``--reuse``) sends no synthetic alert beyond this one.
@@ -243,6 +248,7 @@ def gate_app_contract(ctx: GateContext) -> Verdict:
 
 
 def load_allowlist(root: Path) -> dict[str, str]:
+    """The allowlisted metrics and why each may be absent."""
     path = root / ALLOWLIST
     if not path.is_file():
         return {}
@@ -270,8 +276,11 @@ def referenced_metrics(root: Path) -> dict[str, list[str]]:
 def missing_metrics(
     referenced: dict[str, list[str]], present: set[str], allow: dict[str, str], running: set[str]
 ) -> tuple[list[str], list[str]]:
-    """Problems (place and metric of each reference to a metric that does not exist) and
-    notes (allowlisted metrics, metrics of services not running, which are not checked)."""
+    """Metrics referenced but absent, and notes on those not checked.
+
+    Problems give the place and metric of each reference to a metric that does not exist;
+    notes list allowlisted metrics and metrics of services not running.
+    """
     problems, notes = [], []
     for name, places in sorted(referenced.items()):
         owner = next((svc for prefix, svc in EXPORTED_BY.items() if name.startswith(prefix)), None)
@@ -344,6 +353,7 @@ def _send_first_data(ctx: GateContext) -> list[str]:
 
 
 def gate_dashboard_queries(ctx: GateContext) -> Verdict:
+    """Every dashboard query evaluates in the running Prometheus."""
     import requests
 
     if skip := _needs(ctx, "prometheus"):

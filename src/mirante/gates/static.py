@@ -113,6 +113,7 @@ def _compose_source(ctx: GateContext) -> str:
 
 
 def gate_compose(ctx: GateContext) -> Verdict:
+    """The compose file renders and follows the stack's policy."""
     rendered = rendered_compose(ctx)
     raw = ctx.settings.compose_file.read_text()
     problems = compose_policy(rendered, raw, ctx.settings.bind, _compose_source(ctx))
@@ -151,8 +152,7 @@ def gate_image_tools(ctx: GateContext) -> Verdict:
 
 
 def gate_stand_in_parity(ctx: GateContext) -> Verdict:
-    """A local stand-in is neither more nor less capable than the official image where
-    compose relies on it."""
+    """No stand-in is more or less capable than its official image where compose relies on it."""
     facts = official.load(ctx.root)
     problems = official.parity_problems(rendered_compose(ctx), facts, _compose_source(ctx))
     labels = [
@@ -190,6 +190,7 @@ def gate_pins_resolve(ctx: GateContext) -> Verdict:
 
 
 def gate_prometheus(ctx: GateContext) -> Verdict:
+    """The config and rules pass promtool's checks and tests; each alert is tested both ways."""
     outputs: dict[str, str] = {}
     problems = []
     for label, outcome in (
@@ -215,6 +216,7 @@ def gate_prometheus(ctx: GateContext) -> Verdict:
 
 
 def gate_alertmanager(ctx: GateContext) -> Verdict:
+    """The rendered config and the routing cases pass amtool's checks."""
     config = alerting.write(ctx.settings)
     checked = promtools.check_alertmanager(ctx.tools, config)
     outputs = {"amtool check-config": checked.output}
@@ -231,6 +233,7 @@ def gate_alertmanager(ctx: GateContext) -> Verdict:
 
 
 def gate_dashboards(ctx: GateContext) -> Verdict:
+    """The dashboards are valid and their queries parse."""
     problems = dashboards.lint(ctx.root)
     # PromQL syntax: every query becomes a recording rule that promtool parses.
     rules: list[dict[str, str]] = []
@@ -282,13 +285,16 @@ def code_variables(root: Path) -> dict[str, str]:
 
 
 def documented_variables(root: Path) -> set[str]:
+    """The variables ``.env.example`` documents."""
     text = (root / ".env.example").read_text() if (root / ".env.example").is_file() else ""
     return set(re.findall(r"^#?\s*(MIRANTE_[A-Z0-9_]+)=", text, re.M))
 
 
 def committed_secrets(root: Path, files: Sequence[Path]) -> list[str]:
-    """Secret values found in the given files: known token shapes anywhere, literal
-    passwords in env-like files."""
+    """Secret values found in the given files.
+
+    Known token shapes anywhere, literal passwords in env-like files.
+    """
     problems = []
     for path in files:
         rel = path.relative_to(root).as_posix()
@@ -342,6 +348,7 @@ def tracked_files(root: Path) -> list[Path]:
 
 
 def gate_environment(ctx: GateContext) -> Verdict:
+    """Every setting the code reads is documented, and no secret is committed."""
     problems = []
     documented = documented_variables(ctx.root)
     for name, where in sorted(code_variables(ctx.root).items()):

@@ -1,4 +1,7 @@
-"""Remote environments (dev / staging / prod Kubernetes clusters), in four modules:
+"""Remote environments: the dev / staging / prod Kubernetes clusters.
+
+Four modules:
+
 
 - ``environments``: what ``config/environments.yaml`` says each environment is (ground);
 - ``kube``: the kubectl and helm tool wrapper;

@@ -36,6 +36,8 @@ class ResetPolicy:
 
 @dataclass(frozen=True)
 class Environment:
+    """One remote environment: its cluster, namespaces, protection and URLs."""
+
     name: str
     context: str
     api_server: str
@@ -56,6 +58,8 @@ class Environment:
 
 @dataclass(frozen=True)
 class Environments:
+    """Every environment of ``config/environments.yaml``, by name."""
+
     path: Path
     by_name: Mapping[str, Environment] = field(default_factory=dict)
 
@@ -71,8 +75,7 @@ class Environments:
 
 
 def load_environments(path: Path, root: Path) -> Environments:
-    """Read and validate the environments file; its paths are relative to ``root``, the
-    checkout.
+    """Read and validate the environments file; its paths are relative to ``root``.
 
     Raises:
         EnvironmentsError: naming the file, the line and column of a YAML error, or the key

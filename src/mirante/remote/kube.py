@@ -38,12 +38,15 @@ class Command:
     ok_codes: tuple[int, ...] = (0,)
 
     def shown(self) -> str:
+        """The command as one line a user could paste."""
         text = shlex.join(self.argv)
         return f"{text} | {shlex.join(self.pipe_to)}" if self.pipe_to else text
 
 
 @dataclass(frozen=True)
 class Result:
+    """A command's exit code and output."""
+
     command: Command
     exit_code: int
     stdout: str
@@ -122,12 +125,15 @@ class Kubectl:
     context: str
 
     def __call__(self, *args: str, ok_codes: tuple[int, ...] = (0,)) -> Command:
+        """A kubectl command in this context."""
         return Command(("kubectl", "--context", self.context, *args), ok_codes=ok_codes)
 
     def apply_kustomize(self, overlay: Path) -> Command:
+        """``kubectl apply -k`` of an overlay."""
         return self("apply", "-k", str(overlay))
 
     def rollout_status(self, namespace: str, deployment: str, timeout: float) -> Command:
+        """``kubectl rollout status`` of a deployment, with a timeout."""
         return self(
             "--namespace", namespace, "rollout", "status", f"deployment/{deployment}",
             f"--timeout={timeout:g}s",
@@ -135,10 +141,12 @@ class Kubectl:
 
     @staticmethod
     def kustomize(overlay: Path) -> Command:
+        """``kubectl kustomize`` of an overlay (rendered, nothing applied)."""
         return Command(("kubectl", "kustomize", str(overlay)))
 
     @staticmethod
     def config_view() -> Command:
+        """``kubectl config view`` of the current kubeconfig."""
         return Command(("kubectl", "config", "view", "-o", "json"))
 
 
@@ -152,6 +160,7 @@ class Release:
     version: str
 
     def chart_args(self) -> tuple[str, ...]:
+        """The release name, chart, repository and version, as helm takes them."""
         return (self.name, self.chart, "--repo", self.repo, "--version", self.version)
 
 
@@ -163,6 +172,7 @@ class Helm:
     major: int = 3
 
     def __call__(self, *args: str) -> Command:
+        """A helm command in this context."""
         return Command(("helm", "--kube-context", self.context, *args))
 
     def upgrade_install(
