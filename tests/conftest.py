@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mirante import settings
 from tests.helpers import REPO, scratch_checkout
 
 
@@ -17,3 +18,12 @@ def repo() -> Path:
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     return scratch_checkout(tmp_path / "checkout")
+
+
+@pytest.fixture
+def backup_settings(checkout: Path, tmp_path: Path) -> settings.Settings:
+    """Settings of a scratch checkout whose backups go to a temporary directory."""
+    return settings.load(
+        checkout,
+        environ={"MIRANTE_BACKUP_DIR": str(tmp_path / "backups"), "MIRANTE_LOCK_TIMEOUT": "0.5"},
+    )

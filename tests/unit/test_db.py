@@ -1,0 +1,42 @@
+"""db.backup to S3: boto3 checked first, keys and URLs without passwords."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mirante import postgres, settings
+
+NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
+
+
+def test_s3_needs_boto3_before_anything_is_dumped(
+    backup_settings: settings.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+    import sys
+
+    from mirante import db
+    from mirante.errors import MiranteError
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as if it were not installed
+    with_bucket = dataclasses.replace(backup_settings, s3_bucket="mirante-backups")
+    with pytest.raises(MiranteError, match=r"pip install 'mirante\[s3\]'"):
+        db.dump(with_bucket, "local")
+    assert not backup_settings.backup_dir.exists()
+
+
+def test_s3_keys_and_urls_without_passwords(backup_settings: settings.Settings) -> None:
+    from mirante import db
+
+    made = db.Dump("staging", Path("/b/db/staging/backup_staging_20260101T000000Z.dump"), 1, "x", 0)
+    assert (
+        db.s3_key(backup_settings, made)
+        == "mirante/db/staging/backup_staging_20260101T000000Z.dump"
+    )
+    bare, password = postgres.split_password(
+        "postgresql://app:s%40cret@db.example:6543/orders?sslmode=require"
+    )
+    assert (bare, password) == ("postgresql://app@db.example:6543/orders?sslmode=require", "s@cret")
