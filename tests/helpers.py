@@ -9,6 +9,7 @@ Imported as ``tests.helpers`` (pytest puts the repository on ``sys.path``, see
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirante import settings, stack
+from mirante import backup, files, settings, stack
+from mirante.backup import sets
 from mirante.files import linked_checkout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,3 +146,29 @@ def leftovers(config: settings.Settings) -> stack.DownReport:
         [v.name for v in docker.volume.list(filters=[("label", label)])],
         [n.name for n in docker.network.list(filters=[("label", label)])],
     )
+
+
+def make_set(config: settings.Settings, name: str, payload: bytes = b"data") -> Path:
+    """A valid Postgres-only set: one database dump and the globals."""
+    path = config.backup_dir / name
+    path.mkdir(parents=True)
+    (path / "postgres-mirante.dump").write_bytes(payload)
+    (path / "postgres-globals.sql").write_bytes(b"-- globals\n")
+    archives = [
+        backup.Archive(
+            "postgres",
+            method,
+            file,
+            (path / file).stat().st_size,
+            files.sha256_of(path / file),
+            "postgres:18.3",
+            0.1,
+        )
+        for method, file in (
+            ("pg_dump", "postgres-mirante.dump"),
+            ("pg_dumpall-globals", "postgres-globals.sql"),
+        )
+    ]
+    made = backup.BackupSet(name, path, name, 0.2, "0.1.0", archives)
+    (path / backup.MANIFEST).write_text(json.dumps(sets._manifest(made)))
+    return path

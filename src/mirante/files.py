@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -40,10 +40,13 @@ def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 @contextmanager
-def locked(path: Path, timeout: float, holders: str) -> Iterator[None]:
+def locked(
+    path: Path, timeout: float, holders: str, waiting: Callable[[str], None] | None = None
+) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created 0600); wait up to ``timeout`` seconds.
 
-    The holder's pid is written into the file for the message a waiting command gives.
+    The holder's pid is written into the file for the message a waiting command gives;
+    ``waiting`` is told once, when the lock is not free at once, who holds it.
 
     Raises:
         LockBusy: naming ``holders`` (what takes this lock) when the wait runs out.
@@ -58,11 +61,16 @@ def locked(path: Path, timeout: float, holders: str) -> Iterator[None]:
             return False
         return True
 
+    def holder() -> str:
+        return os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+
     try:
-        if not waits.until(take, timeout, 0.2):
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        taken = take()
+        if not taken and waiting is not None:
+            waiting(f"waiting up to {timeout:g} s for another {holders} (pid {holder()})")
+        if not taken and not waits.until(take, timeout, 0.2):
             raise LockBusy(
-                f"another {holders} holds {path} (pid {holder}); waited {timeout:g} s. "
+                f"another {holders} holds {path} (pid {holder()}); waited {timeout:g} s. "
                 "Let it finish, or raise MIRANTE_LOCK_TIMEOUT."
             )
         with suppress(OSError):  # the holder's pid is for messages only (a full disk: none)

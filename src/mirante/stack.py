@@ -15,9 +15,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +36,7 @@ from mirante.errors import (
     ToolError,
 )
 from mirante.files import atomic_write
+from mirante.files import locked as file_lock
 from mirante.services import (
     BY_NAME,
     SERVICES,
@@ -79,6 +80,7 @@ class UpReport:
     source: str
     generated_secrets: list[str] = field(default_factory=list)
     built: list[images.BuildResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was repaired that the user should know
 
     @property
     def unavailable(self) -> list[ServiceState]:
@@ -124,6 +126,25 @@ class DownReport:
     containers: list[str]
     volumes: list[str]
     networks: list[str]
+
+
+STACK_LOCK = "stack.lock"
+STACK_LOCK_HOLDERS = "stack.up, stack.down, stack.restart, backup or restore"
+
+
+def locked(
+    settings: Settings, waiting: Callable[[str], None] | None = None
+) -> AbstractContextManager[None]:
+    """Hold the stack's lock: one command at a time starts, stops or removes its services.
+
+    A waiting command waits as long as a start-up may take (``MIRANTE_STACK_TIMEOUT``, at
+    least ``MIRANTE_LOCK_TIMEOUT``).
+
+    Raises:
+        LockBusy: the other command did not finish in time.
+    """
+    timeout = max(settings.lock_timeout, settings.stack_timeout)
+    return file_lock(settings.state_dir / STACK_LOCK, timeout, STACK_LOCK_HOLDERS, waiting)
 
 
 def env_file(settings: Settings) -> Path:
@@ -404,6 +425,7 @@ def up(
     services: Sequence[str] = (),
     timeout: float = 0,
     strict: bool = False,
+    waiting: Callable[[str], None] | None = None,
 ) -> UpReport:
     """Start the selected services and wait until each is healthy.
 
@@ -415,16 +437,23 @@ def up(
         services: service names (all when empty).
         timeout: seconds to wait for health (``settings.stack_timeout`` when 0).
         strict: make an unavailable service an error.
+        waiting: told when another stack command holds the stack's lock.
 
     Raises:
         UnknownService, ImageUnavailable, PortInUse, ServiceUnhealthy, DockerUnavailable,
-        ComposeMissing, ToolError.
+        ComposeMissing, ToolError, LockBusy.
     """
     timeout = timeout or settings.stack_timeout
-    ready = prepare(settings, services, strict)
-    pull = ready.source == "registry"
-    seconds, done = _up_and_wait(ready.project, ready.names, pull, timeout)
-    return report(ready, seconds, done)
+    from mirante import interrupted  # it starts services through this module
+
+    with locked(settings, waiting):
+        ready = prepare(settings, services, strict)
+        repaired = interrupted.repair(ready.settings, lambda: ready.docker)
+        pull = ready.source == "registry"
+        seconds, done = _up_and_wait(ready.project, ready.names, pull, timeout)
+    made = report(ready, seconds, done)
+    made.notes = repaired
+    return made
 
 
 def report(ready: Prepared, seconds: Mapping[str, float], done: float) -> UpReport:
@@ -644,18 +673,22 @@ def logs(
 
 
 def restart(
-    settings: Settings, services: Sequence[str] = (), timeout: float = 0
+    settings: Settings,
+    services: Sequence[str] = (),
+    timeout: float = 0,
+    waiting: Callable[[str], None] | None = None,
 ) -> list[ServiceState]:
     """Restart services that have a container, then wait until they are healthy again."""
     selected = select(services)
-    project = write_project_files(settings)
-    settings, docker = project.settings, project.docker
-    existing = container_states(docker, settings)
-    names = [s.name for s in selected if s.name in existing]
-    if names:
-        with docker_errors():
-            docker.compose.restart(names)
-    seconds, done = _up_and_wait(project, names, False, timeout or settings.stack_timeout)
+    with locked(settings, waiting):
+        project = write_project_files(settings)
+        settings, docker = project.settings, project.docker
+        existing = container_states(docker, settings)
+        names = [s.name for s in selected if s.name in existing]
+        if names:
+            with docker_errors():
+                docker.compose.restart(names)
+        seconds, done = _up_and_wait(project, names, False, timeout or settings.stack_timeout)
     return [
         ServiceState(
             s.name,
@@ -667,12 +700,14 @@ def restart(
     ]
 
 
-def down(settings: Settings, volumes: bool = False) -> DownReport:
+def down(
+    settings: Settings, volumes: bool = False, waiting: Callable[[str], None] | None = None
+) -> DownReport:
     """Stop and remove the project's containers and network; its volumes too with ``volumes``."""
     project = write_project_files(settings)
     settings, docker = project.settings, project.docker
     label = _project_label(settings)
-    with docker_errors():
+    with locked(settings, waiting), docker_errors():
         containers = [c.name for c in container_states(docker, settings).values()]
         networks = [n.name for n in docker.network.list(filters=[label])]
         vols = [v.name for v in docker.volume.list(filters=[label])] if volumes else []

@@ -69,3 +69,11 @@ def running_stack(
     report = stack.up(stack_settings)
     yield report
     stack.down(settings.load(stack_settings.root, environ=stack_env), volumes=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault-injection figures (trials, kills, services left down, bytes lost)."""
+    from tests.integration.test_faults import FIGURES
+
+    for line in FIGURES:
+        terminalreporter.write_line(line)

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mirante import backup, files, otlp, settings, stack, waits
-from mirante.backup import sets
+from mirante import backup, otlp, settings, stack, waits
 from mirante.docker import docker_errors
 from tests.helpers import invoke
 
@@ -192,6 +191,8 @@ def test_backup_down_up_restore_gives_back_the_same_data(
     # A tampered copy of the set is refused before anything is touched.
     tampered = config.backup_dir / "20000101T000000Z"
     shutil.copytree(created.path, tampered)
+    manifest = json.loads((tampered / backup.MANIFEST).read_text())
+    (tampered / backup.MANIFEST).write_text(json.dumps({**manifest, "set": tampered.name}))
     archive = tampered / "prometheus.tar.zst"
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -304,7 +305,7 @@ def test_bad_set_name_is_one_clear_line(
 
 def test_a_stack_that_is_not_running_is_one_clear_line(tmp_path: Path) -> None:
     """Backup and restore against a project with no containers and no volumes."""
-    from tests.helpers import project_env, scratch_checkout
+    from tests.helpers import make_set, project_env, scratch_checkout
 
     root = scratch_checkout(tmp_path / "checkout")
     env = project_env("mirantenothing", root, MIRANTE_BACKUP_DIR=str(tmp_path / "backups"))
@@ -314,20 +315,7 @@ def test_a_stack_that_is_not_running_is_one_clear_line(tmp_path: Path) -> None:
         "error: backup of the stack failed at find volumes: no volume of the stack exists; "
         "run `invoke stack.up` first; no set was written"
     )
-    config = settings.load(root, environ=env)
-    set_dir = config.backup_dir / "20260101T120000Z"
-    set_dir.mkdir(parents=True)
-    dump = set_dir / "postgres-mirante.dump"
-    dump.write_bytes(b"PGDMP")
-    manifest = backup.BackupSet(
-        set_dir.name,
-        set_dir,
-        set_dir.name,
-        0.1,
-        "0.1.0",
-        [backup.Archive("postgres", "pg_dump", dump.name, 5, files.sha256_of(dump), "", 0.1)],
-    )
-    (set_dir / backup.MANIFEST).write_text(json.dumps(sets._manifest(manifest)))
+    make_set(settings.load(root, environ=env), "20260101T120000Z", b"PGDMP")
     restored = invoke(env, "backup.restore", "latest", "--yes")
     assert restored.returncode == 1
     assert restored.stderr.strip() == (

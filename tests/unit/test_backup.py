@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import ast
 import os
 import stat
 import threading
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mirante import backup, errors, files, settings
-from mirante.backup import sets
+from tests.helpers import make_set
 
 
 @pytest.fixture
@@ -22,30 +22,12 @@ def config(checkout: Path, tmp_path: Path) -> settings.Settings:
     )
 
 
-def make_set(config: settings.Settings, name: str, payload: bytes = b"data") -> Path:
-    path = config.backup_dir / name
-    path.mkdir(parents=True)
-    (path / "postgres-mirante.dump").write_bytes(payload)
-    archive = backup.Archive(
-        "postgres",
-        "pg_dump",
-        "postgres-mirante.dump",
-        len(payload),
-        files.sha256_of(path / "postgres-mirante.dump"),
-        "postgres:18.3",
-        0.1,
-    )
-    made = backup.BackupSet(name, path, name, 0.2, "0.1.0", [archive])
-    (path / backup.MANIFEST).write_text(json.dumps(sets._manifest(made)))
-    return path
-
-
 def test_manifest_round_trip(config: settings.Settings) -> None:
     path = make_set(config, "20260101T120000Z")
     read = backup.read_set(path)
     assert read.name == "20260101T120000Z"
     assert read.services == ["postgres"]
-    assert read.size == 4
+    assert read.size == 4 + len(b"-- globals\n")
     assert read.archives[0].sha256 == files.sha256_of(path / "postgres-mirante.dump")
     assert read.verified is None
 
@@ -74,7 +56,7 @@ def test_set_names_are_validated(config: settings.Settings, name: str) -> None:
 def test_verify_records_success_and_names_a_tampered_file(config: settings.Settings) -> None:
     path = make_set(config, "20260101T120000Z", b"some pg_dump bytes")
     checked, checks = backup.verify(config, "20260101T120000Z")
-    assert [c.ok for c in checks] == [True]
+    assert [c.ok for c in checks] == [True, True]
     assert checked.verified is True
     assert stat.S_IMODE((path / backup.VERIFIED).stat().st_mode) == 0o600
     data = bytearray((path / "postgres-mirante.dump").read_bytes())
@@ -129,3 +111,49 @@ def test_finalise_makes_the_file_private_under_its_final_name(tmp_path: Path) ->
     assert final.name == "prometheus.tar.zst"
     assert not partial.exists()
     assert stat.S_IMODE(final.stat().st_mode) == 0o600
+
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
+
+
+def _constant_script(node: ast.expr) -> bool:
+    """A literal, a module constant (UPPER_CASE), or a choice between such."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return True
+    if isinstance(node, ast.Name):
+        return node.id.isupper()
+    if isinstance(node, ast.IfExp):
+        return _constant_script(node.body) and _constant_script(node.orelse)
+    return False
+
+
+def shell_call_sites() -> list[tuple[str, int, ast.expr]]:
+    """(file, line, script) of every helper container script and every `sh -c` in src/."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            name = name or (node.func.id if isinstance(node.func, ast.Name) else "")
+            where = (str(path.relative_to(SRC)), node.lineno)
+            if name == "helper" and len(node.args) >= 3:
+                found.append((*where, node.args[2]))
+            shell = [a.value for a in node.args[:2] if isinstance(a, ast.Constant)]
+            if name == "execute" and shell in (["sh", "-c"], ["sh", "-euc"]):
+                found.append((*where, node.args[2]))
+    return found
+
+
+def test_every_helper_and_shell_script_is_a_constant_that_takes_values_as_arguments() -> None:
+    sites = shell_call_sites()
+    assert len(sites) >= 6  # the walk finds the call sites it is meant to check
+    spliced = [f"{file}:{line}" for file, line, script in sites if not _constant_script(script)]
+    assert spliced == []
+
+
+def test_the_walk_catches_a_spliced_script() -> None:
+    call = ast.parse('helper(settings, docker, f"zstd -t /in/{name}", [])').body[0]
+    assert isinstance(call, ast.Expr)
+    assert isinstance(call.value, ast.Call)
+    assert not _constant_script(call.value.args[2])

@@ -9,8 +9,7 @@ import pytest
 
 from mirante import backup, errors, settings
 from mirante.backup import retention
-
-from .test_backup import make_set
+from tests.helpers import make_set
 
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 
@@ -107,7 +106,7 @@ def test_metrics_describe_the_newest_set_of_each_service(
     }
     newest = datetime.strptime(new, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
     assert samples[("mirante_backup_last_success_timestamp_seconds", "postgres")] == newest
-    assert samples[("mirante_backup_size_bytes", "postgres")] == 4
+    assert samples[("mirante_backup_size_bytes", "postgres")] == 4 + len(b"-- globals\n")
     assert samples[("mirante_backup_duration_seconds", "postgres")] == 0.1
     assert samples[("mirante_backup_verified", "postgres")] == 1
     assert samples[("mirante_backup_sets", "")] == 2

@@ -16,16 +16,17 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirante import images, stack
+from mirante import images, interrupted, stack
 from mirante.backup.metrics import write_metrics
 from mirante.backup.sets import (
     BACKED_UP,
+    DATABASE_NAME,
     MANIFEST,
     Archive,
     BackupSet,
@@ -46,6 +47,8 @@ from mirante.settings import Settings
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
+    from mirante.interrupted import Journal
+
 
 def helper(
     settings: Settings,
@@ -53,10 +56,13 @@ def helper(
     script: str,
     volumes: Sequence[tuple[str, str, str]],
     as_root: bool = False,
+    args: Sequence[str] = (),
 ) -> str:
     """Run ``sh -euc script`` in the backup-tools image with ``volumes``; its output.
 
-    ``volumes`` are (source, target, mode).
+    ``script`` is a constant: values (file names, paths) reach it as ``args``, its ``$1``,
+    ``$2``..., never spliced into its text (a unit test walks every call). ``volumes`` are
+    (source, target, mode).
 
     It runs as the calling user (so files it writes to the host are the user's) unless
     ``as_root``, which writing into a service's volume needs.
@@ -64,7 +70,7 @@ def helper(
     return run_container(
         docker,
         images.ensure_tool_image(settings, docker, "backup-tools"),
-        ["sh", "-euc", script],
+        ["sh", "-euc", script, "helper", *args],
         user=None if as_root else f"{os.getuid()}:{os.getgid()}",
         volumes=list(volumes),
     )
@@ -118,6 +124,16 @@ class _Follower(threading.Thread):
         return self.digest.hexdigest()
 
 
+# tar runs zstd itself, so a failure of either fails the step (sh has no pipefail).
+# $1: the directory to archive, $2: the file in /out; $3: what to remove however it ends,
+# $4: the owner to give the archive (written as root).
+ARCHIVE = 'tar -C "$1" -I "zstd -T0 -q" -cf "/out/$2" .'
+ARCHIVE_AND_CLEAN = f"""trap 'rm -rf -- "$3"' EXIT
+{ARCHIVE}
+chown "$4" "/out/$2"
+"""
+
+
 def _archive_volume(
     settings: Settings,
     docker: DockerClient,
@@ -132,24 +148,21 @@ def _archive_volume(
     archiving ends; the volume is then mounted read-write.
     """
     name = f"{service}.tar.zst.partial"
-    # tar runs zstd itself, so a failure of either fails the step (sh has no pipefail).
-    script = f"tar -C {source} -I 'zstd -T0 -q' -cf /out/{name} ."
-    if cleanup:
-        script = (
-            f"trap 'rm -rf {cleanup}' EXIT\n{script}\nchown {os.getuid()}:{os.getgid()} /out/{name}"
-        )
     follower = _Follower(work / name)
     follower.start()
     try:
         helper(
             settings,
             docker,
-            script,
+            ARCHIVE_AND_CLEAN if cleanup else ARCHIVE,
             [
                 (volume_name(settings, service), "/data", "rw" if cleanup else "ro"),
                 (str(work), "/out", "rw"),
             ],
             as_root=bool(cleanup),
+            args=(source, name, cleanup, f"{os.getuid()}:{os.getgid()}")
+            if cleanup
+            else (source, name),
         )
     finally:
         digest = follower.sha256()
@@ -157,7 +170,7 @@ def _archive_volume(
 
 
 def _backup_prometheus(
-    settings: Settings, docker: DockerClient, work: Path
+    settings: Settings, docker: DockerClient, work: Path, journal: Journal
 ) -> tuple[str, Path, str]:
     import requests
 
@@ -171,17 +184,21 @@ def _backup_prometheus(
     if not re.fullmatch(r"[\w-]+", snapshot):
         raise BackupError("prometheus", "snapshot", f"unexpected snapshot name {snapshot!r}")
     where = f"/data/snapshots/{snapshot}"
+    journal.set(snapshot=where)
     try:
         path, digest = _archive_volume(settings, docker, "prometheus", where, work, cleanup=where)
+        journal.set(snapshot="")
     except MiranteError as exc:
         with suppress(MiranteError):  # the archiving container may not have started at all
             helper(
                 settings,
                 docker,
-                f"rm -rf {where}",
+                'rm -rf -- "$1"',
                 [(volume_name(settings, "prometheus"), "/data", "rw")],
                 as_root=True,
+                args=(where,),
             )
+            journal.set(snapshot="")
         raise BackupError("prometheus", "archive", str(exc)) from None
     return "tsdb-snapshot", path, digest
 
@@ -198,6 +215,14 @@ def _backup_postgres(
         ).split()
     except MiranteError as exc:
         raise BackupError("postgres", "list databases", str(exc)) from None
+    unsafe = [d for d in databases if not re.fullmatch(DATABASE_NAME, d)]
+    if unsafe:
+        raise BackupError(
+            "postgres",
+            "list databases",
+            f"database name(s) {', '.join(map(repr, unsafe))} cannot be carried in a set "
+            f"(letters, digits and _ only); rename them, then back up",
+        )
     results = []
     for database in databases:
         inside = f"/tmp/mirante-{database}.dump"  # noqa: S108 (inside the postgres container)
@@ -215,7 +240,7 @@ def _backup_postgres(
         results.append(("pg_dump", partial, ""))
     inside = "/tmp/mirante-globals.sql"  # noqa: S108 (inside the postgres container)
     try:
-        pg.execute("sh", "-c", f"pg_dumpall --globals-only -U {user} > {inside}")
+        pg.execute("sh", "-c", 'pg_dumpall --globals-only -U "$1" > "$2"', "sh", user, inside)
     except MiranteError as exc:
         raise BackupError("postgres", "pg_dumpall --globals-only", str(exc)) from None
     partial = work / "postgres-globals.sql.partial"
@@ -225,11 +250,18 @@ def _backup_postgres(
 
 
 def _backup_stopped(
-    settings: Settings, docker: DockerClient, service: str, work: Path, notes: list[str]
+    settings: Settings,
+    docker: DockerClient,
+    service: str,
+    work: Path,
+    notes: list[str],
+    journal: Journal,
 ) -> tuple[str, Path, str]:
     states = stack.container_states(docker, settings)
     was_running = stack.is_running(states.get(service))
     try:
+        if was_running:
+            journal.stopping(service)
         if was_running and (note := stack.stop_service(settings, docker, service).note()):
             notes.append(note)
         return ("volume-while-stopped", *_archive_volume(settings, docker, service, "/data", work))
@@ -239,15 +271,25 @@ def _backup_stopped(
         if was_running:
             with suppress(MiranteError), docker_errors():
                 docker.compose.start([service])
+                journal.started(service)
 
 
-def create(settings: Settings, services: Sequence[str] = (), dest: Path | None = None) -> BackupSet:
+def create(
+    settings: Settings,
+    services: Sequence[str] = (),
+    dest: Path | None = None,
+    waiting: Callable[[str], None] | None = None,
+) -> BackupSet:
     """Back up the stack's data into one new set.
+
+    It holds the backup lock and the stack's (no stack command starts or stops a service
+    meanwhile).
 
     Args:
         settings: validated settings.
         services: services to back up (default: every stateful service with a volume).
         dest: backup directory (default: ``settings.backup_dir``).
+        waiting: told when another command holds a lock this one needs.
 
     Raises:
         BackupError, LockBusy, UnknownService, MiranteError.
@@ -257,16 +299,24 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
     started = time.monotonic()
     project = stack.write_project_files(settings)
     settings, docker = project.settings, project.docker
-    with locked(settings if dest is None else _with_backup_dir(settings, root)):
+    lock_settings = settings if dest is None else _with_backup_dir(settings, root)
+    with (
+        locked(lock_settings, waiting),
+        stack.locked(settings, waiting),
+        interrupted.recording(settings, "backup") as journal,
+    ):
+        repaired = interrupted.repair(settings, lambda: docker)
         created = _new_set_name(root)
         chosen, images_of = what_exists(settings, docker, wanted)
         work = root / f"{created}.partial"
+        journal.set(partial=str(work))
         try:
             work.mkdir(parents=True, mode=0o700)
         except OSError as exc:
             raise BackupError("the stack", "create the set directory", _os_error(exc)) from None
         try:
-            archives, notes = archive_services(settings, docker, chosen, images_of, work)
+            archives, notes = archive_services(settings, docker, chosen, images_of, work, journal)
+            notes = repaired + notes
             backup_set = BackupSet(
                 created,
                 root / created,
@@ -277,6 +327,7 @@ def create(settings: Settings, services: Sequence[str] = (), dest: Path | None =
                 notes=notes,
             )
             write_set(work, backup_set)
+            journal.set(partial="")
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
@@ -340,6 +391,7 @@ def archive_services(
     chosen: Sequence[str],
     images_of: dict[str, str],
     work: Path,
+    journal: Journal,
 ) -> tuple[list[Archive], list[str]]:
     """Archive each service into ``work``; the notes the user should read.
 
@@ -355,11 +407,11 @@ def archive_services(
         began = time.monotonic()
         try:
             if service == "prometheus":
-                produced = [_backup_prometheus(settings, docker, work)]
+                produced = [_backup_prometheus(settings, docker, work, journal)]
             elif service == "postgres":
                 produced = _backup_postgres(settings, docker, work)
             else:
-                produced = [_backup_stopped(settings, docker, service, work, notes)]
+                produced = [_backup_stopped(settings, docker, service, work, notes, journal)]
             for method, partial, digest in produced:
                 final = finalise(partial)
                 archives.append(

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirante import backup, stack, waits
+from mirante import backup, interrupted, stack, waits
 from mirante.docker import docker_errors
 from mirante.errors import MiranteError, RestoreError, RestoreRefused
 from mirante.postgres import StackPostgres
@@ -30,6 +30,8 @@ from mirante.settings import Settings
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
+
+    from mirante.interrupted import Journal
 
 PREVIOUS = ".mirante-previous"
 RESTORING_SUFFIX = "_mirante_restore"
@@ -136,18 +138,25 @@ def restore(
     services: Sequence[str] = (),
     dry_run: bool = False,
     confirm: Callable[[RestorePlan], None] = lambda _: None,
+    waiting: Callable[[str], None] | None = None,
 ) -> RestorePlan:
     """Restore set ``name`` (``""``: the newest): verify, plan, confirm, then restore.
 
-    ``confirm`` sees the plan before anything changes and raises to cancel.
+    ``confirm`` sees the plan before anything changes and raises to cancel; ``waiting`` is
+    told when another command holds a lock this one needs (the backup lock, the stack's).
 
     Raises:
         SetNotFound, LockBusy, RestoreRefused, RestoreError, UnknownService, MiranteError.
     """
     project = stack.write_project_files(settings)
     settings, docker = project.settings, project.docker
-    with backup.locked(settings):
-        backup_set, checks = backup.verify(settings, name)
+    with (
+        backup.locked(settings, waiting),
+        stack.locked(settings, waiting),
+        interrupted.recording(settings, "restore") as journal,
+    ):
+        repaired = [] if dry_run else interrupted.repair(settings, lambda: docker)
+        backup_set, checks = backup.verify(settings, name, record=not dry_run)
         bad = [c for c in checks if not c.ok]
         if bad:
             raise RestoreRefused(
@@ -155,6 +164,7 @@ def restore(
                 + "; ".join(f"{c.file}: {c.detail}" for c in bad)
             )
         planned = plan(settings, docker, backup_set, services)
+        planned.notes += repaired
         if dry_run:
             return planned
         confirm(planned)
@@ -164,11 +174,11 @@ def restore(
                 by_service.setdefault(archive.service, []).append(archive)
         for service, archives in by_service.items():
             if service == "postgres":
-                _restore_postgres(settings, docker, backup_set.path, archives)
+                _restore_postgres(settings, docker, backup_set, archives)
             else:
                 (archive,) = archives
-                path = backup_set.path / archive.file
-                planned.notes += _restore_volume(settings, docker, service, path)
+                path = backup.archive_path(backup_set, archive)
+                planned.notes += _restore_volume(settings, docker, service, path, journal)
     return planned
 
 
@@ -195,6 +205,7 @@ if ! cp -a /fresh/. /data/; then
   exit 1
 fi
 """
+DROP_PREVIOUS = f"rm -rf /data/{PREVIOUS}"
 ROLLBACK = f"""
 prev=/data/{PREVIOUS}
 test -d "$prev"
@@ -205,7 +216,7 @@ rmdir "$prev"
 
 
 def _restore_volume(
-    settings: Settings, docker: DockerClient, service: str, archive: Path
+    settings: Settings, docker: DockerClient, service: str, archive: Path, journal: Journal
 ) -> list[str]:
     volume = backup.volume_name(settings, service)
     fresh = _fresh_volume(volume)
@@ -219,15 +230,18 @@ def _restore_volume(
             backup.helper(
                 settings,
                 docker,
-                f"tar -C /fresh -I zstd --numeric-owner -xpf /in/{archive.name}",
+                'tar -C /fresh -I zstd --numeric-owner -xpf "/in/$1"',
                 [(fresh, "/fresh", "rw"), (str(archive.parent), "/in", "ro")],
                 as_root=True,
+                args=(archive.name,),
             )
         except MiranteError as exc:
             raise RestoreError(service, "extract", str(exc)) from None
         running = stack.is_running(stack.container_states(docker, settings).get(service))
         notes = []
         try:
+            if running:
+                journal.stopping(service)
             if running and (note := stack.stop_service(settings, docker, service).note()):
                 notes.append(note)
             backup.helper(settings, docker, SWAP, target, as_root=True)
@@ -246,7 +260,9 @@ def _restore_volume(
                 raise RestoreError(
                     service, "start", f"it did not turn healthy on the restored data ({exc})"
                 ) from None
-        backup.helper(settings, docker, f"rm -rf /data/{PREVIOUS}", target, as_root=True)
+        if running:
+            journal.started(service)
+        backup.helper(settings, docker, DROP_PREVIOUS, target, as_root=True)
         return notes
     finally:
         with suppress(MiranteError), docker_errors():
@@ -267,15 +283,19 @@ def _literal(text: str) -> str:
 
 
 def _restore_postgres(
-    settings: Settings, docker: DockerClient, set_path: Path, archives: list[backup.Archive]
+    settings: Settings,
+    docker: DockerClient,
+    backup_set: backup.BackupSet,
+    archives: list[backup.Archive],
 ) -> None:
     pg = StackPostgres(settings, docker, stack.container_states(docker, settings)["postgres"])
     for archive in archives:
         if archive.method == "pg_dumpall-globals":
-            _restore_globals(pg, set_path / archive.file)
+            _restore_globals(pg, backup.archive_path(backup_set, archive))
     for archive in archives:
         if archive.method == "pg_dump":
-            _restore_database(pg, _database_of(archive.file), set_path / archive.file)
+            path = backup.archive_path(backup_set, archive)
+            _restore_database(pg, _database_of(archive.file), path)
 
 
 ROLE_LINE = re.compile(r'^(CREATE|ALTER) ROLE ("(?:[^"]|"")+"|\S+?)[ ;]')

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -84,14 +85,16 @@ def mirante_version() -> str:
         return "unknown"
 
 
-def locked(settings: Settings) -> AbstractContextManager[None]:
+def locked(
+    settings: Settings, waiting: Callable[[str], None] | None = None
+) -> AbstractContextManager[None]:
     """Hold the backup lock; wait up to ``settings.lock_timeout`` for another holder.
 
     Raises:
         LockBusy: when the other run does not finish in time.
     """
     return files.locked(
-        settings.backup_dir / LOCK, settings.lock_timeout, "backup, restore or prune"
+        settings.backup_dir / LOCK, settings.lock_timeout, "backup, restore or prune", waiting
     )
 
 
@@ -150,40 +153,177 @@ def _manifest(backup_set: BackupSet) -> dict[str, Any]:
     }
 
 
-def read_set(path: Path) -> BackupSet:
-    """A set from its manifest.
+# The manifest schema: what each service's archives are called and how they were made.
+# Every reader goes through parse_manifest(); a name outside these patterns is refused, so
+# no archive name can carry a path, a shell word or a libpq connection string.
+DATABASE_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,62}"
+ARCHIVES: dict[str, dict[str, re.Pattern[str]]] = {
+    "prometheus": {"tsdb-snapshot": re.compile(r"prometheus\.tar\.zst")},
+    "postgres": {
+        "pg_dump": re.compile(rf"postgres-{DATABASE_NAME}\.dump"),
+        "pg_dumpall-globals": re.compile(r"postgres-globals\.sql"),
+    },
+    **{
+        s: {"volume-while-stopped": re.compile(rf"{re.escape(s)}\.tar\.zst")}
+        for s in STOPPED_WHILE_ARCHIVED
+    },
+}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_IMAGE = re.compile(r"[\x21-\x7e]{0,255}")
+_ARCHIVE_FIELDS = {f.name for f in fields(Archive)}
+
+
+class Damaged(ValueError):
+    """A manifest that breaks the schema; the message says where and how."""
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Damaged(f"{where} is {value!r}, not a number")
+    if value < 0:
+        raise Damaged(f"{where} is negative ({value})")
+    return value
+
+
+def _text(value: Any, where: str, pattern: re.Pattern[str] | None = None) -> str:
+    if not isinstance(value, str):
+        raise Damaged(f"{where} is {value!r}, not text")
+    if pattern is not None and not pattern.fullmatch(value):
+        raise Damaged(f"{where} {value!r} is not an allowed value")
+    return value
+
+
+def _archive(entry: Any, index: int) -> Archive:
+    where = f"archives[{index}]"
+    if not isinstance(entry, dict) or set(entry) != _ARCHIVE_FIELDS:
+        raise Damaged(f"{where} must have exactly the fields {', '.join(sorted(_ARCHIVE_FIELDS))}")
+    service = _text(entry["service"], f"{where}.service")
+    if service not in ARCHIVES:
+        raise Damaged(f"{where}.service {service!r} is not a service backups know")
+    method = _text(entry["method"], f"{where}.method")
+    if method not in ARCHIVES[service]:
+        raise Damaged(f"{where}.method {method!r} is not how {service} is backed up")
+    size = _number(entry["size"], f"{where}.size")
+    if not isinstance(size, int):
+        raise Damaged(f"{where}.size is {size!r}, not a whole number of bytes")
+    return Archive(
+        service,
+        method,
+        _text(entry["file"], f"{where}.file", ARCHIVES[service][method]),
+        size,
+        _text(entry["sha256"], f"{where}.sha256", _SHA256),
+        _text(entry["image"], f"{where}.image", _IMAGE),
+        _number(entry["seconds"], f"{where}.seconds"),
+    )
+
+
+def parse_manifest(data: Any, path: Path) -> BackupSet:
+    """The set a manifest describes, checked against the schema, for the set at ``path``.
 
     Raises:
-        SetNotFound: when the directory holds no readable mirante manifest.
+        Damaged: naming the first field that breaks the schema.
+    """
+    if not isinstance(data, dict):
+        raise Damaged("the manifest is not a JSON object")
+    if data.get("format") != 1:
+        raise Damaged(f"format {data.get('format')!r} is not one this mirante reads (1)")
+    name = _text(data.get("set"), "set", SET_NAME)
+    if name != path.name:
+        raise Damaged(f"set {name!r} is not the name of its directory {path.name!r}")
+    entries = data.get("archives")
+    if not isinstance(entries, list) or not entries:
+        raise Damaged("it lists no archive, so it backs nothing up")
+    archives = [_archive(entry, i) for i, entry in enumerate(entries)]
+    files_seen: set[str] = set()
+    for archive in archives:
+        if archive.file in files_seen:
+            raise Damaged(f"{archive.file} is listed twice")
+        files_seen.add(archive.file)
+    for service in {a.service for a in archives}:
+        methods = [a.method for a in archives if a.service == service]
+        if service != "postgres" and len(methods) > 1:
+            raise Damaged(f"{service} has {len(methods)} archives; a set holds one per service")
+        if service == "postgres" and (
+            methods.count("pg_dumpall-globals") != 1 or "pg_dump" not in methods
+        ):
+            raise Damaged("postgres needs its globals and at least one database dump")
+    return BackupSet(
+        name,
+        path,
+        _text(data.get("created"), "created"),
+        _number(data.get("seconds"), "seconds"),
+        _text(data.get("mirante_version"), "mirante_version"),
+        archives,
+    )
+
+
+def read_set(path: Path) -> BackupSet:
+    """A set from its manifest, checked against the schema.
+
+    Raises:
+        SetNotFound: when the directory is a link, or holds no readable or valid manifest.
     """
     try:
-        data = json.loads((path / MANIFEST).read_text())
-        archives = [Archive(**a) for a in data["archives"]]
-        backup_set = BackupSet(
-            data["set"], path, data["created"], data["seconds"], data["mirante_version"], archives
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SetNotFound(
-            f"{path.name} is not a mirante backup set ({type(exc).__name__})"
-        ) from None
+        if path.is_symlink():
+            raise Damaged("the set's directory is a symbolic link")
+        data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        backup_set = parse_manifest(data, path)
+    except FileNotFoundError:
+        raise SetNotFound(f"{path.name} is not a mirante backup set (no {MANIFEST})") from None
+    except (OSError, ValueError) as exc:  # Damaged, JSONDecodeError, UnicodeDecodeError
+        raise SetNotFound(f"set {path.name} is damaged: {exc}") from None
     verified = path / VERIFIED
     if verified.is_file():
-        with suppress(ValueError, OSError):
-            backup_set.verified = bool(json.loads(verified.read_text())["ok"])
+        with suppress(ValueError, OSError, TypeError, KeyError):
+            backup_set.verified = json.loads(verified.read_text())["ok"] is True
     return backup_set
 
 
-def list_sets(settings: Settings) -> list[BackupSet]:
-    """Every complete set (with a manifest) under the backup directory, oldest first."""
+def archive_path(backup_set: BackupSet, archive: Archive) -> Path:
+    """Where an archive of the set is: a regular file inside the set's own directory.
+
+    Raises:
+        SetNotFound: the file is a link or resolves outside the set.
+    """
+    path = backup_set.path / archive.file
+    if path.is_symlink() or path.resolve().parent != backup_set.path.resolve():
+        raise SetNotFound(
+            f"set {backup_set.name} is damaged: {archive.file} is not a file of the set itself"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class DamagedSet:
+    """A set directory whose manifest cannot be trusted, and why."""
+
+    name: str
+    path: Path
+    reason: str
+
+
+def scan(settings: Settings) -> tuple[list[BackupSet], list[DamagedSet]]:
+    """Every set under the backup directory, oldest first: the good ones and the damaged.
+
+    A damaged set is reported, never read further; the others work as if it were not there.
+    """
     root = settings.backup_dir
     if not root.is_dir():
-        return []
-    sets = []
+        return [], []
+    good, damaged = [], []
     for path in sorted(root.iterdir()):
-        if path.is_dir() and SET_NAME.match(path.name) and (path / MANIFEST).is_file():
-            with suppress(SetNotFound):
-                sets.append(read_set(path))
-    return sets
+        if not SET_NAME.match(path.name) or not (path / MANIFEST).is_file():
+            continue
+        try:
+            good.append(read_set(path))
+        except SetNotFound as exc:
+            damaged.append(DamagedSet(path.name, path, str(exc)))
+    return good, damaged
+
+
+def list_sets(settings: Settings) -> list[BackupSet]:
+    """Every complete, valid set under the backup directory, oldest first."""
+    return scan(settings)[0]
 
 
 def resolve_set(settings: Settings, name: str) -> Path:

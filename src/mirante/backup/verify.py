@@ -10,7 +10,14 @@ from pathlib import Path
 
 from mirante.backup.create import helper
 from mirante.backup.metrics import write_metrics
-from mirante.backup.sets import VERIFIED, BackupSet, list_sets, read_set, resolve_set
+from mirante.backup.sets import (
+    VERIFIED,
+    BackupSet,
+    archive_path,
+    list_sets,
+    read_set,
+    resolve_set,
+)
 from mirante.docker import run
 from mirante.errors import SetNotFound, ToolError
 from mirante.files import atomic_write, sha256_of
@@ -38,18 +45,22 @@ def _zstd_test(settings: Settings, path: Path) -> tuple[bool, str]:
         helper(
             settings,
             docker,
-            f"zstd -t -q /in/{path.name}",
+            'zstd -t -q "/in/$1"',
             [(str(path.parent), "/in", "ro")],
+            args=(path.name,),
         )
     except ToolError as exc:
         return False, exc.stderr.strip()
     return True, ""
 
 
-def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[ArchiveCheck]]:
+def verify(
+    settings: Settings, name: str = "", record: bool = True
+) -> tuple[BackupSet, list[ArchiveCheck]]:
     """Re-read every archive of a set (the newest when ``name`` is empty): sha256 and zstd checks.
 
-    The result is recorded in the set (``verified.json``) for ``backup.list``.
+    With ``record``, the result is recorded in the set (``verified.json``) for
+    ``backup.list`` and in the backup metrics; a dry run records nothing.
 
     Raises:
         SetNotFound: no such set.
@@ -64,7 +75,11 @@ def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[ArchiveC
     backup_set = read_set(path)
     checks = []
     for archive in backup_set.archives:
-        file = path / archive.file
+        try:
+            file = archive_path(backup_set, archive)
+        except SetNotFound:
+            checks.append(ArchiveCheck(archive.file, False, "a link, not a file of the set"))
+            continue
         if not file.is_file():
             checks.append(ArchiveCheck(archive.file, False, "missing"))
             continue
@@ -100,10 +115,12 @@ def verify(settings: Settings, name: str = "") -> tuple[BackupSet, list[ArchiveC
             )
         )
     ok = all(c.ok for c in checks)
+    backup_set.verified = ok
+    if not record:
+        return backup_set, checks
     atomic_write(
         path / VERIFIED, json.dumps({"ok": ok, "at": datetime.now(UTC).isoformat()}) + "\n", 0o600
     )
-    backup_set.verified = ok
     if path.parent == settings.backup_dir.resolve():
         write_metrics(settings)
     return backup_set, checks

@@ -44,6 +44,11 @@ def exits_cleanly(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def tell(message: str) -> None:
+    """Say at once, on stderr, what a command is waiting for (a lock another one holds)."""
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
 def split_names(values: Iterable[str]) -> list[str]:
     """``--services a,b`` and repeated flags alike, as one list of names."""
     return [n.strip() for v in values for n in v.split(",") if n.strip()]

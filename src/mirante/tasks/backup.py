@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from mirante.backup import restore as restore_mod
 
 from mirante.files import human_size as size
-from mirante.tasks._cli import confirm, exits_cleanly, split_names, table
+from mirante.tasks._cli import confirm, exits_cleanly, split_names, table, tell
 
 
 @task(
@@ -33,7 +33,10 @@ def create(c: Context, services: list[str] | None = None, dest: str = "") -> Non
     from mirante import backup
 
     made = backup.create(
-        settings_mod.load(), split_names(services or []), Path(dest) if dest else None
+        settings_mod.load(),
+        split_names(services or []),
+        Path(dest) if dest else None,
+        waiting=tell,
     )
     table(
         f"backup set {made.name} ({made.seconds:.1f} s)",
@@ -51,16 +54,19 @@ def list_(c: Context) -> None:
     """List the backup sets: date, services, size, verified."""
     from mirante import backup
 
-    sets = backup.list_sets(settings_mod.load())
-    if not sets:
+    sets, damaged = backup.scan(settings_mod.load())
+    if not sets and not damaged:
         print("no backup sets yet; `invoke backup` makes one")
         return
     verified = {True: "yes", False: "NO (failed)", None: "not yet"}
-    table(
-        "backup sets",
-        ("set", "services", "size", "verified"),
-        [(s.name, ", ".join(s.services), size(s.size), verified[s.verified]) for s in sets],
-    )
+    rows = [(s.name, ", ".join(s.services), size(s.size), verified[s.verified]) for s in sets]
+    rows += [(d.name, "-", "-", f"DAMAGED: {d.reason}") for d in damaged]
+    table("backup sets", ("set", "services", "size", "verified"), sorted(rows))
+    if damaged:
+        print(
+            f"{len(damaged)} damaged set(s) are never verified, restored or pruned; "
+            "look at them and remove them by hand when they are not needed"
+        )
 
 
 @task(help={"name": "the set to verify, or `latest`"}, positional=["name"])
@@ -119,6 +125,7 @@ def restore(
         split_names(services or []),
         dry_run=dry_run,
         confirm=show_and_ask,
+        waiting=tell,
     )
     if dry_run:
         _show_plan(done)

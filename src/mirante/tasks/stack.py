@@ -13,7 +13,7 @@ from invoke.tasks import task
 
 from mirante import settings as settings_mod
 from mirante import stack
-from mirante.tasks._cli import confirm, exits_cleanly, split_names, table
+from mirante.tasks._cli import confirm, exits_cleanly, split_names, table, tell
 
 STATE_COLUMNS = ("service", "state", "url", "seconds to healthy", "image", "reason")
 
@@ -48,7 +48,9 @@ def up(
     """Start the stack and wait until every service is healthy."""
     # The table's imports load while compose waits for health, not after it.
     threading.Thread(target=importlib.import_module, args=("rich.table",), daemon=True).start()
-    show_up(stack.up(settings_mod.load(), split_names(services or []), timeout, strict))
+    show_up(
+        stack.up(settings_mod.load(), split_names(services or []), timeout, strict, waiting=tell)
+    )
 
 
 def show_up(report: stack.UpReport) -> None:
@@ -57,6 +59,8 @@ def show_up(report: stack.UpReport) -> None:
         print(f"generated {name} into .env (mode 0600); it stays there for the next runs")
     for build in report.built:
         print(f"built {build.image} in {build.seconds:.1f} s")
+    for note in report.notes:
+        print(f"note: {note}")
     table(f"mirante stack (images: {report.source})", STATE_COLUMNS, state_rows(report.rows))
     if report.unavailable:
         print(
@@ -83,7 +87,7 @@ def down(c: Context, volumes: bool = False, yes: bool = False) -> None:
             "(Prometheus, Grafana, Loki, Tempo, Alertmanager and Postgres data).",
             yes,
         )
-    report = stack.down(settings, volumes=volumes)
+    report = stack.down(settings, volumes=volumes, waiting=tell)
     print(
         f"removed {len(report.containers)} container(s), {len(report.networks)} network(s)"
         + (f", {len(report.volumes)} volume(s)" if volumes else "")
@@ -129,7 +133,9 @@ def logs(c: Context, service: str, follow: bool = False, tail: int = 0) -> None:
 @exits_cleanly
 def restart(c: Context, service: str, timeout: float = 0) -> None:
     """Restart services and wait until they are healthy again."""
-    rows = stack.restart(settings_mod.load(), [] if service == "all" else [service], timeout)
+    rows = stack.restart(
+        settings_mod.load(), [] if service == "all" else [service], timeout, waiting=tell
+    )
     table("restarted", STATE_COLUMNS[:4], [r[:4] for r in state_rows(rows)])
 
 

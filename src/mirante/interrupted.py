@@ -1,0 +1,163 @@
+"""What a backup or restore changes, written down before it changes it.
+
+A kill -9 runs no ``finally``: a backup killed while Alertmanager is stopped leaves it
+stopped, a Prometheus snapshot pinning blocks, and a ``.partial`` set. So each operation
+keeps a journal (``.mirante/interrupted/<operation>-<pid>.json``) of what it has changed
+and not yet put back; it removes the journal when it ends, however it ends, short of a
+kill. The next ``stack.up``, backup or restore calls :func:`repair` (holding the stack's
+lock): for each journal whose process is gone, it starts again what was stopped, removes
+the snapshot and the partial set, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mirante.errors import MiranteError
+from mirante.files import atomic_write
+from mirante.settings import Settings
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+DIRECTORY = "interrupted"
+
+
+@dataclass
+class Journal:
+    """What one running operation has changed and not yet put back."""
+
+    operation: str
+    pid: int
+    stopped: list[str] = field(default_factory=list)  # services it stopped
+    snapshot: str = ""  # a Prometheus snapshot, as a path inside its volume
+    partial: str = ""  # the set directory it is writing
+    path: Path = field(default=Path(), repr=False, compare=False)
+
+    def save(self) -> None:
+        """Write the journal down (atomically, before the change it announces)."""
+        record = {k: v for k, v in asdict(self).items() if k != "path"}
+        atomic_write(self.path, json.dumps(record) + "\n", 0o600)
+
+    def stopping(self, service: str) -> None:
+        """Record that ``service`` is about to be stopped."""
+        self.stopped.append(service)
+        self.save()
+
+    def started(self, service: str) -> None:
+        """Record that ``service`` runs again."""
+        with suppress(ValueError):
+            self.stopped.remove(service)
+        self.save()
+
+    def set(self, *, snapshot: str | None = None, partial: str | None = None) -> None:
+        """Record a snapshot or a partial set ('' once it is gone or final)."""
+        if snapshot is not None:
+            self.snapshot = snapshot
+        if partial is not None:
+            self.partial = partial
+        self.save()
+
+
+@contextmanager
+def recording(settings: Settings, operation: str) -> Iterator[Journal]:
+    """A journal for the operation, removed when the block ends (an error too)."""
+    directory = settings.state_dir / DIRECTORY
+    directory.mkdir(parents=True, exist_ok=True)
+    journal = Journal(operation, os.getpid(), path=directory / f"{operation}-{os.getpid()}.json")
+    journal.save()
+    try:
+        yield journal
+    finally:
+        journal.path.unlink(missing_ok=True)
+
+
+def left_behind(settings: Settings) -> list[Journal]:
+    """The journals of operations whose process is gone (a journal it cannot read: too)."""
+    directory = settings.state_dir / DIRECTORY
+    found = []
+    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            data = json.loads(path.read_text())
+            journal = Journal(
+                str(data["operation"]),
+                int(data["pid"]),
+                [str(s) for s in data["stopped"]],
+                str(data["snapshot"]),
+                str(data["partial"]),
+                path=path,
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            journal = Journal("unknown operation", 0, path=path)
+        if journal.pid != os.getpid() and not _alive(journal.pid):
+            found.append(journal)
+    return found
+
+
+def repair(settings: Settings, client: Callable[[], DockerClient]) -> list[str]:
+    """Put back what interrupted operations left; a note for each thing done.
+
+    The caller holds the stack's lock (a partial set named in a journal belongs to that
+    operation alone: no other lock is needed). ``client`` is called only when there is
+    something to repair.
+    """
+    found = left_behind(settings)
+    if not found:
+        return []
+    from mirante import stack
+    from mirante.backup.create import helper
+    from mirante.backup.sets import volume_name
+
+    notes = []
+    for journal in found:
+        what = f"an interrupted {journal.operation} (pid {journal.pid})"
+        down = []
+        if journal.stopped:
+            states = stack.container_states(client(), settings)
+            down = [s for s in journal.stopped if s in states and not stack.is_running(states[s])]
+        if down:
+            try:
+                stack.compose_up(settings, down, pull=False, timeout=settings.stack_timeout)
+                notes.append(f"{what} had stopped {', '.join(down)}: started again")
+            except MiranteError as exc:
+                notes.append(f"{what} had stopped {', '.join(down)}; starting failed: {exc}")
+                continue  # keep the journal: the next command tries again
+        if journal.snapshot.startswith("/data/snapshots/"):
+            try:
+                helper(
+                    settings,
+                    client(),
+                    'rm -rf -- "$1"',
+                    [(volume_name(settings, "prometheus"), "/data", "rw")],
+                    as_root=True,
+                    args=(journal.snapshot,),
+                )
+                notes.append(f"{what} had left Prometheus snapshot {journal.snapshot}: removed")
+            except MiranteError as exc:
+                notes.append(f"{what} left snapshot {journal.snapshot}; removing failed: {exc}")
+                continue
+        partial = Path(journal.partial)
+        if journal.partial and partial.name.endswith(".partial") and partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+            notes.append(f"{what} had left {partial}: removed")
+        journal.path.unlink(missing_ok=True)
+    return notes
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True

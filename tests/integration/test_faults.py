@@ -1,0 +1,187 @@
+"""Fault injection on the real stack, seeded and bounded in time.
+
+SIGKILL of `invoke backup` and of `invoke backup.restore` at random moments, each followed
+by the next run of the same command; two `stack.up` at once; a hand-edited set. What every
+trial must leave: no service down, no byte of an earlier set lost, no traceback. The
+figures are printed in pytest's summary (``faults:`` lines).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from mirante import backup, files, settings, stack
+from tests.helpers import REPO, invoke
+
+SEED = 20261201
+TRIALS = 3
+SERVICES = "alertmanager,prometheus,postgres"
+FIGURES: list[str] = []  # printed by the integration conftest's terminal summary
+
+
+def popen(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def services_down(config: settings.Settings) -> list[str]:
+    """The stack's services that are not up once every start has settled."""
+    docker = stack.write_project_files(config).docker
+    return sorted(
+        n for n, c in stack.container_states(docker, config).items() if not stack.is_up(c)
+    )
+
+
+def fingerprints(root: Path) -> dict[str, str]:
+    """sha256 of every file of every complete set under ``root``."""
+    return {
+        str(p.relative_to(root)): files.sha256_of(p)
+        for p in sorted(root.glob("*Z/*"))
+        if p.is_file() and p.name != backup.VERIFIED
+    }
+
+
+def snapshots(config: settings.Settings) -> list[str]:
+    listed = subprocess.run(
+        [
+            "docker",
+            "exec",
+            f"{config.project_name}-prometheus-1",
+            "ls",
+            "/prometheus/snapshots",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return listed.stdout.split()
+
+
+@pytest.fixture
+def fault_env(stack_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    return {
+        **stack_env,
+        "MIRANTE_BACKUP_DIR": str(tmp_path / "backups"),
+        "MIRANTE_LOCK_TIMEOUT": "120",
+    }
+
+
+@pytest.fixture
+def fault_settings(stack_root: Path, fault_env: dict[str, str]) -> settings.Settings:
+    return settings.load(stack_root, environ=fault_env)
+
+
+def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
+    running_stack: stack.UpReport,
+    fault_env: dict[str, str],
+    fault_settings: settings.Settings,
+) -> None:
+    rng = random.Random(SEED)
+    first = invoke(fault_env, "backup", "--services", SERVICES)
+    assert first.returncode == 0, first.stderr
+    good = backup.list_sets(fault_settings)[-1].name
+    before = fingerprints(fault_settings.backup_dir)
+    began = time.monotonic()
+    timed = invoke(fault_env, "backup", "--services", SERVICES)
+    assert timed.returncode == 0, timed.stderr
+    duration = time.monotonic() - began
+    outputs = [first.stdout + first.stderr, timed.stdout + timed.stderr]
+    kills = repaired = 0
+    for command in (
+        ("backup", "--services", SERVICES),
+        ("backup.restore", good, "--services", "alertmanager", "--yes"),
+    ):
+        for _ in range(TRIALS):
+            process = popen(fault_env, *command)
+            time.sleep(rng.uniform(0.2, duration))
+            if process.poll() is None:
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+            outputs.append(process.communicate()[0])
+            time.sleep(2)  # helpers the kill orphaned finish (docker run --rm containers)
+            after = invoke(fault_env, *command)
+            outputs.append(after.stdout + after.stderr)
+            assert after.returncode == 0, after.stdout + after.stderr
+            repaired += after.stdout.count("note: an interrupted")
+            assert services_down(fault_settings) == []
+            assert list(fault_settings.backup_dir.glob("*.partial")) == []
+            assert snapshots(fault_settings) == []
+    lost = [k for k, v in before.items() if fingerprints(fault_settings.backup_dir).get(k) != v]
+    tracebacks = sum("Traceback" in o for o in outputs)
+    verified = invoke(fault_env, "backup.verify", good)
+    FIGURES.append(
+        f"faults: {2 * TRIALS} trials (seed {SEED}), {kills} kills, {repaired} repairs said, "
+        f"{len(services_down(fault_settings))} services left down, {len(lost)} files of "
+        f"earlier sets changed, {tracebacks} tracebacks"
+    )
+    assert lost == []
+    assert tracebacks == 0
+    assert verified.returncode == 0, verified.stdout
+
+
+def test_two_stack_up_at_once_both_succeed_on_one_network(
+    running_stack: stack.UpReport, stack_env: dict[str, str]
+) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: invoke(stack_env, "stack.up"), range(2)))
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    networks = subprocess.run(
+        [
+            "docker",
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={stack_env['MIRANTE_PROJECT_NAME']}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(networks) == 1
+    assert not any("Traceback" in r.stderr for r in runs)
+
+
+def test_a_hand_edited_set_is_refused_before_anything_runs(
+    running_stack: stack.UpReport,
+    fault_env: dict[str, str],
+    fault_settings: settings.Settings,
+) -> None:
+    made = invoke(fault_env, "backup", "--services", "alertmanager,postgres")
+    assert made.returncode == 0, made.stderr
+    target = backup.list_sets(fault_settings)[-1]
+    manifest = target.path / backup.MANIFEST
+    data = json.loads(manifest.read_text())
+    data["archives"][0]["file"] = "alertmanager.tar.zst;id>&2;"
+    manifest.write_text(json.dumps(data))
+    for args in (
+        ("backup.verify", target.name),
+        ("backup.restore", target.name, "--yes"),
+    ):
+        result = invoke(fault_env, *args)
+        said = result.stdout + result.stderr
+        assert result.returncode == 2, said
+        assert "is damaged" in said
+        assert "uid=" not in said
+        assert "Traceback" not in said
+    listed = invoke(fault_env, "backup.list")
+    assert listed.returncode == 0
+    assert f"{target.name}" in listed.stdout
+    assert "DAMAGED" in listed.stdout
