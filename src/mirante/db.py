@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from mirante import backup
 from mirante.docker import client, run_container
 from mirante.errors import DatabaseError, MiranteError, ToolError, UnknownEnvironment
 from mirante.files import finalise, sha256_of
 from mirante.postgres import client_image, pg_tool
+from mirante.services import reachable_host
 from mirante.settings import VARIABLES, Settings
 
 if TYPE_CHECKING:
@@ -70,10 +72,14 @@ def database_url(settings: Settings, env: str) -> str:
     if env not in ENVIRONMENTS:
         raise UnknownEnvironment(env, list(ENVIRONMENTS))
     if env == "local":
-        return (
-            f"postgresql://{settings.postgres_user}:{settings.postgres_password}"
-            f"@127.0.0.1:{settings.ports['postgres']}/{settings.postgres_db}"
+        # Quoted: a password may hold any of : @ / ? # % (unquoted, they end the password,
+        # or %xx is decoded into another one).
+        user, password = (
+            quote(settings.postgres_user, safe=""),
+            quote(settings.postgres_password, safe=""),
         )
+        host = reachable_host(settings)
+        return f"postgresql://{user}:{password}@{host}:{settings.ports['postgres']}/{settings.postgres_db}"
     url = settings.database_urls.get(env, "")
     if not url:
         raise MiranteError(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from mirante.errors import ComposeMissing, DockerUnavailable, ToolError
-from mirante.settings import Settings
+from mirante.settings import Settings, read_env_file
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
@@ -43,12 +43,28 @@ def client(settings: Settings, env_file: Path | None = None) -> DockerClient:
 
     if shutil.which("docker") is None:
         raise DockerUnavailable("the `docker` command is not on PATH")
+    shadowed = _shadowed(env_file)
     return DockerClient(
+        client_call=["env", *[f"--unset={k}" for k in shadowed], "docker"]
+        if shadowed
+        else ["docker"],
         compose_files=[settings.compose_file],
         compose_project_name=settings.project_name,
         compose_project_directory=settings.compose_file.parent,
         compose_env_files=[env_file] if env_file else [],
     )
+
+
+def _shadowed(env_file: Path | None) -> list[str]:
+    """Variables of the compose env file that the user's environment sets too.
+
+    Compose prefers the environment to ``--env-file``; mirante resolved these (validated
+    settings, the images it chose), so compose must see the file's values: its commands
+    run without them in their environment.
+    """
+    if env_file is None or not env_file.is_file():
+        return []
+    return sorted(k for k in read_env_file(env_file) if k in os.environ)
 
 
 @contextmanager
@@ -79,16 +95,21 @@ def _classified(error: ToolError) -> ToolError | DockerUnavailable | ComposeMiss
 # python-on-whales costs more than they do, and compose runs meanwhile.
 
 
-def cli(argv: Sequence[str], timeout: float | None = None) -> str:
+def cli(argv: Sequence[str], timeout: float | None = None, env_file: Path | None = None) -> str:
     """Run ``docker ARGV...``; its standard output.
+
+    With ``env_file`` (compose's), the variables it sets are taken out of the command's
+    environment, so that compose uses the file's (see :func:`_shadowed`).
 
     Raises:
         DockerUnavailable, ComposeMissing, ToolError.
     """
     if shutil.which("docker") is None:
         raise DockerUnavailable("the `docker` command is not on PATH")
+    shadowed = _shadowed(env_file)
+    env = {k: v for k, v in os.environ.items() if k not in shadowed} if shadowed else None
     try:
-        return run(["docker", *argv], timeout=timeout).stdout
+        return run(["docker", *argv], timeout=timeout, env=env).stdout
     except ToolError as exc:
         raise _classified(exc) from None
 
@@ -229,6 +250,7 @@ def run(
     input_bytes: bytes | None = None,
     cwd: Path | None = None,
     timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one external program.
 
@@ -238,6 +260,7 @@ def run(
         input_bytes: bytes for standard input.
         cwd: working directory.
         timeout: seconds before the program is killed.
+        env: the program's whole environment (default: this process's).
 
     Raises:
         ToolError: when ``check`` and the program fails or cannot be started.
@@ -252,6 +275,7 @@ def run(
             cwd=cwd,
             timeout=timeout,
             check=False,
+            env=dict(env) if env is not None else None,
         )
     except FileNotFoundError:
         raise ToolError(args, 127, f"{args[0]}: command not found") from None
@@ -280,6 +304,20 @@ def _testcontainers_settings() -> None:
     # Its failures reach the user as mirante's one-line errors, not as its log records.
     logging.getLogger("testcontainers").addHandler(logging.NullHandler())
     logging.getLogger("testcontainers").propagate = False
+
+
+@contextmanager
+def compose_environment(env_file: Path) -> Iterator[None]:
+    """This process's environment without what ``env_file`` sets, for the block's length.
+
+    For compose run by a library (testcontainers) that passes no environment of its own:
+    see :func:`_shadowed`.
+    """
+    shadowed = {k: os.environ.pop(k) for k in _shadowed(env_file)}
+    try:
+        yield
+    finally:
+        os.environ.update(shadowed)
 
 
 def throwaway_compose(

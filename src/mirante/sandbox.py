@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirante import stack
-from mirante.docker import run, start_compose, throwaway_compose
+from mirante.docker import compose_environment, run, start_compose, throwaway_compose
 from mirante.errors import ToolError
 from mirante.files import linked_checkout
 from mirante.services import published_ports
@@ -79,18 +79,21 @@ def throwaway(settings: Settings, timeout: float = 0) -> Iterator[Sandbox]:
         copy = ready.settings
         compose = throwaway_compose(root, copy.compose_file, stack.env_file(copy), ready.names)
         since = datetime.now(UTC)
-        try:
+        with compose_environment(stack.env_file(copy)):
             try:
-                start_compose(compose, time.monotonic() + timeout)
-            except ToolError as exc:
-                raise stack.failure(ready.docker, copy, ready.names, exc, since, timeout) from None
-            done = round((datetime.now(UTC) - since).total_seconds(), 1)
-            healthy = stack.healthy_since(ready.docker, copy, since)
-            copy = replace(copy, ports={**copy.ports, **_published(compose, ready)})
-            ready = replace(ready, project=replace(ready.project, settings=copy))
-            yield Sandbox(copy, stack.report(ready, healthy, done))
-        finally:
-            compose.stop(down=True)
+                try:
+                    start_compose(compose, time.monotonic() + timeout)
+                except ToolError as exc:
+                    raise stack.failure(
+                        ready.docker, copy, ready.names, exc, since, timeout
+                    ) from None
+                done = round((datetime.now(UTC) - since).total_seconds(), 1)
+                healthy = stack.healthy_since(ready.docker, copy, since)
+                copy = replace(copy, ports={**copy.ports, **_published(compose, ready)})
+                ready = replace(ready, project=replace(ready.project, settings=copy))
+                yield Sandbox(copy, stack.report(ready, healthy, done))
+            finally:
+                compose.stop(down=True)
 
 
 def _published(compose: DockerCompose, ready: stack.Prepared) -> dict[str, int]:

@@ -418,6 +418,7 @@ VARIABLES: tuple[Variable, ...] = (
 )
 
 SECRET_VARIABLES = tuple(v for v in VARIABLES if v.secret)
+HIDDEN = "<secret, not shown>"
 GENERATED_VARIABLES = tuple(v for v in VARIABLES if v.generate)
 
 
@@ -735,9 +736,16 @@ def load(root: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     port_owner: dict[int, str] = {}
     for variable in VARIABLES:
         text = environ.get(variable.name, from_file.get(variable.name, variable.default)).strip()
-        if "'" in text or "\n" in text:
-            raise SettingsError(variable.name, text, "a value without single quotes or newlines")
-        value = PARSERS[variable.form](variable, text)
+        try:
+            if "'" in text or "\n" in text:
+                raise SettingsError(
+                    variable.name, text, "a value without single quotes or newlines"
+                )
+            value = PARSERS[variable.form](variable, text)
+        except SettingsError as exc:
+            if variable.secret:  # the message names the variable, never shows its value
+                raise SettingsError(variable.name, HIDDEN, exc.accepted) from None
+            raise
         if variable.form == "port":
             if value in port_owner:
                 raise SettingsError(

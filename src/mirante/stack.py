@@ -502,7 +502,8 @@ def compose_up(settings: Settings, names: Sequence[str], pull: bool, timeout: fl
             "--pull",
             "missing" if pull else "never",
             *names,
-        ]
+        ],
+        env_file=env_file(settings),
     )
 
 
@@ -550,9 +551,9 @@ def failure(
     if port_error := _port_error(settings, error):
         return port_error
     states = container_states(docker, settings)
-    # Not up now; or (it turned healthy while this looked) the one compose's error names.
+    # Not up now; or (it turned healthy while this looked) the one the wait gave up on.
     failed = [n for n in names if not is_up(states.get(n))] or [
-        n for n in names if re.search(rf"\b{re.escape(n)}\b", error.stderr)
+        n for n in names if error.stderr.startswith(f"{n} is ")
     ]
     container = states.get(failed[0]) if failed else None
     if container is None:

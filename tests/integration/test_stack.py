@@ -311,3 +311,21 @@ def test_down_with_volumes_leaves_nothing_and_is_idempotent(tmp_path: Path) -> N
     again = invoke(env, "stack.down", "--volumes", "--yes")
     assert again.returncode == 0, again.stderr
     assert "removed 0 container(s), 0 network(s), 0 volume(s)" in again.stdout
+
+
+def test_the_users_shell_never_overrides_what_mirante_resolved(
+    running_stack: stack.UpReport, stack_env: dict[str, str], stack_settings: settings.Settings
+) -> None:
+    resolved = settings.read_env_file(stack.env_file(stack_settings))
+    hostile = {
+        **stack_env,
+        "MIRANTE_APP_IMAGE": "",  # the documented default, exported
+        "MIRANTE_PROMETHEUS_IMAGE": "prom/prometheus:v3.15.0",  # the pin, absent here
+        "MIRANTE_PROMETHEUS_PORT": f" {stack_env['MIRANTE_PROMETHEUS_PORT']} ",
+    }
+    result = invoke(hostile, "stack.up", "--services", "prometheus,app")
+    assert result.returncode == 0, result.stderr
+    docker = stack.write_project_files(stack_settings).docker
+    states = stack.container_states(docker, stack_settings)
+    assert str(states["prometheus"].config.image) == resolved["MIRANTE_PROMETHEUS_IMAGE"]
+    assert str(states["app"].config.image) == resolved["MIRANTE_APP_IMAGE"]

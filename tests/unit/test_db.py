@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from mirante import postgres, settings
+from mirante import db, postgres, settings
 
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 
@@ -15,7 +16,6 @@ NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 def test_s3_needs_boto3_before_anything_is_dumped(
     backup_settings: settings.Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dataclasses
     import sys
 
     from mirante import db
@@ -40,3 +40,13 @@ def test_s3_keys_and_urls_without_passwords(backup_settings: settings.Settings) 
         "postgresql://app:s%40cret@db.example:6543/orders?sslmode=require"
     )
     assert (bare, password) == ("postgresql://app@db.example:6543/orders?sslmode=require", "s@cret")
+
+
+@pytest.mark.parametrize("password", ["p#a/s?s@w:rd", "%41%42", "plain"])
+def test_the_local_url_carries_any_password_exactly(
+    backup_settings: settings.Settings, password: str
+) -> None:
+    config = dataclasses.replace(backup_settings, postgres_password=password, bind="10.1.2.3")
+    bare, carried = postgres.split_password(db.database_url(config, "local"))
+    assert carried == password
+    assert bare == f"postgresql://{config.postgres_user}@10.1.2.3:5432/{config.postgres_db}"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
 import pytest
 from python_on_whales.exceptions import DockerException
 
+from mirante import docker, settings
 from mirante.docker import docker_errors, run
 from mirante.errors import ComposeMissing, DockerUnavailable, ToolError
 
@@ -43,3 +49,34 @@ def test_run_carries_the_exit_code_and_stderr() -> None:
         run(["python3", "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"])
     assert caught.value.returncode == 3
     assert "boom" in caught.value.stderr
+
+
+def test_compose_never_sees_the_users_value_of_a_variable_mirante_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkout: Path
+) -> None:
+    env_file = tmp_path / "compose.env"
+    env_file.write_text("MIRANTE_APP_IMAGE='mirante/app:0123'\nMIRANTE_PROMETHEUS_PORT='9090'\n")
+    monkeypatch.setenv("MIRANTE_APP_IMAGE", "")  # the documented default, exported
+    monkeypatch.setenv("MIRANTE_PROMETHEUS_PORT", " 9090 ")  # accepted by mirante, not compose
+    monkeypatch.setenv("MIRANTE_REQUIRE_DOCKER", "1")  # not compose's: left alone
+    seen: dict[str, str] = {}
+
+    def record(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        seen.update(kwargs["env"])
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(docker, "run", record)
+    docker.cli(["compose", "config"], env_file=env_file)
+    assert "MIRANTE_APP_IMAGE" not in seen
+    assert "MIRANTE_PROMETHEUS_PORT" not in seen
+    assert seen["MIRANTE_REQUIRE_DOCKER"] == "1"
+    client = docker.client(settings.load(checkout, environ={}), env_file)
+    assert client.client_config.client_call == [
+        "env",
+        "--unset=MIRANTE_APP_IMAGE",
+        "--unset=MIRANTE_PROMETHEUS_PORT",
+        "docker",
+    ]
+    with docker.compose_environment(env_file):
+        assert "MIRANTE_APP_IMAGE" not in os.environ
+    assert os.environ["MIRANTE_APP_IMAGE"] == ""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 from mirante import settings, stack
 from mirante.errors import ServiceUnhealthy, ToolError
@@ -74,3 +78,20 @@ def test_compose_port_race_names_the_variable(checkout: Path) -> None:
     assert translated is not None
     assert "MIRANTE_ALERTMANAGER_PORT" in str(translated)
     assert "9093" in str(translated)
+
+
+def test_a_compose_error_with_every_service_up_is_shown_as_itself(
+    monkeypatch: pytest.MonkeyPatch, checkout: Path
+) -> None:
+    healthy = SimpleNamespace(
+        state=SimpleNamespace(status="running", health=SimpleNamespace(status="healthy"))
+    )
+    monkeypatch.setattr(stack, "container_states", lambda *_: {"app": healthy})
+    said = (
+        "error while interpolating services.app.image: "
+        "required variable MIRANTE_APP_IMAGE is missing a value"
+    )
+    error = ToolError(["docker", "compose", "up"], 1, said)
+    config = settings.load(checkout, environ={})
+    found = stack.failure(None, config, ["app"], error, datetime.now(UTC), 60)  # type: ignore[arg-type]
+    assert found is error

@@ -148,3 +148,21 @@ def test_concurrent_first_runs_agree_on_one_generated_password(checkout: Path) -
     assert passwords == {
         settings.read_env_file(checkout / ".env")["MIRANTE_GRAFANA_ADMIN_PASSWORD"]
     }
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "secret_part"),
+    [
+        ("MIRANTE_POSTGRES_PASSWORD", "it's-s3cret", "s3cret"),
+        ("DEV_DATABASE_URL", "postgresql://app:hunter2@db.example:99999999/x y", "hunter2"),
+        ("MIRANTE_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/tok en", "tok"),
+    ],
+    ids=["quote in a password", "malformed database URL", "malformed Slack webhook"],
+)
+def test_a_bad_secret_is_named_but_never_shown(
+    checkout: Path, variable: str, value: str, secret_part: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings.load(checkout, environ={variable: value})
+    assert variable in str(caught.value)
+    assert secret_part not in str(caught.value)

@@ -42,6 +42,7 @@ from mirante.docker import docker_errors, run_container
 from mirante.errors import BackupError, MiranteError
 from mirante.files import CHUNK, atomic_write, finalise, fsync_dir, sha256_of
 from mirante.postgres import StackPostgres
+from mirante.services import BY_NAME
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ def _backup_prometheus(
 ) -> tuple[str, Path, str]:
     import requests
 
-    url = f"http://127.0.0.1:{settings.ports['prometheus']}/api/v1/admin/tsdb/snapshot"
+    url = BY_NAME["prometheus"].endpoint(settings, "/api/v1/admin/tsdb/snapshot")
     try:
         answer = requests.post(url, timeout=120)
         answer.raise_for_status()
