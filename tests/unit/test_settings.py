@@ -155,7 +155,7 @@ def test_concurrent_first_runs_agree_on_one_generated_password(checkout: Path) -
     [
         ("MIRANTE_POSTGRES_PASSWORD", "it's-s3cret", "s3cret"),
         ("DEV_DATABASE_URL", "postgresql://app:hunter2@db.example:99999999/x y", "hunter2"),
-        ("MIRANTE_SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/tok en", "tok"),
+        ("MIRANTE_SLACK_WEBHOOK_URL", "https://chat.example.org/hook/xoxtoken1 2", "xoxtoken1"),
     ],
     ids=["quote in a password", "malformed database URL", "malformed Slack webhook"],
 )
