@@ -52,7 +52,11 @@ def validate(url: str, llm: bool | None = None, timeout: float = 5.0) -> list[Co
     Raises:
         ServiceUnreachable: a URL that is not http(s), or nothing answering there.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (checks the port, raising ValueError when it is not one)
+    except ValueError:  # "http://[::1", "http://host:99999"
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ServiceUnreachable(f"{url!r} is not an http(s) URL, e.g. http://127.0.0.1:8000")
     base = url.rstrip("/")

@@ -10,10 +10,11 @@ Exit codes and the classes that carry them (a unit test keeps this list true):
     BackupError, ComposeMissing, DatabaseError, DockerUnavailable, ImageUnavailable,
     KubeCommandError (ToolError), LockBusy, PolicyRefused, PortInUse, RestoreError,
     RestoreRefused, ServiceUnhealthy, ToolError, ToolMissing
-2: bad input: a name, a setting, a file mirante reads; fix it and run again
-    BundleError, EnvironmentsError, FactsError, FeaturesError, HealthSettingsError,
-    KubeToolMissing, ManifestError, ProjectNotFound, ServiceUnreachable, SetNotFound,
-    SettingsError, UnknownEnvironment, UnknownGate, UnknownService
+2: bad input: a name, a setting, a flag, a file mirante reads; fix it and run again
+    BadArgument, BundleError, EnvironmentsError, FactsError, FeaturesError,
+    HealthSettingsError, KubeToolMissing, ManifestError, NotUtf8, ProjectNotFound,
+    ServiceUnreachable, SetNotFound, SettingsError, UnknownEnvironment, UnknownGate,
+    UnknownService
 3: refused by a guard (the kube context, an environment's protection)
     GuardRefused, ProtectionRefused
 """
@@ -43,6 +44,24 @@ class SettingsError(MiranteError):
             f"invalid setting {variable}={value!r}: expected {accepted}. "
             f"Fix it in the environment or in .env (see .env.example)."
         )
+
+
+class BadArgument(MiranteError):
+    """A command-line flag has a value mirante cannot use."""
+
+    exit_code = 2
+
+    def __init__(self, flag: str, value: str, accepted: str) -> None:
+        super().__init__(f"--{flag} {value!r}: expected {accepted}")
+
+
+class NotUtf8(MiranteError):
+    """A text file mirante reads is not UTF-8."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, line: int) -> None:
+        super().__init__(f"{path} line {line} is not UTF-8 text; save the file as UTF-8")
 
 
 class ProjectNotFound(MiranteError):

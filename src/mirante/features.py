@@ -15,7 +15,7 @@ from typing import Any
 
 from mirante import files
 from mirante.errors import FeaturesError, UnknownEnvironment
-from mirante.files import atomic_write
+from mirante.files import atomic_write, read_utf8
 from mirante.settings import Settings
 
 FEATURES_FILE = Path("config") / "features.yaml"
@@ -65,7 +65,7 @@ def _read(path: Path) -> Any:
     from ruamel.yaml.error import MarkedYAMLError
 
     try:
-        text = path.read_text()
+        text = read_utf8(path)
     except FileNotFoundError:
         raise FeaturesError(f"{FEATURES_FILE} does not exist; create it (see the README)") from None
     try:

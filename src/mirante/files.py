@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from mirante import waits
-from mirante.errors import LockBusy
+from mirante.errors import LockBusy, NotUtf8
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -81,6 +81,20 @@ def locked(
         with suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def read_utf8(path: Path) -> str:
+    """A text file's contents.
+
+    Raises:
+        NotUtf8: naming the file and the first line that is not UTF-8.
+        OSError: the file cannot be read.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(str(path), data[: exc.start].count(b"\n") + 1) from None
 
 
 def human_size(count: float) -> str:

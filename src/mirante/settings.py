@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import os
 import re
 import secrets
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mirante.errors import ProjectNotFound, SettingsError
-from mirante.files import atomic_write, locked
+from mirante.files import atomic_write, locked, read_utf8
 
 if TYPE_CHECKING:
     from mirante.remote.environments import Environments
@@ -523,35 +524,55 @@ _IMAGE_RE = re.compile(
 )
 
 
+_INTEGER = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+
+def number(
+    text: str, low: float, high: float, *, integer: bool = False, above_low: bool = False
+) -> float | None:
+    """``text`` as a number in [low, high] (or (low, high] with ``above_low``), else None.
+
+    The one numeric parser of every setting and flag: ASCII digits and one point only, so
+    no sign, exponent, NaN, infinity or other script's digit (``²``, ``٣``) gets through.
+    """
+    text = text.strip()
+    if not (_INTEGER if integer else _DECIMAL).fullmatch(text):
+        return None
+    value = int(text) if integer else float(text)
+    inside = (value > low if above_low else value >= low) and value <= high
+    return value if inside else None
+
+
 def _parse_port(v: Variable, text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    value = number(text, 1, 65535, integer=True)
+    if value is None:
         raise SettingsError(v.name, text, "a port number from 1 to 65535")
-    return int(text)
+    return int(value)
 
 
 def _parse_positive_int(v: Variable, text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    value = number(text, 1, math.inf, integer=True)
+    if value is None:
         raise SettingsError(v.name, text, "a whole number of at least 1")
-    return int(text)
+    return int(value)
 
 
 def _parse_count(v: Variable, text: str) -> int:
-    if not text.isdigit():
+    value = number(text, 0, math.inf, integer=True)
+    if value is None:
         raise SettingsError(v.name, text, "a whole number of at least 0")
-    return int(text)
+    return int(value)
 
 
 def _number(
     low: float, high: float, accepted: str, *, above_low: bool = False
 ) -> Callable[[Variable, str], float]:
-    """A parser for numbers in [low, high] (or (low, high] with ``above_low``); NaN never passes."""
+    """A parser for numbers in [low, high] (or (low, high] with ``above_low``)."""
 
     def parse(v: Variable, text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not ((value > low if above_low else value >= low) and value <= high):
+        value = number(text, low, high, above_low=above_low)
+        if value is None:
             raise SettingsError(v.name, text, accepted)
         return value
 
@@ -702,7 +723,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_utf8(path).splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

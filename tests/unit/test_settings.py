@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mirante import settings
-from mirante.errors import ProjectNotFound, SettingsError
+from mirante.errors import NotUtf8, ProjectNotFound, SettingsError
 
 
 def load(root: Path, **env: str) -> settings.Settings:
@@ -166,3 +166,9 @@ def test_a_bad_secret_is_named_but_never_shown(
         settings.load(checkout, environ={variable: value})
     assert variable in str(caught.value)
     assert secret_part not in str(caught.value)
+
+
+def test_a_dot_env_that_is_not_utf8_is_one_line_naming_the_line(checkout: Path) -> None:
+    (checkout / ".env").write_bytes(b"MIRANTE_BIND=127.0.0.1\n# caf\xe9\n")
+    with pytest.raises(NotUtf8, match=r"\.env line 2 is not UTF-8 text"):
+        settings.load(checkout, environ={})

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from mirante import stack
+from mirante import settings, stack
+from mirante.tasks import backup as backup_tasks
 from mirante.tasks import stack as stack_tasks
 
 
@@ -62,3 +67,53 @@ def test_state_rows_render_seconds_and_dashes() -> None:
         ("app", "healthy", "http://127.0.0.1:8000/healthcheck", "3.5", "", ""),
         ("loki", "unavailable", "http://127.0.0.1:3100/ready", "-", "img", "why"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda: stack_tasks.up(Context(), timeout="abc"), "--timeout 'abc'"),
+        (lambda: stack_tasks.up(Context(), timeout="nan"), "--timeout 'nan'"),
+        (lambda: stack_tasks.up(Context(), timeout="-1"), "--timeout '-1'"),
+        (lambda: stack_tasks.restart(Context(), "app", timeout="1e309"), "--timeout '1e309'"),
+        (lambda: stack_tasks.logs(Context(), "app", tail="²"), "--tail '²'"),
+        (lambda: stack_tasks.logs(Context(), "app", tail="1.5"), "--tail '1.5'"),
+        (lambda: backup_tasks.prune(Context(), keep_last="٣"), "--keep-last '٣'"),
+        (lambda: backup_tasks.prune(Context(), keep_days="inf"), "--keep-days 'inf'"),
+    ],
+    ids=["letters", "nan", "negative", "overflow", "superscript", "fraction", "arabic", "inf"],
+)
+def test_a_bad_numeric_flag_is_one_line_and_exit_2(
+    in_checkout: Path, call: Callable[[], None], says: str
+) -> None:
+    with pytest.raises(Exit) as caught:
+        call()
+    assert caught.value.code == 2
+    assert str(caught.value.message).startswith(f"error: {says}: expected ")
+    assert "\n" not in str(caught.value.message)
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high", "integer", "expected"),
+    [
+        ("1.5", 0, 10, False, 1.5),
+        (" 7 ", 0, 10, True, 7),
+        (".5", 0, 1, False, 0.5),
+        ("10", 0, 10, True, 10),
+        ("11", 0, 10, True, None),
+        ("1e3", 0, 1e9, False, None),
+        ("+1", 0, 10, False, None),
+        ("\uff11", 0, 10, True, None),  # a full-width digit one
+    ],
+)
+def test_the_one_numeric_parser(
+    text: str, low: float, high: float, integer: bool, expected: float | None
+) -> None:
+    assert settings.number(text, low, high, integer=integer) == expected
+
+
+@given(st.text(max_size=12))
+def test_the_numeric_parser_never_raises_and_stays_in_bounds(text: str) -> None:
+    value = settings.number(text, 0, 100)
+    assert value is None or 0 <= value <= 100
+    assert value is None or re.fullmatch(r"[0-9.]+", text.strip())

@@ -15,7 +15,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
 
-from mirante.errors import MiranteError
+from mirante import settings as settings_mod
+from mirante.errors import BadArgument, MiranteError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,6 +48,29 @@ def exits_cleanly(func: Callable[P, R]) -> Callable[P, R]:
 def tell(message: str) -> None:
     """Say at once, on stderr, what a command is waiting for (a lock another one holds)."""
     print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def flag_number(
+    flag: str,
+    text: str,
+    low: float,
+    high: float,
+    accepted: str,
+    *,
+    integer: bool = False,
+    above_low: bool = False,
+) -> float:
+    """A numeric flag, parsed here (not by invoke) with the settings' one parser; 0 if empty.
+
+    Raises:
+        BadArgument: naming the flag, the value and what it accepts.
+    """
+    if not text:
+        return 0
+    value = settings_mod.number(text, low, high, integer=integer, above_low=above_low)
+    if value is None:
+        raise BadArgument(flag, text, accepted)
+    return value
 
 
 def split_names(values: Iterable[str]) -> list[str]:

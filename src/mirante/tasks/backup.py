@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from mirante.backup import restore as restore_mod
 
 from mirante.files import human_size as size
-from mirante.tasks._cli import confirm, exits_cleanly, split_names, table, tell
+from mirante.tasks._cli import confirm, exits_cleanly, flag_number, split_names, table, tell
 
 
 @task(
@@ -157,17 +157,13 @@ def prune(c: Context, keep_last: str = "", keep_days: str = "", yes: bool = Fals
     """List which sets a keep policy keeps and why; delete the others with --yes."""
     from mirante.backup import retention
 
-    # Parsed here, not by invoke, so that bad input is one line rather than a traceback.
-    if keep_last and not keep_last.isdigit():
-        raise Exit(f"error: --keep-last {keep_last!r}: give a whole number, 0 or more", code=2)
-    try:
-        days = float(keep_days) if keep_days else None
-    except ValueError:
-        days = -1.0
-    if days is not None and not 0 <= days <= 3650:
-        raise Exit(f"error: --keep-days {keep_days!r}: give a number of days, 0 to 3650", code=2)
+    last = flag_number("keep-last", keep_last, 0, 1e6, "a whole number, 0 or more", integer=True)
+    days = flag_number("keep-days", keep_days, 0, 3650, "a number of days, 0 to 3650")
     decisions = retention.prune(
-        settings_mod.load(), int(keep_last) if keep_last else None, days, delete=yes
+        settings_mod.load(),
+        int(last) if keep_last else None,
+        days if keep_days else None,
+        delete=yes,
     )
     if not decisions:
         print("no backup sets; nothing to prune")

@@ -8,12 +8,18 @@ from collections.abc import Sequence
 
 from invoke.collection import Collection
 from invoke.context import Context
-from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from mirante import settings as settings_mod
 from mirante import stack
-from mirante.tasks._cli import confirm, exits_cleanly, split_names, table, tell
+from mirante.tasks._cli import (
+    confirm,
+    exits_cleanly,
+    flag_number,
+    split_names,
+    table,
+    tell,
+)
 
 STATE_COLUMNS = ("service", "state", "url", "seconds to healthy", "image", "reason")
 
@@ -43,14 +49,25 @@ def state_rows(rows: Sequence[stack.ServiceState]) -> list[tuple[str, str, str, 
 )
 @exits_cleanly
 def up(
-    c: Context, services: list[str] | None = None, timeout: float = 0, strict: bool = False
+    c: Context, services: list[str] | None = None, timeout: str = "", strict: bool = False
 ) -> None:
     """Start the stack and wait until every service is healthy."""
     # The table's imports load while compose waits for health, not after it.
     threading.Thread(target=importlib.import_module, args=("rich.table",), daemon=True).start()
     show_up(
-        stack.up(settings_mod.load(), split_names(services or []), timeout, strict, waiting=tell)
+        stack.up(
+            settings_mod.load(),
+            split_names(services or []),
+            seconds_flag(timeout),
+            strict,
+            waiting=tell,
+        )
     )
+
+
+def seconds_flag(text: str) -> float:
+    """``--timeout``: seconds, more than 0 (empty: MIRANTE_STACK_TIMEOUT)."""
+    return flag_number("timeout", text, 0, 86400, "a number of seconds above 0", above_low=True)
 
 
 def show_up(report: stack.UpReport) -> None:
@@ -115,11 +132,10 @@ def status(c: Context) -> None:
     positional=["service"],
 )
 @exits_cleanly
-def logs(c: Context, service: str, follow: bool = False, tail: int = 0) -> None:
+def logs(c: Context, service: str, follow: bool = False, tail: str = "") -> None:
     """Print the logs of the stack or of one service."""
-    if tail < 0:
-        raise Exit("error: --tail takes a number of lines, 0 or more", code=2)
-    for line in stack.logs(settings_mod.load(), "" if service == "all" else service, tail, follow):
+    lines = int(flag_number("tail", tail, 0, 1e9, "a number of lines, 0 or more", integer=True))
+    for line in stack.logs(settings_mod.load(), "" if service == "all" else service, lines, follow):
         print(line)
 
 
@@ -131,10 +147,13 @@ def logs(c: Context, service: str, follow: bool = False, tail: int = 0) -> None:
     positional=["service"],
 )
 @exits_cleanly
-def restart(c: Context, service: str, timeout: float = 0) -> None:
+def restart(c: Context, service: str, timeout: str = "") -> None:
     """Restart services and wait until they are healthy again."""
     rows = stack.restart(
-        settings_mod.load(), [] if service == "all" else [service], timeout, waiting=tell
+        settings_mod.load(),
+        [] if service == "all" else [service],
+        seconds_flag(timeout),
+        waiting=tell,
     )
     table("restarted", STATE_COLUMNS[:4], [r[:4] for r in state_rows(rows)])
 
