@@ -156,5 +156,5 @@ def test_the_runbook_script_toggles_and_says_so(root: Path) -> None:
 def test_a_flags_file_that_is_not_utf8_is_one_line(root: Path) -> None:
     path = root / "config" / "features.yaml"
     path.write_bytes(path.read_bytes() + b"# \xff\n")
-    with pytest.raises(errors.NotUtf8, match="features.yaml line"):
+    with pytest.raises(errors.NotUtf8, match=r"features\.yaml line"):
         features.flags(settings.load(root, environ={}))
