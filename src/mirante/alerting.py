@@ -10,6 +10,7 @@ at files compose creates in the container's /run/secrets.
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,18 @@ def render(settings: Settings) -> dict[str, Any]:
             {"to": settings.alert_email_to, "send_resolved": True, "headers": {"Subject": TITLE}}
         ]
     return config
+
+
+def digest(settings: Settings) -> str:
+    """A digest of the rendered config and of the secrets it reads (never the secrets).
+
+    Compose recreates Alertmanager when it changes: a secret turned on, rotated, or a
+    receiver changed reaches the container, which reads both only at start.
+    """
+    hashed = hashlib.sha256(yaml.safe_dump(render(settings), sort_keys=False).encode())
+    for secret in (settings.slack_webhook_url, settings.smtp_password):
+        hashed.update(b"\0" + secret.encode())
+    return hashed.hexdigest()[:16]
 
 
 def write(settings: Settings) -> Path:

@@ -165,6 +165,7 @@ def compose_env(settings: Settings, choices: Mapping[str, images.ImageChoice]) -
     env = {v.name: settings.value_of(v) for v in VARIABLES if v.name.startswith("MIRANTE_")}
     env.update({image_variable(name): choice.image for name, choice in choices.items()})
     env.update(app_otlp_routes(choices))
+    env[ALERTMANAGER_DIGEST] = alerting.digest(settings)
     return env
 
 
@@ -174,6 +175,9 @@ DIRECT_OTLP = {
     "OTLP_TRACES_ENDPOINT": ("tempo", "http://tempo:4318/v1/traces"),
     "OTLP_LOGS_ENDPOINT": ("loki", "http://loki:3100/otlp/v1/logs"),
 }
+
+
+ALERTMANAGER_DIGEST = "ALERTMANAGER_CONFIG_DIGEST"
 
 
 def app_otlp_routes(choices: Mapping[str, images.ImageChoice]) -> dict[str, str]:

@@ -329,3 +329,21 @@ def test_the_users_shell_never_overrides_what_mirante_resolved(
     states = stack.container_states(docker, stack_settings)
     assert str(states["prometheus"].config.image) == resolved["MIRANTE_PROMETHEUS_IMAGE"]
     assert str(states["app"].config.image) == resolved["MIRANTE_APP_IMAGE"]
+
+
+def test_turning_slack_on_for_a_running_stack_delivers_its_secret(
+    running_stack: stack.UpReport, stack_env: dict[str, str], stack_settings: settings.Settings
+) -> None:
+    docker = stack.write_project_files(stack_settings).docker
+    before = stack.container_states(docker, stack_settings)["alertmanager"].id
+    on = {**stack_env, "MIRANTE_SLACK_WEBHOOK_URL": "https://chat.example.org/hook/test"}
+    try:
+        result = invoke(on, "stack.up", "--services", "alertmanager")
+        assert result.returncode == 0, result.stderr
+        container = stack.container_states(docker, stack_settings)["alertmanager"]
+        assert container.id != before  # recreated: the secret exists only in a new container
+        said = docker.container.execute(container, ["cat", "/run/secrets/slack_webhook_url"])
+        assert str(said).strip() == on["MIRANTE_SLACK_WEBHOOK_URL"]
+    finally:
+        back = invoke(stack_env, "stack.up", "--services", "alertmanager")
+    assert back.returncode == 0, back.stderr

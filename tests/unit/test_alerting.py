@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -131,3 +132,17 @@ def test_slack_and_email_switch_on_with_their_settings_and_keep_secrets_out(chec
 def test_email_needs_server_sender_and_recipient(checkout: Path) -> None:
     text = rendered(checkout, MIRANTE_SMTP_SMARTHOST="smtp.example.org:587").read_text()
     assert "email_configs" not in text
+
+
+def test_the_config_digest_follows_secrets_and_receivers_but_never_shows_them(
+    checkout: Path,
+) -> None:
+    from mirante import alerting, settings
+
+    base = settings.load(checkout, environ={})
+    slack = dataclasses.replace(base, slack_webhook_url="https://chat.example.org/hook/one")
+    rotated = dataclasses.replace(base, slack_webhook_url="https://chat.example.org/hook/two")
+    digests = {alerting.digest(c) for c in (base, slack, rotated)}
+    assert len(digests) == 3
+    assert alerting.digest(base) == alerting.digest(settings.load(checkout, environ={}))
+    assert all("hook" not in d for d in digests)
