@@ -20,7 +20,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 Status = Literal["OK", "WARN", "CRITICAL", "SKIP"]
 EXIT_CODES: Mapping[str, int] = {"OK": 0, "SKIP": 0, "WARN": 1, "CRITICAL": 2}
 HTTP_TIMEOUT = 2.0  # seconds for one request to Prometheus or Alertmanager
+DEADLINE = 10.0  # seconds for the whole run: a check that has not answered by then is CRITICAL
 KUBECTL_TIMEOUT = "5s"
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
 
@@ -108,7 +109,17 @@ def check(settings: Settings, env: str = "local") -> Report:
             else remote_checks(settings, settings.environments.get(env), pool)
         )
         futures = [(name, pool.submit(_guarded, name, run)) for name, run in checks]
-        rows = [row for _, future in futures for row in future.result()]
+        wait([f for _, f in futures], timeout=DEADLINE + 1)
+        rows = [
+            row
+            for name, future in futures
+            for row in (
+                future.result()
+                if future.done()
+                else [Row(name, "CRITICAL", f"no answer within {DEADLINE:g} s")]
+            )
+        ]
+        pool.shutdown(wait=False, cancel_futures=True)
     return Report(env, rows, round(time.monotonic() - began, 2))
 
 
@@ -252,32 +263,44 @@ def local_database(
     return database_row("local", pg.sql(_seed_sql("local"), settings.postgres_db))
 
 
-def latency(settings: Settings, url: str) -> Row:
-    """p95 of ``health_probes`` sequential GETs of ``url`` (nearest rank)."""
+def latency(settings: Settings, url: str, deadline: float = 0) -> Row:
+    """p95 of up to ``health_probes`` sequential GETs of ``url`` (nearest rank).
+
+    No request starts after ``deadline`` (``time.monotonic()``; default: the whole run's,
+    :data:`DEADLINE` from now), and none outlasts it: the p95 is of those that fit.
+    """
+    deadline = deadline or time.monotonic() + DEADLINE
     warn, critical = settings.health_p95_warn, settings.health_p95_critical
     seconds: list[float] = []
     failures: list[str] = []
+    sent = 0
     with requests.Session() as session:
         for _ in range(settings.health_probes):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            sent += 1
             began = time.perf_counter()
             try:
-                response = session.get(url, timeout=critical * 2)
+                response = session.get(url, timeout=min(critical * 2, left))
             except requests.RequestException as exc:
                 failures.append(request_error(exc))
-                continue
+                break  # an app that does not answer one does not answer twenty
             seconds.append(time.perf_counter() - began)
             if response.status_code != 200:
                 failures.append(f"HTTP {response.status_code}")
-    probes = settings.health_probes
     if failures:
         return Row(
             "app latency",
             "CRITICAL",
-            f"{len(failures)} of {probes} requests to {url} failed: {failures[-1]}",
+            f"{len(failures)} of {sent} requests to {url} failed: {failures[-1]}",
         )
+    if not seconds:
+        return Row("app latency", "CRITICAL", f"no request to {url} fit in {DEADLINE:g} s")
     seconds.sort()
     p95 = seconds[math.ceil(0.95 * len(seconds)) - 1]
-    shown = f"p95 {p95 * 1000:.0f} ms over {probes} requests to {url}"
+    cut = "" if len(seconds) == settings.health_probes else f" (all that fit in {DEADLINE:g} s)"
+    shown = f"p95 {p95 * 1000:.0f} ms over {len(seconds)} requests to {url}{cut}"
     if p95 > critical:
         return Row("app latency", "CRITICAL", f"{shown}, above {critical * 1000:.0f} ms")
     if p95 > warn:
@@ -352,6 +375,15 @@ def targets(prometheus: str) -> Row:
     )
     response.raise_for_status()
     active = response.json()["data"]["activeTargets"]
+    if not active:
+        return Row("prometheus targets", "WARN", "no target discovered yet (just started?)")
+    waiting = [t for t in active if t.get("health") == "unknown"]
+    if waiting and len(waiting) == len(active):
+        return Row(
+            "prometheus targets",
+            "WARN",
+            f"none of {len(active)} targets scraped yet (just started?)",
+        )
     down = [t for t in active if t.get("health") == "down"]
     if down:
         jobs = ", ".join(sorted({t["labels"].get("job", "?") for t in down}))
@@ -359,7 +391,12 @@ def targets(prometheus: str) -> Row:
         return Row(
             "prometheus targets", "WARN", f"{len(down)} of {len(active)} down ({jobs}): {error}"
         )
-    return Row("prometheus targets", "OK", f"{len(active)} up")
+    up = len(active) - len(waiting)
+    return Row(
+        "prometheus targets",
+        "OK",
+        f"{up} up" + (f", {len(waiting)} not scraped yet" if waiting else ""),
+    )
 
 
 def critical_alerts(alertmanager: str) -> Row:

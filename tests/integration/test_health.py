@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from mirante import settings, stack
+from mirante import settings, stack, waits
 from tests.helpers import TEST_PORTS, invoke
 
 APP = f"http://127.0.0.1:{TEST_PORTS['APP']}"
@@ -46,7 +46,15 @@ def env(running_stack: stack.UpReport, stack_env: dict[str, str], tmp_path: Path
     return {**stack_env, **CALM, "MIRANTE_BACKUP_DIR": str(tmp_path / "backups")}
 
 
+def every_target_scraped() -> bool:
+    prometheus = f"http://127.0.0.1:{TEST_PORTS['PROMETHEUS']}/api/v1/targets"
+    active = requests.get(prometheus, timeout=5).json()["data"]["activeTargets"]
+    return bool(active) and all(t["health"] != "unknown" for t in active)
+
+
 def test_a_healthy_stack_is_all_ok(running_stack: stack.UpReport, env: dict[str, str]) -> None:
+    # Right after start-up, targets not scraped yet are a WARN (their own test is a unit one).
+    assert waits.until(every_target_scraped, 60, 1)
     code, report = health(env)
     found = statuses(report)
     healthy = {r.service for r in running_stack.rows if r.state == "healthy"}
@@ -205,3 +213,19 @@ def test_backup_age_follows_the_newest_verified_set(env: dict[str, str]) -> None
     assert statuses(report)["last verified backup"] == "CRITICAL", report
     assert code == 2
     assert older in reasons(report)["last verified backup"]
+
+
+def test_a_paused_app_is_critical_within_the_deadline(env: dict[str, str]) -> None:
+    from mirante.health import DEADLINE
+
+    app = f"{env['MIRANTE_PROJECT_NAME']}-app-1"
+    subprocess.run(["docker", "pause", app], check=True, capture_output=True)
+    try:
+        code, report = health(env)
+    finally:
+        subprocess.run(["docker", "unpause", app], check=True, capture_output=True)
+    found, why = statuses(report), reasons(report)
+    assert code == 2, report
+    assert found["app latency"] == "CRITICAL", why
+    # One deadline for the whole run (each of the 20 probes used to wait 2 x p95 critical).
+    assert report["seconds"] <= DEADLINE + 2, report

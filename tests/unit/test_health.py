@@ -78,3 +78,38 @@ def test_the_exit_code_follows_the_worst_row_and_skips_do_not_count() -> None:
     assert json.loads(worst.as_json())["checks"][1] == {
         "component": "b", "status": "SKIP", "reason": "cannot run here",
     }  # fmt: skip
+
+
+class Answer:
+    def __init__(self, targets: list[dict[str, Any]]) -> None:
+        self.targets = targets
+
+    def raise_for_status(self) -> None:
+        return None
+
+    def json(self) -> dict[str, Any]:
+        return {"data": {"activeTargets": self.targets}}
+
+
+@pytest.mark.parametrize(
+    ("targets", "status", "says"),
+    [
+        ([], "WARN", "no target discovered yet"),
+        ([{"health": "unknown", "labels": {"job": "app"}}], "WARN", "none of 1 targets scraped"),
+        (
+            [{"health": "up", "labels": {"job": "app"}}, {"health": "unknown", "labels": {}}],
+            "OK",
+            "1 up, 1 not scraped yet",
+        ),
+    ],
+    ids=["none discovered", "none scraped", "one scraped"],
+)
+def test_targets_right_after_a_restart_are_never_ok_with_nothing_up(
+    monkeypatch: pytest.MonkeyPatch, targets: list[dict[str, Any]], status: str, says: str
+) -> None:
+    from mirante import health
+
+    monkeypatch.setattr(health.requests, "get", lambda *_, **__: Answer(targets))
+    row = health.targets("http://prometheus.invalid")
+    assert row.status == status
+    assert says in row.reason
