@@ -123,6 +123,7 @@ def toggle(settings: Settings, name: str, state: str, env: str) -> Change:
     path = path_of(settings)
     lock = settings.state_dir / "features.lock"  # not beside the file: config/ is in git
     with files.locked(lock, settings.lock_timeout, "features.toggle"):
+        files.remove_stale_temps(path)  # left by a toggle that was killed mid-write
         document = _read(path)
         features = document["features"]
         if name not in features:

@@ -39,6 +39,17 @@ def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
         raise
 
 
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temporary files :func:`atomic_write` left beside ``path`` when killed.
+
+    Only safe under the lock that every writer of ``path`` holds (no write is under way).
+    """
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for temp in stale:
+        temp.unlink(missing_ok=True)
+    return stale
+
+
 @contextmanager
 def locked(
     path: Path, timeout: float, holders: str, waiting: Callable[[str], None] | None = None

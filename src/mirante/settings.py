@@ -86,6 +86,14 @@ VARIABLES: tuple[Variable, ...] = (
         "bind",
     ),
     Variable(
+        "MIRANTE_EXPOSE",
+        "no",
+        "yes-no",
+        "yes: you mean a MIRANTE_BIND beyond loopback (the Prometheus admin API and Postgres "
+        "are then reachable from the network)",
+        "expose",
+    ),
+    Variable(
         "MIRANTE_IMAGE_SOURCE",
         "auto",
         "source",
@@ -430,6 +438,7 @@ class Settings:
     root: Path
     project_name: str
     bind: str
+    expose: str
     image_source: str
     registry: str
     debian_mirror: str
@@ -586,6 +595,12 @@ def _parse_ip(v: Variable, text: str) -> str:
         raise SettingsError(v.name, text, "an IP address such as 127.0.0.1 or 0.0.0.0") from None
 
 
+def _parse_yes_no(v: Variable, text: str) -> str:
+    if text not in ("yes", "no"):
+        raise SettingsError(v.name, text, "yes or no")
+    return text
+
+
 def _parse_source(v: Variable, text: str) -> str:
     if text not in ("auto", "registry", "local"):
         raise SettingsError(v.name, text, "one of auto, registry, local")
@@ -669,6 +684,7 @@ PARSERS: dict[str, Callable[[Variable, str], Any]] = {
     "hours": _number(0, 87600, "a number of hours greater than 0", above_low=True),
     "fraction": _number(0, 1, "a fraction from 0 to 1, such as 0.02"),
     "ip": _parse_ip,
+    "yes-no": _parse_yes_no,
     "source": _parse_source,
     "image": _parse_image,
     "image-or-empty": _parse_image_or_empty,
@@ -777,6 +793,13 @@ def load(root: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             fields[variable.field][variable.key] = value
         else:
             fields[variable.field] = value
+    if not ipaddress.ip_address(fields["bind"]).is_loopback and fields["expose"] != "yes":
+        raise SettingsError(
+            "MIRANTE_BIND",
+            fields["bind"],
+            "a loopback address, or MIRANTE_EXPOSE=yes as well: any other address publishes "
+            "the Prometheus admin API and Postgres to the network",
+        )
     return Settings(**fields)
 
 

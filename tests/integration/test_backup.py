@@ -315,6 +315,10 @@ def test_a_stack_that_is_not_running_is_one_clear_line(tmp_path: Path) -> None:
         "error: backup of the stack failed at find volumes: no volume of the stack exists; "
         "run `invoke stack.up` first; no set was written"
     )
+    elsewhere = tmp_path / "new" / "dest"
+    failed = invoke(env, "backup", "--dest", str(elsewhere))
+    assert failed.returncode == 1
+    assert not (tmp_path / "new").exists()  # neither the directories this run made nor its lock
     make_set(settings.load(root, environ=env), "20260101T120000Z", b"PGDMP")
     restored = invoke(env, "backup.restore", "latest", "--yes")
     assert restored.returncode == 1

@@ -158,3 +158,14 @@ def test_a_flags_file_that_is_not_utf8_is_one_line(root: Path) -> None:
     path.write_bytes(path.read_bytes() + b"# \xff\n")
     with pytest.raises(errors.NotUtf8, match=r"features\.yaml line"):
         features.flags(settings.load(root, environ={}))
+
+
+def test_a_temporary_file_left_by_a_killed_toggle_is_removed_by_the_next(root: Path) -> None:
+    config = settings.load(root, environ={})
+    path = features.path_of(config)
+    left = path.parent / f".{path.name}.k1ll3d.tmp"
+    left.write_text("half a file")
+    name = features.flags(config)[0].name
+    features.toggle(config, name, "enable", "dev")
+    assert not left.exists()
+    assert [p.name for p in path.parent.glob(".*.tmp")] == []

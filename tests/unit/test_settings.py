@@ -172,3 +172,11 @@ def test_a_dot_env_that_is_not_utf8_is_one_line_naming_the_line(checkout: Path) 
     (checkout / ".env").write_bytes(b"MIRANTE_BIND=127.0.0.1\n# caf\xe9\n")
     with pytest.raises(NotUtf8, match=r"\.env line 2 is not UTF-8 text"):
         settings.load(checkout, environ={})
+
+
+def test_a_bind_beyond_loopback_needs_an_explicit_yes(checkout: Path) -> None:
+    with pytest.raises(SettingsError, match="MIRANTE_EXPOSE=yes"):
+        settings.load(checkout, environ={"MIRANTE_BIND": "0.0.0.0"})  # noqa: S104
+    exposed = settings.load(checkout, environ={"MIRANTE_BIND": "0.0.0.0", "MIRANTE_EXPOSE": "yes"})  # noqa: S104
+    assert exposed.bind == "0.0.0.0"  # noqa: S104
+    assert settings.load(checkout, environ={"MIRANTE_BIND": "::1"}).bind == "::1"

@@ -27,6 +27,7 @@ from mirante.backup.metrics import write_metrics
 from mirante.backup.sets import (
     BACKED_UP,
     DATABASE_NAME,
+    LOCK,
     MANIFEST,
     Archive,
     BackupSet,
@@ -301,6 +302,33 @@ def create(
     project = stack.write_project_files(settings)
     settings, docker = project.settings, project.docker
     lock_settings = settings if dest is None else _with_backup_dir(settings, root)
+    # The directories of a --dest that this run creates (deepest first): nothing of them
+    # stays if it fails, their lock included.
+    made = [p for p in (root, *root.parents) if not p.exists()] if dest is not None else []
+    try:
+        backup_set = _create_locked(settings, docker, wanted, root, lock_settings, waiting, started)
+    except BaseException:
+        if made:
+            (root / LOCK).unlink(missing_ok=True)
+        for directory in made:
+            with suppress(OSError):  # not empty: something else wrote there; it stays
+                directory.rmdir()
+        raise
+    if dest is None:  # the metrics describe the configured backup directory
+        write_metrics(settings)
+    return backup_set
+
+
+def _create_locked(
+    settings: Settings,
+    docker: DockerClient,
+    wanted: Sequence[str],
+    root: Path,
+    lock_settings: Settings,
+    waiting: Callable[[str], None] | None,
+    started: float,
+) -> BackupSet:
+    """:func:`create` under its locks, with the journal that lets a killed run be repaired."""
     with (
         locked(lock_settings, waiting),
         stack.locked(settings, waiting),
@@ -332,8 +360,6 @@ def create(
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        if dest is None:  # the metrics describe the configured backup directory
-            write_metrics(settings)
     return backup_set
 
 
