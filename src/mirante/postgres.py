@@ -63,10 +63,9 @@ class StackPostgres:
         return inside
 
     def copy_out(self, inside: str, path: Path) -> None:
-        """Copy a file out of the container to ``path``."""
+        """Copy a file out of the container to ``path`` (the caller removes it there)."""
         with docker_errors():
             self.docker.copy((self.container, inside), path)
-        self.remove(inside)
 
     def remove(self, inside: str) -> None:
         """Remove a file from the container."""

@@ -231,22 +231,30 @@ def _backup_postgres(
         try:
             pg.execute("pg_dump", "-Fc", "-U", user, "-d", database, "-f", inside)
             listing = pg.execute("pg_restore", "--list", inside)
+            if not listing.strip():
+                raise BackupError(
+                    "postgres", f"pg_dump of {database}", "pg_restore --list read nothing"
+                )
+            partial = work / f"postgres-{database}.dump.partial"
+            pg.copy_out(inside, partial)
+        except BackupError:
+            raise
         except MiranteError as exc:
             raise BackupError("postgres", f"pg_dump of {database}", str(exc)) from None
-        if not listing.strip():
-            raise BackupError(
-                "postgres", f"pg_dump of {database}", "pg_restore --list read nothing"
-            )
-        partial = work / f"postgres-{database}.dump.partial"
-        pg.copy_out(inside, partial)
+        finally:  # a failed copy (a full disk) leaves no dump in the container either
+            with suppress(MiranteError):
+                pg.remove(inside)
         results.append(("pg_dump", partial, ""))
     inside = "/tmp/mirante-globals.sql"  # noqa: S108 (inside the postgres container)
     try:
         pg.execute("sh", "-c", 'pg_dumpall --globals-only -U "$1" > "$2"', "sh", user, inside)
+        partial = work / "postgres-globals.sql.partial"
+        pg.copy_out(inside, partial)
     except MiranteError as exc:
         raise BackupError("postgres", "pg_dumpall --globals-only", str(exc)) from None
-    partial = work / "postgres-globals.sql.partial"
-    pg.copy_out(inside, partial)
+    finally:
+        with suppress(MiranteError):
+            pg.remove(inside)
     results.append(("pg_dumpall-globals", partial, ""))
     return results
 
