@@ -298,6 +298,7 @@ def container_states(docker: DockerClient, settings: Settings) -> dict[str, Cont
 
 
 UP_STATES = ("healthy", "running")  # running, and healthy where it has a healthcheck
+STOPPED_STATES = ("exited", "created", "dead", "removing")  # hold no published port
 
 
 def is_up(container: Container | None) -> bool:
@@ -419,7 +420,9 @@ def prepare(settings: Settings, services: Sequence[str] = (), strict: bool = Fal
     )
     write_compose_env(settings, compose_env(settings, choices))
     already = {name for name, state in before.items() if state in UP_STATES}
-    check_ports(settings, startable, already)
+    # A container that exists and is not stopped holds its own ports, whatever its health.
+    holding = {name for name, state in before.items() if state not in STOPPED_STATES}
+    check_ports(settings, startable, holding)
     write_targets(settings, already | {s.name for s in startable})
     return Prepared(project, source, choices, startable, unavailable, already, built)
 

@@ -224,6 +224,17 @@ def test_a_paused_app_is_critical_within_the_deadline(env: dict[str, str]) -> No
         code, report = health(env)
     finally:
         subprocess.run(["docker", "unpause", app], check=True, capture_output=True)
+
+        def healthy_again() -> bool:
+            state = subprocess.run(
+                ["docker", "inspect", "-f", "{{.State.Health.Status}}", app],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            return state.stdout.strip() == "healthy"
+
+        waits.until(healthy_again, 90, 1)  # its healthchecks failed while it was paused
     found, why = statuses(report), reasons(report)
     assert code == 2, report
     assert found["app latency"] == "CRITICAL", why
