@@ -172,3 +172,8 @@ def make_set(config: settings.Settings, name: str, payload: bytes = b"data") -> 
     made = backup.BackupSet(name, path, name, 0.2, "0.1.0", archives)
     (path / backup.MANIFEST).write_text(json.dumps(sets._manifest(made)))
     return path
+
+
+def docker_out(*args: str) -> str:
+    """What ``docker ARGS`` prints (it must succeed)."""
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout

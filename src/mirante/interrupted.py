@@ -96,7 +96,7 @@ def left_behind(settings: Settings) -> list[Journal]:
             )
         except (OSError, ValueError, KeyError, TypeError):
             journal = Journal("unknown operation", 0, path=path)
-        if journal.pid != os.getpid() and not _alive(journal.pid):
+        if journal.pid != os.getpid() and not alive(journal.pid):
             found.append(journal)
     return found
 
@@ -151,7 +151,8 @@ def repair(settings: Settings, client: Callable[[], DockerClient]) -> list[str]:
     return notes
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a pid of 0 or less: no)."""
     if pid <= 0:
         return False
     try:

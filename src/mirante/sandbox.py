@@ -25,6 +25,7 @@ from mirante import stack
 from mirante.docker import compose_environment, run, start_compose, throwaway_compose
 from mirante.errors import ToolError
 from mirante.files import linked_checkout
+from mirante.interrupted import alive
 from mirante.services import published_ports
 from mirante.settings import Settings
 
@@ -118,17 +119,7 @@ def remove_leftovers(settings: Settings) -> list[str]:
     removed = []
     for project in sorted(set(listed.stdout.split())):
         pid = project.removeprefix(prefix)
-        if project.startswith(prefix) and pid.isdigit() and not _alive(int(pid)):
+        if project.startswith(prefix) and pid.isdigit() and not alive(int(pid)):
             run(["docker", "compose", "-p", project, "down", "--volumes", "-t", "0"], check=False)
             removed.append(project)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True

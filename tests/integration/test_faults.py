@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from mirante import backup, files, settings, stack
-from tests.helpers import REPO, invoke
+from tests.helpers import REPO, docker_out, invoke
 
 SEED = 20261201
 TRIALS = 3
@@ -142,19 +142,10 @@ def test_two_stack_up_at_once_both_succeed_on_one_network(
     with ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda _: invoke(stack_env, "stack.up"), range(2)))
     assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
-    networks = subprocess.run(
-        [
-            "docker",
-            "network",
-            "ls",
-            "-q",
-            "--filter",
-            f"label=com.docker.compose.project={stack_env['MIRANTE_PROJECT_NAME']}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    project = stack_env["MIRANTE_PROJECT_NAME"]
+    networks = docker_out(
+        "network", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"
+    ).split()
     assert len(networks) == 1
     assert not any("Traceback" in r.stderr for r in runs)
 
