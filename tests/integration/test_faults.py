@@ -23,7 +23,7 @@ import pytest
 from mirante import backup, files, settings, stack
 from tests.helpers import REPO, docker_out, invoke
 
-SEED = 20261201
+SEED = int(os.environ.get("MIRANTE_TEST_FAULT_SEED", "20261201"))
 TRIALS = 3
 SERVICES = "alertmanager,prometheus,postgres"
 FIGURES: list[str] = []  # printed by the integration conftest's terminal summary
@@ -110,7 +110,8 @@ def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
     ):
         for _ in range(TRIALS):
             process = popen(fault_env, *command)
-            time.sleep(rng.uniform(0.2, duration))
+            delay = rng.uniform(0.2, duration)
+            time.sleep(delay)
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 kills += 1
@@ -120,9 +121,13 @@ def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
             outputs.append(after.stdout + after.stderr)
             assert after.returncode == 0, after.stdout + after.stderr
             repaired += after.stdout.count("note: an interrupted")
-            assert services_down(fault_settings) == []
-            assert list(fault_settings.backup_dir.glob("*.partial")) == []
-            assert snapshots(fault_settings) == []
+            said = (
+                f"{command[0]} killed at {delay:.2f} s:\n{outputs[-2][-1500:]}\n"
+                f"then:\n{outputs[-1][-1500:]}"
+            )
+            assert services_down(fault_settings) == [], said
+            assert list(fault_settings.backup_dir.glob("*.partial")) == [], said
+            assert snapshots(fault_settings) == [], said
     lost = [k for k, v in before.items() if fingerprints(fault_settings.backup_dir).get(k) != v]
     tracebacks = sum("Traceback" in o for o in outputs)
     verified = invoke(fault_env, "backup.verify", good)

@@ -278,10 +278,12 @@ def _backup_stopped(
     except MiranteError as exc:
         raise BackupError(service, "archive", str(exc)) from None
     finally:
-        if was_running:
-            with suppress(MiranteError), docker_errors():
-                docker.compose.start([service])
+        if was_running:  # started again, and healthy before the backup goes on
+            try:
+                stack.compose_up(settings, [service], pull=False, timeout=settings.stack_timeout)
                 journal.started(service)
+            except MiranteError as exc:
+                notes.append(f"{service} did not come back healthy after its copy: {exc}")
 
 
 def create(
