@@ -39,6 +39,7 @@ class Journal:
     stopped: list[str] = field(default_factory=list)  # services it stopped
     snapshot: str = ""  # a Prometheus snapshot, as a path inside its volume
     partial: str = ""  # the set directory it is writing
+    swapped: list[str] = field(default_factory=list)  # volumes holding their previous data
     path: Path = field(default=Path(), repr=False, compare=False)
 
     def save(self) -> None:
@@ -55,6 +56,15 @@ class Journal:
         """Record that ``service`` runs again."""
         with suppress(ValueError):
             self.stopped.remove(service)
+        self.save()
+
+    def swapping(self, volume: str, done: bool = False) -> None:
+        """Record that ``volume``'s data is being replaced (``done``: its previous data is gone)."""
+        if done:
+            with suppress(ValueError):
+                self.swapped.remove(volume)
+        else:
+            self.swapped.append(volume)
         self.save()
 
     def set(self, *, snapshot: str | None = None, partial: str | None = None) -> None:
@@ -92,6 +102,7 @@ def left_behind(settings: Settings) -> list[Journal]:
                 [str(s) for s in data["stopped"]],
                 str(data["snapshot"]),
                 str(data["partial"]),
+                [str(v) for v in data.get("swapped", [])],
                 path=path,
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -143,6 +154,12 @@ def repair(settings: Settings, client: Callable[[], DockerClient]) -> list[str]:
             except MiranteError as exc:
                 notes.append(f"{what} left snapshot {journal.snapshot}; removing failed: {exc}")
                 continue
+        for volume in journal.swapped:  # never removed here: it may be the only good copy
+            notes.append(
+                f"{what} was replacing the data of volume {volume}; its previous data is kept "
+                "there in .mirante-previous: restore again to finish (that replaces it), or "
+                "remove it once the service is well"
+            )
         partial = Path(journal.partial)
         if journal.partial and partial.name.endswith(".partial") and partial.is_dir():
             shutil.rmtree(partial, ignore_errors=True)

@@ -244,6 +244,7 @@ def _restore_volume(
                 journal.stopping(service)
             if running and (note := stack.stop_service(settings, docker, service).note()):
                 notes.append(note)
+            journal.swapping(volume)
             backup.helper(settings, docker, SWAP, target, as_root=True)
         except MiranteError as exc:
             if running:
@@ -263,6 +264,7 @@ def _restore_volume(
         if running:
             journal.started(service)
         backup.helper(settings, docker, DROP_PREVIOUS, target, as_root=True)
+        journal.swapping(volume, done=True)
         return notes
     finally:
         with suppress(MiranteError), docker_errors():
