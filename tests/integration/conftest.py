@@ -41,6 +41,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         lambda: f"no Docker daemon answers ({reason})" if (reason := docker_answers()) else "",
         "MIRANTE_REQUIRE_DOCKER",
     )
+    # The round trip needs a minute of the session stack's data: run it once that exists.
+    items.sort(key=lambda item: item.get_closest_marker("late") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -113,6 +113,7 @@ class LokiTempoProbe:
             assert waits.until(self.count_lines, 60, done=lambda n: n == self.lines) == self.lines
 
 
+@pytest.mark.late
 def test_backup_down_up_restore_gives_back_the_same_data(
     running_stack: stack.UpReport, stack_env: dict[str, str], tmp_path: Path
 ) -> None:
