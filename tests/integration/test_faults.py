@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,29 +162,56 @@ def test_two_stack_up_at_once_both_succeed_on_one_network(
     assert not any("Traceback" in r.stderr for r in runs)
 
 
-def test_a_hand_edited_set_is_refused_before_anything_runs(
+# Each hand edit that once got through, as (what it does, the edit of the manifest).
+ATTACKS: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("a shell word in a file name", lambda m: m["archives"][0].update(file="x.tar.zst;id>&2;")),
+    ("a path out of the set", lambda m: m["archives"][0].update(file="../other/x.tar.zst")),
+    ("an absolute path", lambda m: m["archives"][0].update(file="/etc/hostname")),
+    (
+        "a connection string as a database",
+        lambda m: m["archives"].append(
+            {
+                **m["archives"][0],
+                "service": "postgres",
+                "method": "pg_dump",
+                "file": "postgres-dbname=mirante application_name=.dump",
+            }
+        ),
+    ),
+    ("two archives for one service", lambda m: m["archives"].append(dict(m["archives"][0]))),
+    ("no archives", lambda m: m.update(archives=[])),
+    ("set garbage", lambda m: m.update(set="garbage")),
+    ("size as text", lambda m: m["archives"][0].update(size="4")),
+    ("seconds null", lambda m: m.update(seconds=None)),
+]
+
+
+def test_every_hand_edited_set_is_refused_before_anything_runs(
     running_stack: stack.UpReport,
     fault_env: dict[str, str],
     fault_settings: settings.Settings,
 ) -> None:
     made = invoke(fault_env, "backup", "--services", "alertmanager")
     assert made.returncode == 0, made.stderr
-    target = backup.list_sets(fault_settings)[-1]
-    manifest = target.path / backup.MANIFEST
-    data = json.loads(manifest.read_text())
-    data["archives"][0]["file"] = "alertmanager.tar.zst;id>&2;"
-    manifest.write_text(json.dumps(data))
-    for args in (
-        ("backup.verify", target.name),
-        ("backup.restore", target.name, "--yes"),
-    ):
-        result = invoke(fault_env, *args)
-        said = result.stdout + result.stderr
-        assert result.returncode == 2, said
-        assert "is damaged" in said
-        assert "uid=" not in said
-        assert "Traceback" not in said
+    good = backup.list_sets(fault_settings)[-1]
+    for number, (attack, edit) in enumerate(ATTACKS):
+        name = f"2000010{number + 1}T000000Z"
+        copy = fault_settings.backup_dir / name
+        shutil.copytree(good.path, copy)
+        manifest = json.loads((copy / backup.MANIFEST).read_text())
+        manifest["set"] = name
+        edit(manifest)
+        (copy / backup.MANIFEST).write_text(json.dumps(manifest))
+        for args in (("backup.verify", name), ("backup.restore", name, "--yes")):
+            result = invoke(fault_env, *args)
+            said = f"{attack}: {result.stdout}{result.stderr}"
+            assert result.returncode == 2, said
+            assert "is damaged" in said or "no backup set" in said, said
+            assert "uid=" not in said
+            assert "Traceback" not in said
     listed = invoke(fault_env, "backup.list")
     assert listed.returncode == 0
-    assert f"{target.name}" in listed.stdout
-    assert "DAMAGED" in listed.stdout
+    assert listed.stdout.count("DAMAGED") == len(ATTACKS)
+    assert good.name in listed.stdout
+    verified = invoke(fault_env, "backup.verify", good.name)  # the good set is untouched
+    assert verified.returncode == 0, verified.stdout
