@@ -339,6 +339,16 @@ def throwaway_compose(
     )
 
 
+def remove_compose(compose: DockerCompose) -> None:
+    """``compose down --volumes`` of the whole project.
+
+    Not only the services it was started with: their one-shot dependencies (the
+    healthprobe) have containers and volumes too.
+    """
+    compose.services = None
+    compose.stop(down=True)
+
+
 def start_compose(compose: DockerCompose, deadline: float) -> None:
     """Run ``compose up --detach``, then wait with testcontainers' wait strategies.
 

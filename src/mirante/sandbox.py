@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirante import stack
-from mirante.docker import compose_environment, run, start_compose, throwaway_compose
+from mirante.docker import (
+    compose_environment,
+    remove_compose,
+    run,
+    start_compose,
+    throwaway_compose,
+)
 from mirante.errors import ToolError
 from mirante.files import linked_checkout
 from mirante.interrupted import alive
@@ -94,7 +100,7 @@ def throwaway(settings: Settings, timeout: float = 0) -> Iterator[Sandbox]:
                 ready = replace(ready, project=replace(ready.project, settings=copy))
                 yield Sandbox(copy, stack.report(ready, healthy, done))
             finally:
-                compose.stop(down=True)
+                remove_compose(compose)
 
 
 def _published(compose: DockerCompose, ready: stack.Prepared) -> dict[str, int]:

@@ -12,6 +12,7 @@ import requests
 import yaml
 
 from mirante import gates, sandbox, settings, stack
+from tests.helpers import docker_out
 
 from .test_stack import url
 
@@ -62,8 +63,13 @@ def test_runtime_gates_pass_on_a_throwaway_copy_and_leave_the_running_stack_alon
     env_before = stack.env_file(stack_settings).read_text()
     runtime = [g.name for g in gates.GATES if g.kind == "runtime"]
     report = gates.run(stack_settings, runtime)
-    # The copy is gone, with its volumes; the user's project is as it was.
-    assert not any(p.startswith(f"{stack_settings.project_name}-check-") for p in _projects())
+    # The copy is gone, with its volumes and network (its helpers' too); the user's project
+    # is as it was.
+    copy = f"{stack_settings.project_name}{sandbox.SUFFIX}"
+    assert not any(p.startswith(copy) for p in _projects())
+    for kind in ("volume", "network"):
+        names = docker_out(kind, "ls", "--format", "{{.Name}}").split()
+        assert [n for n in names if n.startswith(copy)] == [], kind
     assert _project_containers(stack_settings.project_name) == before
     assert stack.env_file(stack_settings).read_text() == env_before
     statuses = {r.name: (r.status, r.reason) for r in report.results}

@@ -40,3 +40,17 @@ def test_testcontainers_defaults_never_override_the_users_environment(
     docker._testcontainers_settings()
     assert os.environ["TESTCONTAINERS_RYUK_DISABLED"] == "false"
     assert os.environ["TESTCONTAINERS_HOST_OVERRIDE"] == "127.0.0.1"
+
+
+def test_the_copy_is_removed_whole_not_only_the_services_it_started() -> None:
+    class Compose:
+        def __init__(self) -> None:
+            self.services: list[str] | None = ["prometheus", "tempo"]
+            self.downed_with: object = "not yet"
+
+        def stop(self, down: bool = True) -> None:
+            self.downed_with = (down, self.services)
+
+    compose = Compose()
+    docker.remove_compose(compose)  # type: ignore[arg-type]
+    assert compose.downed_with == (True, None)  # testcontainers adds the services when set
