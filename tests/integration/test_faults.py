@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from mirante import backup, files, settings, stack, waits
+from mirante.services import HELPERS
 from tests.helpers import REPO, docker_out, invoke
 
 SEED = int(os.environ.get("MIRANTE_TEST_FAULT_SEED", "20261201"))
@@ -47,9 +48,9 @@ def popen(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
 def services_down(config: settings.Settings) -> list[str]:
     """The stack's services that are not up once every start has settled."""
     docker = stack.write_project_files(config).docker
-    return sorted(
-        n for n, c in stack.container_states(docker, config).items() if not stack.is_up(c)
-    )
+    states = stack.container_states(docker, config).items()
+    # The one-shot helpers (the healthprobe) exit once their work is done.
+    return sorted(n for n, c in states if n not in HELPERS and not stack.is_up(c))
 
 
 def helpers_running() -> list[str]:

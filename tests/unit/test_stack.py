@@ -274,3 +274,10 @@ def test_service_states_word_the_states_as_describe_does(
         "node-exporter": "running",
         "postgres": "exited",
     }
+
+
+def test_a_stop_that_ended_in_sigkill_says_so_and_a_clean_one_says_nothing() -> None:
+    killed = stack.Stopped("tempo", 15.2, killed=True, flushed=True)
+    assert killed.note().startswith("tempo did not stop on SIGTERM and was killed after 15 s")
+    assert "flushed to disk first" in killed.note()
+    assert stack.Stopped("tempo", 5.4, killed=False, flushed=True).note() == ""
