@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -32,12 +32,15 @@ _DAEMON_DOWN = re.compile(
 )
 
 
-def client(settings: Settings, env_file: Path | None = None) -> DockerClient:
+def client(
+    settings: Settings, env_file: Path | None = None, profiles: Sequence[str] = ()
+) -> DockerClient:
     """The DockerClient for this checkout's compose project.
 
     Args:
         settings: where the compose file is and the project name.
         env_file: the rendered compose variables (see ``stack.write_compose_env``).
+        profiles: compose profiles to enable (``*``: all of them).
     """
     from python_on_whales import DockerClient
 
@@ -52,6 +55,7 @@ def client(settings: Settings, env_file: Path | None = None) -> DockerClient:
         compose_project_name=settings.project_name,
         compose_project_directory=settings.compose_file.parent,
         compose_env_files=[env_file] if env_file else [],
+        compose_profiles=list(profiles),
     )
 
 
@@ -343,17 +347,19 @@ def remove_compose(compose: DockerCompose) -> None:
     """``compose down --volumes`` of the whole project.
 
     Not only the services it was started with: their one-shot dependencies (the
-    healthprobe) have containers and volumes too.
+    healthprobe) and one-shots (postgres-roles) have containers and volumes too.
     """
     compose.services = None
+    compose.profiles = ["*"]  # the one-shots are in a profile: `down` skips them otherwise
+    vars(compose).pop("compose_command_property", None)  # cached, with the start's profiles
     compose.stop(down=True)
 
 
-def start_compose(compose: DockerCompose, deadline: float) -> None:
+def start_compose(compose: DockerCompose, deadline: float, oneshots: Collection[str] = ()) -> None:
     """Run ``compose up --detach``, then wait with testcontainers' wait strategies.
 
     Each service must be healthy (or running, where it has no healthcheck) before
-    ``deadline`` (``time.monotonic()``).
+    ``deadline`` (``time.monotonic()``); each of ``oneshots`` must have exited with 0.
 
     Raises:
         ToolError: compose failed, a service exited or turned unhealthy, or time ran out.
@@ -380,8 +386,11 @@ def start_compose(compose: DockerCompose, deadline: float) -> None:
                     raise TimeoutError(f"{service} is still {now.Health or now.State}")
                 time.sleep(self._poll_interval)
 
-    compose.waiting_for({s: Healthy().with_poll_interval(0.5) for s in compose.services or ()})
-    command = ["docker", "compose", "up", "--detach", *(compose.services or ())]
+    services = compose.services or ()
+    compose.waiting_for(
+        {s: Healthy().with_poll_interval(0.5) for s in services if s not in oneshots}
+    )
+    command = ["docker", "compose", "up", "--detach", *services]
     try:
         compose.start()
     except CalledProcessError as exc:
@@ -389,6 +398,11 @@ def start_compose(compose: DockerCompose, deadline: float) -> None:
         raise ToolError(command, exc.returncode, said) from None
     except (ContainerIsNotRunning, RuntimeError, TimeoutError) as exc:
         raise ToolError(command, 1, str(exc)) from None
+    # A one-shot is named only with the service that waits for it to complete: done by now.
+    for one in compose.get_containers(True):
+        if one.Service in oneshots and one.Service in services and one.ExitCode != 0:
+            state = f"exited with code {one.ExitCode}" if one.State == "exited" else one.State
+            raise ToolError(command, 1, f"{one.Service} is {state}")
 
 
 @contextmanager

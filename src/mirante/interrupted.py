@@ -40,6 +40,7 @@ class Journal:
     snapshot: str = ""  # a Prometheus snapshot, as a path inside its volume
     partial: str = ""  # the set directory it is writing
     swapped: list[str] = field(default_factory=list)  # volumes holding their previous data
+    kept: list[str] = field(default_factory=list)  # of those, the ones whose new data stays
     path: Path = field(default=Path(), repr=False, compare=False)
 
     def save(self) -> None:
@@ -58,11 +59,18 @@ class Journal:
             self.stopped.remove(service)
         self.save()
 
-    def swapping(self, volume: str, done: bool = False) -> None:
-        """Record that ``volume``'s data is being replaced (``done``: its previous data is gone)."""
+    def swapping(self, volume: str, done: bool = False, kept: bool = False) -> None:
+        """Record that ``volume``'s data is being replaced.
+
+        ``kept``: the new data is in place and stays (its service is well on it); ``done``:
+        the previous data is gone too.
+        """
         if done:
-            with suppress(ValueError):
-                self.swapped.remove(volume)
+            for recorded in (self.swapped, self.kept):
+                with suppress(ValueError):
+                    recorded.remove(volume)
+        elif kept:
+            self.kept.append(volume)
         else:
             self.swapped.append(volume)
         self.save()
@@ -103,6 +111,7 @@ def left_behind(settings: Settings) -> list[Journal]:
                 str(data["snapshot"]),
                 str(data["partial"]),
                 [str(v) for v in data.get("swapped", [])],
+                [str(v) for v in data.get("kept", [])],
                 path=path,
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -129,6 +138,11 @@ def repair(settings: Settings, client: Callable[[], DockerClient]) -> list[str]:
     notes = []
     for journal in found:
         what = f"an interrupted {journal.operation} (pid {journal.pid})"
+        try:
+            notes += _finish_swaps(settings, client, journal, what)
+        except MiranteError as exc:
+            notes.append(f"{what} was replacing volume data; putting it back failed: {exc}")
+            continue  # keep the journal: the next command tries again
         down = []
         if journal.stopped:
             states = stack.container_states(client(), settings)
@@ -154,17 +168,66 @@ def repair(settings: Settings, client: Callable[[], DockerClient]) -> list[str]:
             except MiranteError as exc:
                 notes.append(f"{what} left snapshot {journal.snapshot}; removing failed: {exc}")
                 continue
-        for volume in journal.swapped:  # never removed here: it may be the only good copy
-            notes.append(
-                f"{what} was replacing the data of volume {volume}; its previous data is kept "
-                "there in .mirante-previous: restore again to finish (that replaces it), or "
-                "remove it once the service is well"
-            )
         partial = Path(journal.partial)
         if journal.partial and partial.name.endswith(".partial") and partial.is_dir():
             shutil.rmtree(partial, ignore_errors=True)
             notes.append(f"{what} had left {partial}: removed")
         journal.path.unlink(missing_ok=True)
+    return notes
+
+
+def _finish_swaps(
+    settings: Settings, client: Callable[[], DockerClient], journal: Journal, what: str
+) -> list[str]:
+    """Undo each volume swap a restore left half done; drop the old copy of a finished one.
+
+    A swap whose service had not yet turned healthy on the new data is undone (the data
+    the volume had before the restore comes back, whichever step the kill hit); one that
+    had is kept, and only its previous copy is removed. The service is stopped meanwhile
+    and started again with the journal's other stopped services.
+    """
+    if not journal.swapped:
+        return []
+    docker = client()
+    from mirante import stack
+    from mirante.backup.create import helper
+    from mirante.backup.restore import DROP_PREVIOUS, RESTORING_SUFFIX, UNDO
+    from mirante.backup.sets import volume_name
+    from mirante.docker import docker_errors
+    from mirante.services import SERVICES
+
+    owner = {volume_name(settings, s.name): s.name for s in SERVICES}
+    notes = []
+    for volume in list(journal.swapped):
+        service = owner.get(volume, "")
+        if volume in journal.kept:
+            helper(settings, docker, DROP_PREVIOUS, [(volume, "/data", "rw")], as_root=True)
+            notes.append(
+                f"{what} had put the restored data into volume {volume}: kept, and the "
+                "previous copy removed"
+            )
+        else:
+            if service and stack.is_running(stack.container_states(docker, settings).get(service)):
+                with docker_errors():
+                    docker.compose.stop([service])
+                if service not in journal.stopped:
+                    journal.stopping(service)
+            found = helper(settings, docker, UNDO, [(volume, "/data", "rw")], as_root=True)
+            notes.append(
+                f"{what} was replacing the data of volume {volume}: "
+                + (
+                    "nothing had changed yet"
+                    if found.strip() == "nothing"
+                    else "its data from before that restore is back; restore again if you "
+                    "still want the set's"
+                )
+            )
+        journal.swapping(volume, done=True)
+    with docker_errors():
+        for volume in owner:
+            fresh = volume + RESTORING_SUFFIX
+            if docker.volume.exists(fresh):
+                docker.volume.remove(fresh)
     return notes
 
 

@@ -216,11 +216,11 @@ def tool_problems(
     """Every need of a service on a pinned image that its official image cannot meet."""
     problems = []
     services = rendered.get("services", {})
-    for name in sorted(set(services) & set(pinned)):
-        official = facts.official.get(name)
+    for name, owner in sorted(on_images(services, pinned).items()):
+        official = facts.official.get(owner)
         if official is None:
             problems.append(
-                f"{FACTS_FILE}: service {name} ({pinned[name]}) has no row; "
+                f"{FACTS_FILE}: service {owner} ({pinned[owner]}) has no row; "
                 "add its facts, read from the upstream Dockerfile"
             )
             continue
@@ -228,18 +228,36 @@ def tool_problems(
             if not satisfied(official, need):
                 hint = f"; its own probe: {official.probe}" if official.probe else ""
                 problems.append(
-                    f"{source}: service {name}: {describe_need(need)}, but {pinned[name]} "
+                    f"{source}: service {name}: {describe_need(need)}, but {pinned[owner]} "
                     f"{_lacks(official, need)}{hint}"
                 )
     return problems
+
+
+def on_images(services: Mapping[str, Any], pinned: Mapping[str, str]) -> dict[str, str]:
+    """Each rendered service that runs a pinned service's image, and that service.
+
+    A pinned service runs its own; a one-shot (``postgres-roles``) runs its service's, and
+    its command must work on that image too.
+    """
+    image_of = {name: services[name].get("image") for name in pinned if name in services}
+    found = {name: name for name in image_of}
+    for name, service in services.items():
+        if name not in found:
+            owner = next((o for o, image in image_of.items() if image == service.get("image")), "")
+            if owner:
+                found[name] = owner
+    return found
 
 
 def parity_problems(rendered: Mapping[str, Any], facts: Facts, source: str) -> list[str]:
     """Needs that a stand-in meets and the official image does not (or the reverse)."""
     problems = []
     services = rendered.get("services", {})
-    for name, stand_in in sorted(facts.stand_ins.items()):
-        official = facts.official.get(name)
+    on_image = on_images(services, dict.fromkeys(facts.stand_ins, ""))
+    for name, owner in sorted({**dict.fromkeys(facts.stand_ins), **on_image}.items()):
+        owner = owner or name
+        stand_in, official = facts.stand_ins[owner], facts.official.get(owner)
         if official is None:
             problems.append(f"{FACTS_FILE}: stand-in {name} has no official row to compare with")
             continue

@@ -32,7 +32,7 @@ from mirante.docker import (
 from mirante.errors import ToolError
 from mirante.files import linked_checkout
 from mirante.interrupted import alive
-from mirante.services import published_ports
+from mirante.services import ONESHOTS, published_ports
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def throwaway(settings: Settings, timeout: float = 0) -> Iterator[Sandbox]:
         with compose_environment(stack.env_file(copy)):
             try:
                 try:
-                    start_compose(compose, time.monotonic() + timeout)
+                    start_compose(compose, time.monotonic() + timeout, ONESHOTS)
                 except ToolError as exc:
                     raise stack.failure(
                         ready.docker, copy, ready.names, exc, since, timeout

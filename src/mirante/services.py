@@ -25,6 +25,9 @@ class Service:
         scrape: the Prometheus jobs it feeds, as (job, port inside the network).
         helpers: internal services it needs (started with it, never listed to users),
             each built from the ``images/`` recipe of its name.
+        oneshots: one-shot services that stack.up runs before it, each where the service
+            it works on runs (see ``ONESHOT_TARGETS``); compose profile ``oneshot``, never
+            listed to users.
     """
 
     name: str
@@ -33,6 +36,7 @@ class Service:
     recipe: str | None = None
     scrape: tuple[tuple[str, int], ...] = ()
     helpers: tuple[str, ...] = ()
+    oneshots: tuple[str, ...] = ()
 
     def url(self, settings: Settings) -> str:
         """The URL a user opens for this service."""
@@ -67,7 +71,7 @@ SERVICES: tuple[Service, ...] = (
         "node-exporter", "node-exporter", "/metrics", "node-exporter", (("node-exporter", 9100),)
     ),
     Service("postgres", "postgres", "/", recipe="postgres"),
-    Service("app", "app", "/healthcheck", "app", (("app", 8000),)),
+    Service("app", "app", "/healthcheck", "app", (("app", 8000),), oneshots=("postgres-roles",)),
 )
 # Every job Prometheus discovers from a targets file (prometheus/prometheus.yml names them).
 SCRAPE_JOBS = tuple(job for s in SERVICES for job, _ in s.scrape)
@@ -78,6 +82,29 @@ NAMES = tuple(BY_NAME)
 # Internal helper services, each built from the images/ recipe of the same name wherever
 # the stack runs.
 HELPERS = ("healthprobe",)
+# Each one-shot (see ``Service.oneshots``), and the service whose image it runs and that it
+# works on: the app's login role is made in Postgres, with Postgres's own psql.
+ONESHOT_TARGETS = {"postgres-roles": "postgres"}
+ONESHOTS = tuple(ONESHOT_TARGETS)
+# Compose services that are not the stack's own (they exit once their work is done).
+INTERNAL = HELPERS + ONESHOTS
+
+
+def compose_names(services: Iterable[Service], running: Iterable[str] = ()) -> list[str]:
+    """The compose services to name on ``compose up``.
+
+    Each service, preceded by its one-shots whose target is started too or runs already
+    (without it, the service starts alone: its dependency on the one-shot is optional).
+    A one-shot is named only with the service that waits for it, so compose's ``--wait``
+    sees it complete rather than exit.
+    """
+    services = list(services)
+    present = {s.name for s in services} | set(running)
+    names = []
+    for service in services:
+        names += [o for o in service.oneshots if ONESHOT_TARGETS[o] in present]
+        names.append(service.name)
+    return names
 
 
 def select(names: Iterable[str] = ()) -> list[Service]:

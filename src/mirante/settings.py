@@ -201,6 +201,22 @@ VARIABLES: tuple[Variable, ...] = (
         generate=True,
     ),
     Variable(
+        "MIRANTE_POSTGRES_APP_USER",
+        "mirante_app",
+        "name",
+        "Postgres role the app reads the catalog as (login, read-only, no superuser)",
+        "postgres_app_user",
+    ),
+    Variable(
+        "MIRANTE_POSTGRES_APP_PASSWORD",
+        "",
+        "secret",
+        "password of the app's Postgres role; generated into .env on the first stack.up",
+        "postgres_app_password",
+        secret=True,
+        generate=True,
+    ),
+    Variable(
         "MIRANTE_BACKUP_DIR",
         "backups",
         "path",
@@ -453,6 +469,8 @@ class Settings:
     postgres_user: str
     postgres_db: str
     postgres_password: str
+    postgres_app_user: str
+    postgres_app_password: str
     backup_dir_setting: str
     lock_timeout: float
     backup_keep_last: int
@@ -799,6 +817,19 @@ def load(root: Path | None = None, environ: Mapping[str, str] | None = None) -> 
             fields["bind"],
             "a loopback address, or MIRANTE_EXPOSE=yes as well: any other address publishes "
             "the Prometheus admin API and Postgres to the network",
+        )
+    if fields["postgres_app_user"].startswith("pg_"):
+        raise SettingsError(
+            "MIRANTE_POSTGRES_APP_USER",
+            fields["postgres_app_user"],
+            "a role name not starting with pg_ (Postgres reserves those)",
+        )
+    if fields["postgres_app_user"] == fields["postgres_user"]:
+        raise SettingsError(
+            "MIRANTE_POSTGRES_APP_USER",
+            fields["postgres_app_user"],
+            f"a role other than MIRANTE_POSTGRES_USER ({fields['postgres_user']}): the app "
+            "reads as its own read-only role, never as the superuser",
         )
     return Settings(**fields)
 

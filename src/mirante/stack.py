@@ -39,8 +39,10 @@ from mirante.files import atomic_write
 from mirante.files import locked as file_lock
 from mirante.services import (
     BY_NAME,
+    ONESHOTS,
     SERVICES,
     Service,
+    compose_names,
     port_variable,
     published_ports,
     select,
@@ -287,6 +289,16 @@ def stop_service(settings: Settings, docker: DockerClient, service: str) -> Stop
     return Stopped(service, round(seconds, 1), killed, flushed)
 
 
+def run_oneshot(docker: DockerClient, name: str) -> None:
+    """Run one of the one-shot services again (``compose run --rm --no-deps``), to its end.
+
+    Raises:
+        ToolError: it exited with a code other than 0 (its output says why).
+    """
+    with docker_errors():
+        docker.compose.run(name, remove=True, dependencies=False, tty=False)
+
+
 def container_states(docker: DockerClient, settings: Settings) -> dict[str, Container]:
     """The project's containers by service name (one container per service)."""
     with docker_errors():
@@ -381,8 +393,8 @@ class Prepared:
 
     @property
     def names(self) -> list[str]:
-        """The names of the services to start."""
-        return [s.name for s in self.startable]
+        """The compose services to start: the selected ones and their one-shots."""
+        return compose_names(self.startable, self.already)
 
 
 def prepare(settings: Settings, services: Sequence[str] = (), strict: bool = False) -> Prepared:
@@ -558,8 +570,9 @@ def failure(
     if port_error := _port_error(settings, error):
         return port_error
     states = container_states(docker, settings)
-    # Not up now; or (it turned healthy while this looked) the one the wait gave up on.
-    failed = [n for n in names if not is_up(states.get(n))] or [
+    # Not up now (a one-shot: not exited with 0); or (it turned healthy while this looked)
+    # the one the wait gave up on.
+    failed = [n for n in names if not _done(n, states.get(n))] or [
         n for n in names if error.stderr.startswith(f"{n} is ")
     ]
     container = states.get(failed[0]) if failed else None
@@ -569,6 +582,17 @@ def failure(
     codes = _exit_codes(docker, container.id, since)
     cause = _why_not_healthy(container, error, waited, timeout, codes)
     return ServiceUnhealthy(failed[0], describe(container), waited, timeout, cause, logs)
+
+
+def _done(name: str, container: Container | None) -> bool:
+    """Whether a service is up, or a one-shot has done its work (exited with 0)."""
+    if name in ONESHOTS:
+        return (
+            container is not None
+            and container.state.status == "exited"
+            and (container.state.exit_code == 0)
+        )
+    return is_up(container)
 
 
 def _exit_codes(docker: DockerClient, container: str, since: datetime) -> list[str]:
@@ -719,7 +743,9 @@ def down(
         containers = [c.name for c in container_states(docker, settings).values()]
         networks = [n.name for n in docker.network.list(filters=[label])]
         vols = [v.name for v in docker.volume.list(filters=[label])] if volumes else []
-        docker.compose.down(volumes=volumes, remove_orphans=True, quiet=True)
+        # Every profile: the one-shots (in one) are left behind otherwise.
+        every_profile = client(settings, env_file(settings), profiles=["*"])
+        every_profile.compose.down(volumes=volumes, remove_orphans=True, quiet=True)
     return DownReport(containers, vols, networks)
 
 

@@ -225,6 +225,9 @@ def test_backup_down_up_restore_gives_back_the_same_data(
     restored = invoke(env, "backup.restore", created.name, "--yes")
     assert restored.returncode == 0, restored.stdout + restored.stderr
     assert rows() == expected_rows
+    # The app still reads the restored database, as its own role with the password of .env.
+    catalog = requests.get(f"http://127.0.0.1:{config.ports['app']}/catalog", timeout=10)
+    assert catalog.status_code == 200, catalog.text
     signals.check_restored()
     assert prometheus_window(port, end) == (expected_values, expected_series)
     states = stack.container_states(docker, config)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from mirante import backup, files, settings, stack, waits
-from mirante.services import HELPERS
+from mirante.services import INTERNAL
 from tests.helpers import REPO, docker_out, invoke
 
 SEED = int(os.environ.get("MIRANTE_TEST_FAULT_SEED", "20261201"))
@@ -50,7 +50,7 @@ def services_down(config: settings.Settings) -> list[str]:
     docker = stack.write_project_files(config).docker
     states = stack.container_states(docker, config).items()
     # The one-shot helpers (the healthprobe) exit once their work is done.
-    return sorted(n for n, c in states if n not in HELPERS and not stack.is_up(c))
+    return sorted(n for n, c in states if n not in INTERNAL and not stack.is_up(c))
 
 
 def helpers_running() -> list[str]:
@@ -82,6 +82,19 @@ def snapshots(config: settings.Settings) -> list[str]:
         check=False,
     )
     return listed.stdout.split()
+
+
+def swap_leftovers(config: settings.Settings) -> list[str]:
+    """A restore's fresh volumes, and previous copies of a volume's data, still there."""
+    volumes = docker_out("volume", "ls", "--format", "{{.Name}}").split()
+    found = [v for v in volumes if v.startswith(config.project_name) and v.endswith("_restore")]
+    inside = subprocess.run(
+        ["docker", "exec", f"{config.project_name}-alertmanager-1", "ls", "-a", "/alertmanager"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    return found + [name for name in inside if name.startswith(".mirante-previous")]
 
 
 @pytest.fixture
@@ -136,6 +149,7 @@ def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
             assert services_down(fault_settings) == [], said
             assert list(fault_settings.backup_dir.glob("*.partial")) == [], said
             assert snapshots(fault_settings) == [], said
+            assert swap_leftovers(fault_settings) == [], said
     lost = [k for k, v in before.items() if fingerprints(fault_settings.backup_dir).get(k) != v]
     tracebacks = sum("Traceback" in o for o in outputs)
     verified = invoke(fault_env, "backup.verify", good)

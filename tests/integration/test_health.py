@@ -92,6 +92,46 @@ def test_the_app_serves_the_seeded_data(running_stack: stack.UpReport) -> None:
     assert "mirante_database_up 1.0" in metrics
 
 
+def test_the_app_reads_as_its_own_read_only_role(
+    running_stack: stack.UpReport, stack_settings: settings.Settings, stack_env: dict[str, str]
+) -> None:
+    config = settings.load(stack_settings.root, environ=stack_env)  # with the generated secrets
+    inspect = json.loads(
+        subprocess.run(
+            ["docker", "inspect", f"{config.project_name}-app-1"],
+            capture_output=True, check=True, text=True, timeout=30,
+        ).stdout
+    )[0]  # fmt: skip
+    env = dict(line.split("=", 1) for line in inspect["Config"]["Env"])
+    assert env["PGUSER"] == config.postgres_app_user != config.postgres_user
+    assert config.postgres_password not in json.dumps(inspect)  # not the superuser's password
+
+    def as_app(sql: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                "docker", "exec", "-e", f"PGPASSWORD={config.postgres_app_password}",
+                f"{config.project_name}-postgres-1", "psql", "-h", "127.0.0.1",
+                "-U", config.postgres_app_user, "-d", config.postgres_db, "-Atc", sql,
+            ],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+
+    read = as_app("select current_user, count(*) from mirante.reference_values")
+    assert read.stdout.strip() == f"{config.postgres_app_user}|13", read.stderr
+    attributes = as_app(
+        "select rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user"
+    )
+    assert attributes.stdout.strip() == "f|f|f", attributes.stderr
+    for write in (
+        "insert into mirante.reference_values values ('k', 'c', 'l', 9)",
+        "set default_transaction_read_only = off; delete from mirante.sample_tenants",
+        "create table public.mirante_probe (id int)",
+    ):
+        refused = as_app(write)
+        assert refused.returncode != 0, write
+        assert "read-only transaction" in refused.stderr or "permission denied" in refused.stderr
+
+
 @pytest.fixture
 def stopped_app(stack_settings: settings.Settings) -> Iterator[None]:
     container = f"{stack_settings.project_name}-app-1"

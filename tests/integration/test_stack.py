@@ -14,6 +14,7 @@ import requests
 
 from mirante import docker as docker_cli
 from mirante import settings, stack, waits
+from mirante.services import INTERNAL
 from tests.helpers import invoke, leftovers, project_env
 
 BUILDABLE = ("prometheus", "alertmanager", "node-exporter", "postgres", "app")
@@ -170,10 +171,11 @@ def test_second_up_changes_nothing(
     docker = stack.write_project_files(stack_settings).docker
 
     def services() -> dict[str, tuple[str, object]]:
-        # The one-shot healthprobe may run again (compose re-runs a completed dependency);
-        # it only copies its busybox. Every long-running service must stay as it is.
+        # The one-shots run again (compose re-runs a completed dependency): the healthprobe
+        # copies its busybox, postgres-roles sets the app's role as .env has it. Every
+        # long-running service must stay as it is.
         states = stack.container_states(docker, stack_settings).items()
-        return {n: (c.id, c.state.started_at) for n, c in states if n != "healthprobe"}
+        return {n: (c.id, c.state.started_at) for n, c in states if n not in INTERNAL}
 
     before = services()
     again = stack.up(stack_settings)

@@ -91,14 +91,3 @@ def test_a_journal_never_removes_what_is_not_a_partial_set(
     write_journal(backup_settings, ended_pid(), partial=str(precious))
     interrupted.repair(backup_settings, no_client)  # type: ignore[arg-type]
     assert precious.is_dir()
-
-
-def test_previous_data_of_an_interrupted_swap_is_reported_never_removed(
-    backup_settings: settings.Settings,
-) -> None:
-    dead = ended_pid()
-    write_journal(backup_settings, dead, operation="restore", swapped=["shop_grafana_data"])
-    notes = interrupted.repair(backup_settings, no_client)  # type: ignore[arg-type]
-    assert len(notes) == 1
-    assert "volume shop_grafana_data" in notes[0]
-    assert "kept there in .mirante-previous" in notes[0]

@@ -105,6 +105,24 @@ def test_a_stand_in_more_or_less_capable_than_the_official_image_fails(
     ]
 
 
+def test_a_oneshot_is_held_to_the_image_it_runs_on(facts: official.Facts) -> None:
+    image = PINS["postgres"]
+    services = {
+        "postgres": {"image": image},
+        "postgres-roles": {"image": image, "entrypoint": ["/usr/lib/postgresql/15/bin/psql"]},
+    }
+    assert official.tool_problems({"services": services}, facts, PINS, "c.yml") == [
+        "c.yml: service postgres-roles: entrypoint runs `/usr/lib/postgresql/15/bin/psql`, "
+        f"which needs /usr/lib/postgresql/15/bin/psql, but {image} has no "
+        "/usr/lib/postgresql/15/bin/psql (debian (debian:trixie-slim); no wget)"
+    ]
+    parity = official.parity_problems({"services": services}, facts, "c.yml")
+    assert [p.split(":")[1] for p in parity] == [" service postgres-roles"]
+    services["postgres-roles"]["entrypoint"] = ["psql"]  # on PATH in both
+    assert official.tool_problems({"services": services}, facts, PINS, "c.yml") == []
+    assert official.parity_problems({"services": services}, facts, "c.yml") == []
+
+
 def config_service(path: Path, **environment: str) -> dict:  # type: ignore[type-arg]
     return {
         "command": ["-config.file=/etc/loki/loki.yml", "-config.expand-env=true"],

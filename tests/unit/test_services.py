@@ -37,7 +37,39 @@ def test_unknown_service_lists_the_unknown_and_the_known() -> None:
 
 
 def test_compose_defines_exactly_the_catalogue_and_its_helpers(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == set(services.NAMES) | set(services.HELPERS)
+    assert set(compose["services"]) == set(services.NAMES) | set(services.INTERNAL)
+
+
+def test_oneshots_run_on_their_service_image_and_only_when_named(compose: dict[str, Any]) -> None:
+    for service in services.SERVICES:
+        for oneshot in service.oneshots:
+            target = services.ONESHOT_TARGETS[oneshot]
+            svc = compose["services"][oneshot]
+            assert svc["image"] == compose["services"][target]["image"]
+            assert svc["profiles"] == ["oneshot"]  # plain `compose up` never starts it
+            assert svc["restart"] == "no"
+            assert svc["depends_on"][target]["condition"] == "service_healthy"
+            # The service that names it waits for it: compose's --wait sees it complete.
+            waits = compose["services"][service.name]["depends_on"][oneshot]
+            assert waits["condition"] == "service_completed_successfully"
+    both = services.select(["postgres,app"])
+    assert services.compose_names(both) == ["postgres", "postgres-roles", "app"]
+    app = services.select(["app"])
+    assert services.compose_names(app) == ["app"]  # no Postgres: the app starts alone
+    assert services.compose_names(app, running=["postgres"]) == ["postgres-roles", "app"]
+    assert services.compose_names(services.select(["postgres"])) == ["postgres"]
+
+
+def test_the_app_reads_the_database_as_its_own_role(compose: dict[str, Any]) -> None:
+    app = compose["services"]["app"]
+    assert app["environment"]["PGUSER"] == "${MIRANTE_POSTGRES_APP_USER:?}"
+    assert "MIRANTE_POSTGRES_APP_PASSWORD" in app["environment"]["PGPASSWORD"]
+    assert "MIRANTE_POSTGRES_PASSWORD" not in str(app)
+    # It waits for its role where Postgres runs, and starts alone where it does not.
+    assert app["depends_on"]["postgres-roles"] == {
+        "condition": "service_completed_successfully",
+        "required": False,
+    }
 
 
 def test_every_long_running_service_follows_the_conventions(compose: dict[str, Any]) -> None:

@@ -99,13 +99,18 @@ def test_malformed_env_file_line_is_reported_with_its_number(checkout: Path) -> 
 def test_ensure_secrets_generates_once_into_private_env_file(checkout: Path) -> None:
     (checkout / ".env").write_text("MIRANTE_APP_PORT=8100")
     updated, generated = settings.ensure_secrets(load(checkout))
-    assert generated == ["MIRANTE_GRAFANA_ADMIN_PASSWORD", "MIRANTE_POSTGRES_PASSWORD"]
+    assert generated == [
+        "MIRANTE_GRAFANA_ADMIN_PASSWORD",
+        "MIRANTE_POSTGRES_PASSWORD",
+        "MIRANTE_POSTGRES_APP_PASSWORD",
+    ]
     env_file = checkout / ".env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     first = settings.read_env_file(env_file)
     assert first["MIRANTE_APP_PORT"] == "8100"  # what was there is kept
     assert len(first["MIRANTE_GRAFANA_ADMIN_PASSWORD"]) >= 24
     assert first["MIRANTE_GRAFANA_ADMIN_PASSWORD"] != first["MIRANTE_POSTGRES_PASSWORD"]
+    assert first["MIRANTE_POSTGRES_APP_PASSWORD"] != first["MIRANTE_POSTGRES_PASSWORD"]
     assert updated.grafana_admin_password == first["MIRANTE_GRAFANA_ADMIN_PASSWORD"]
     assert settings.ensure_secrets(load(checkout))[1] == []
     assert settings.read_env_file(env_file) == first
@@ -114,7 +119,7 @@ def test_ensure_secrets_generates_once_into_private_env_file(checkout: Path) -> 
 def test_ensure_secrets_keeps_a_password_from_the_environment(checkout: Path) -> None:
     config = load(checkout, MIRANTE_GRAFANA_ADMIN_PASSWORD="from-the-environment")
     updated, generated = settings.ensure_secrets(config)
-    assert generated == ["MIRANTE_POSTGRES_PASSWORD"]
+    assert generated == ["MIRANTE_POSTGRES_PASSWORD", "MIRANTE_POSTGRES_APP_PASSWORD"]
     assert updated.grafana_admin_password == "from-the-environment"
     assert "from-the-environment" not in (checkout / ".env").read_text()
 
@@ -180,3 +185,13 @@ def test_a_bind_beyond_loopback_needs_an_explicit_yes(checkout: Path) -> None:
     exposed = settings.load(checkout, environ={"MIRANTE_BIND": "0.0.0.0", "MIRANTE_EXPOSE": "yes"})  # noqa: S104
     assert exposed.bind == "0.0.0.0"  # noqa: S104
     assert settings.load(checkout, environ={"MIRANTE_BIND": "::1"}).bind == "::1"
+
+
+def test_the_app_role_cannot_be_the_superuser(checkout: Path) -> None:
+    with pytest.raises(SettingsError, match=r"MIRANTE_POSTGRES_APP_USER.*other than"):
+        settings.load(checkout, environ={"MIRANTE_POSTGRES_APP_USER": "mirante"})
+    with pytest.raises(SettingsError, match="MIRANTE_POSTGRES_APP_USER"):
+        settings.load(checkout, environ={"MIRANTE_POSTGRES_APP_USER": "app;drop"})
+    with pytest.raises(SettingsError, match="Postgres reserves those"):
+        settings.load(checkout, environ={"MIRANTE_POSTGRES_APP_USER": "pg_evil"})
+    assert settings.load(checkout, environ={}).postgres_app_user == "mirante_app"

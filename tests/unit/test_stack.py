@@ -137,15 +137,13 @@ def test_the_cli_and_python_on_whales_name_the_same_project(
 def test_down_removes_orphans_and_volumes_only_when_asked(
     recorder: Recorder, config: settings.Settings
 ) -> None:
+    # Every profile (`--profile *`): the one-shots, in a profile, are removed too.
+    prefix = compose_prefix(config)
+    prefix[4:4] = ["--profile", "*"]
     stack.down(config, volumes=False)
-    assert recorder.after("down")[-1] == [*compose_prefix(config), "down", "--remove-orphans"]
+    assert recorder.after("down")[-1] == [*prefix, "down", "--remove-orphans"]
     stack.down(config, volumes=True)
-    assert recorder.after("down")[-1] == [
-        *compose_prefix(config),
-        "down",
-        "--remove-orphans",
-        "--volumes",
-    ]
+    assert recorder.after("down")[-1] == [*prefix, "down", "--remove-orphans", "--volumes"]
 
 
 def test_logs_of_one_service_with_a_tail(recorder: Recorder, config: settings.Settings) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,8 +95,8 @@ def plan(
                             archive.file,
                             [
                                 "create the roles that do not exist and set their attributes "
-                                f"(the stack's own role {settings.postgres_user} is left as "
-                                "configured)"
+                                f"(the stack's own roles {settings.postgres_user} and "
+                                f"{settings.postgres_app_user} are left as configured)"
                             ],
                         )
                     )
@@ -190,13 +190,19 @@ def _database_of(file: str) -> str:
     return file.removeprefix("postgres-").removesuffix(".dump")
 
 
-# Moves the current data aside (same filesystem: renames), then copies the restored data
-# in; on failure puts the previous data back. /data is the service's volume, /fresh the
-# restored copy.
+# /data is the service's volume, /fresh the restored copy. The swap moves the current data
+# aside under MOVING (same filesystem: renames), renames MOVING to PREVIOUS once all of it
+# is there (so PREVIOUS exists only when every entry was moved), then copies the restored
+# data in; on failure it puts the previous data back. Each step leaves a state that UNDO
+# puts back after a kill -9: MOVING (some entries moved, nothing copied) or PREVIOUS (all
+# moved, the copy maybe partial).
+MOVING = f"{PREVIOUS}.moving"
 SWAP = f"""
 prev=/data/{PREVIOUS}
-rm -rf "$prev" && mkdir "$prev"
-find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec mv -t "$prev" {{}} +
+moving=/data/{MOVING}
+rm -rf "$prev" "$moving" && mkdir "$moving"
+find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} ! -name {MOVING} -exec mv -t "$moving" {{}} +
+mv "$moving" "$prev"
 if ! cp -a /fresh/. /data/; then
   find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec rm -rf {{}} +
   find "$prev" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
@@ -212,6 +218,24 @@ test -d "$prev"
 find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec rm -rf {{}} +
 find "$prev" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
 rmdir "$prev"
+"""
+# After a kill -9 during a swap: the previous data back, whichever step the kill hit
+# (prints what it found: moving, previous or nothing).
+UNDO = f"""
+prev=/data/{PREVIOUS}
+moving=/data/{MOVING}
+if [ -d "$moving" ]; then
+  find "$moving" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
+  rmdir "$moving"
+  echo moving
+elif [ -d "$prev" ]; then
+  find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec rm -rf {{}} +
+  find "$prev" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
+  rmdir "$prev"
+  echo previous
+else
+  echo nothing
+fi
 """
 
 
@@ -261,6 +285,7 @@ def _restore_volume(
                 raise RestoreError(
                     service, "start", f"it did not turn healthy on the restored data ({exc})"
                 ) from None
+        journal.swapping(volume, kept=True)  # from here on, the restored data stays
         if running:
             journal.started(service)
         backup.helper(settings, docker, DROP_PREVIOUS, target, as_root=True)
@@ -298,16 +323,22 @@ def _restore_postgres(
         if archive.method == "pg_dump":
             path = backup.archive_path(backup_set, archive)
             _restore_database(pg, _database_of(archive.file), path)
+    # The app's role and its grants, as the settings have them (a set made before the role
+    # existed restores tables it cannot read otherwise).
+    try:
+        stack.run_oneshot(docker, "postgres-roles")
+    except MiranteError as exc:
+        raise RestoreError("postgres", "the app's role (postgres-roles)", str(exc)) from None
 
 
 ROLE_LINE = re.compile(r'^(CREATE|ALTER) ROLE ("(?:[^"]|"")+"|\S+?)[ ;]')
 
 
-def globals_to_apply(globals_sql: str, existing_roles: set[str], own_role: str) -> str:
-    """The globals dump without the stack's own role and without re-creating existing roles.
+def globals_to_apply(globals_sql: str, existing_roles: set[str], own_roles: Collection[str]) -> str:
+    """The globals dump without the stack's own roles and without re-creating existing roles.
 
-    The stack's role keeps the password of the current settings; the other roles are
-    created when missing and get back the attributes they had.
+    The stack's roles (its superuser and the app's) keep the passwords of the current
+    settings; the other roles are created when missing and get back the attributes they had.
     """
     kept = []
     for line in globals_sql.splitlines():
@@ -315,7 +346,7 @@ def globals_to_apply(globals_sql: str, existing_roles: set[str], own_role: str) 
         if found:
             role = found.group(2)
             role = role[1:-1].replace('""', '"') if role.startswith('"') else role
-            if role == own_role or (found.group(1) == "CREATE" and role in existing_roles):
+            if role in own_roles or (found.group(1) == "CREATE" and role in existing_roles):
                 continue
         kept.append(line)
     return "\n".join(kept) + "\n"
@@ -324,7 +355,8 @@ def globals_to_apply(globals_sql: str, existing_roles: set[str], own_role: str) 
 def _restore_globals(pg: StackPostgres, path: Path) -> None:
     try:
         roles = set(pg.sql("select rolname from pg_roles").split())
-        filtered = globals_to_apply(path.read_text(), roles, pg.settings.postgres_user)
+        own = (pg.settings.postgres_user, pg.settings.postgres_app_user)
+        filtered = globals_to_apply(path.read_text(), roles, own)
         with tempfile.TemporaryDirectory() as scratch:
             local = Path(scratch) / "mirante-globals.sql"
             local.write_text(filtered)
