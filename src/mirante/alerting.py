@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,47 +30,105 @@ def rendered_path(settings: Settings) -> Path:
     return settings.state_dir / "alertmanager" / "alertmanager.yml"
 
 
+@dataclass(frozen=True)
+class Receivers:
+    """Where alerts go beyond the app's webhook, and where the secrets are read from.
+
+    Slack is on with ``slack``; email when the smarthost, the sender and the recipient are
+    all set. Secrets are files under ``secrets_dir``
+    (``slack_webhook_url``, ``smtp_password``), never values.
+    """
+
+    webhook_url: str = ""  # the app's webhook ("" keeps the committed file's)
+    slack: bool = False
+    slack_channel: str = ""
+    smtp_smarthost: str = ""
+    smtp_from: str = ""
+    smtp_username: str = ""
+    smtp_password: bool = False  # whether an SMTP password file is read
+    email_to: str = ""
+    secrets_dir: str = SECRETS_DIR
+
+    @property
+    def email(self) -> bool:
+        """Whether email alerts are on."""
+        return bool(self.smtp_smarthost and self.smtp_from and self.email_to)
+
+
+def receivers_of(settings: Settings) -> Receivers:
+    """The compose stack's receivers: Slack when a webhook URL is set, email when complete."""
+    return Receivers(
+        slack=bool(settings.slack_webhook_url),
+        slack_channel=settings.slack_channel,
+        smtp_smarthost=settings.smtp_smarthost,
+        smtp_from=settings.smtp_from,
+        smtp_username=settings.smtp_username,
+        smtp_password=bool(settings.smtp_password),
+        email_to=settings.alert_email_to,
+    )
+
+
 def slack_enabled(settings: Settings) -> bool:
     """Whether Slack alerts are on (a webhook URL is set)."""
-    return bool(settings.slack_webhook_url)
+    return receivers_of(settings).slack
 
 
 def email_enabled(settings: Settings) -> bool:
     """Whether email alerts are on (smarthost, sender and recipient all set)."""
-    return bool(settings.smtp_smarthost and settings.smtp_from and settings.alert_email_to)
+    return receivers_of(settings).email
 
 
-def render(settings: Settings) -> dict[str, Any]:
-    """The configuration as data: the committed file with the enabled receivers added."""
-    base = yaml.safe_load((settings.root / "alertmanager" / "alertmanager.yml").read_text())
+def base_config(root: Path) -> dict[str, Any]:
+    """The committed ``alertmanager/alertmanager.yml``."""
+    loaded: dict[str, Any] = yaml.safe_load(
+        (root / "alertmanager" / "alertmanager.yml").read_text()
+    )
+    return loaded
+
+
+def build(base: dict[str, Any], receivers: Receivers) -> dict[str, Any]:
+    """The committed routes, inhibitions and receivers, with Slack and email where they are on.
+
+    The same for the compose stack and for every cluster: only the webhook's address and
+    where the secrets are read from differ.
+    """
     config: dict[str, Any] = copy.deepcopy(base)
-    receivers = {r["name"]: r for r in config["receivers"]}
-    if slack_enabled(settings):
+    by_name = {r["name"]: r for r in config["receivers"]}
+    if receivers.webhook_url:
+        for receiver in config["receivers"]:
+            for webhook in receiver.get("webhook_configs", []):
+                webhook["url"] = receivers.webhook_url
+    if receivers.slack:
         for name in ("critical", "warning"):
-            receivers[name]["slack_configs"] = [
+            by_name[name]["slack_configs"] = [
                 {
-                    "api_url_file": f"{SECRETS_DIR}/slack_webhook_url",
-                    "channel": settings.slack_channel,
+                    "api_url_file": f"{receivers.secrets_dir}/slack_webhook_url",
+                    "channel": receivers.slack_channel,
                     "send_resolved": True,
                     "title": TITLE,
                     "text": TEXT,
                 }
             ]
-    if email_enabled(settings):
+    if receivers.email:
         smtp: dict[str, Any] = {
-            "smtp_smarthost": settings.smtp_smarthost,
-            "smtp_from": settings.smtp_from,
+            "smtp_smarthost": receivers.smtp_smarthost,
+            "smtp_from": receivers.smtp_from,
             "smtp_require_tls": True,
         }
-        if settings.smtp_username:
-            smtp["smtp_auth_username"] = settings.smtp_username
-        if settings.smtp_password:
-            smtp["smtp_auth_password_file"] = f"{SECRETS_DIR}/smtp_password"
+        if receivers.smtp_username:
+            smtp["smtp_auth_username"] = receivers.smtp_username
+        if receivers.smtp_password:
+            smtp["smtp_auth_password_file"] = f"{receivers.secrets_dir}/smtp_password"
         config["global"] = {**config.get("global", {}), **smtp}
-        receivers["critical"]["email_configs"] = [
-            {"to": settings.alert_email_to, "send_resolved": True, "headers": {"Subject": TITLE}}
+        by_name["critical"]["email_configs"] = [
+            {"to": receivers.email_to, "send_resolved": True, "headers": {"Subject": TITLE}}
         ]
     return config
+
+
+def render(settings: Settings) -> dict[str, Any]:
+    """The compose stack's configuration: the committed file with the enabled receivers."""
+    return build(base_config(settings.root), receivers_of(settings))
 
 
 def digest(settings: Settings) -> str:

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,53 @@ def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
     assert lost == []
     assert tracebacks == 0
     assert verified.returncode == 0, verified.stdout
+
+
+def test_a_full_destination_fails_in_one_line_and_loses_nothing(
+    running_stack: stack.UpReport, fault_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The backup directory fills up during a backup: an earlier set in it stays intact."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(small)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill: {mounted.stderr.strip()}")
+    env = {**fault_env, "MIRANTE_BACKUP_DIR": str(small)}
+    config = settings.load(Path(env["MIRANTE_ROOT"]), environ=env)
+    try:
+        earlier = invoke(env, "backup", "--services", "alertmanager")
+        assert earlier.returncode == 0, earlier.stderr
+        before = fingerprints(small)
+        filler = small / "filler"
+        with suppress(OSError), filler.open("wb", buffering=0) as fill:  # until the disk is full
+            for _ in range(1024):
+                fill.write(b"\0" * 4096)
+        result = invoke(env, "backup", "--services", "prometheus,alertmanager")
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("error: backup of ")
+        assert "No space left on device" in lines[0]
+        assert lines[0].endswith("no set was written")
+        lost = [k for k, v in before.items() if fingerprints(small).get(k) != v]
+        left = sorted(p.name for p in small.iterdir() if p.name.endswith(".partial"))
+        down = services_down(config)
+        FIGURES.append(
+            f"faults: full destination, {len(down)} services left down, {len(lost)} files of "
+            f"earlier sets changed, {len(left)} partial sets left, "
+            f"{int('Traceback' in result.stderr)} tracebacks"
+        )
+        assert (lost, left, down) == ([], [], [])
+        assert [s.name for s in backup.list_sets(config)] == [
+            p.parent.name for p in small.glob("*Z/manifest.json")
+        ]
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
 
 
 def test_two_stack_up_at_once_both_succeed_on_one_network(

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from mirante import errors, settings
-from mirante.remote import plans
+from mirante.remote import generated, plans
 from mirante.remote.kube import HELM_MIN, KUBECTL_MIN, tool_version
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,7 +86,8 @@ def test_an_overlay_pointing_at_another_namespace_is_refused(tmp_path: Path) -> 
 
 
 def test_generated_rules_pass_promtool(tmp_path: Path) -> None:
-    values = plans.generated_values(settings.load(REPO, environ={}))
+    config = settings.load(REPO, environ={})
+    values = generated.cluster_values(config, config.environments.get("dev"))
     for name, body in values["additionalPrometheusRulesMap"].items():
         path = tmp_path / f"{name}.yml"
         path.write_text(yaml.safe_dump(body))

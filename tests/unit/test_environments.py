@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mirante import errors
 from mirante.errors import EnvironmentsError, UnknownEnvironment
@@ -123,21 +122,6 @@ def test_only_an_exact_selector_can_be_built(key: str, value: str) -> None:
     with pytest.raises(errors.ManifestError, match="only an exact key=value match"):
         guard.exact_selector(key, value)
     assert guard.exact_selector("env", "staging") == "env=staging"
-
-
-def test_generated_values_carry_the_compose_rules_and_dashboards(tmp_path: Path) -> None:
-    from mirante import settings
-
-    values = plans.generated_values(settings.load(REPO, environ={}))
-    rules = values["additionalPrometheusRulesMap"]
-    for path in (REPO / "prometheus" / "rules").glob("*.yml"):
-        assert rules[path.stem]["groups"] == yaml.safe_load(path.read_text())["groups"]
-    dashboards = values["grafana"]["dashboards"]["mirante"]
-    files = sorted((REPO / "grafana" / "dashboards").glob("*/*.json"))
-    assert files
-    assert sorted(dashboards) == sorted(p.stem for p in files)
-    for path in files:
-        assert dashboards[path.stem]["json"] == path.read_text()
 
 
 @pytest.mark.parametrize("tag", ["", "-v1", "v1 2", "a" * 129, "v1;rm"])

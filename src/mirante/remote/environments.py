@@ -22,8 +22,35 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _KIND = re.compile(r"^[a-z0-9]+(\.[a-z0-9-]+)*$")  # plural resource, optionally .group
 _SERVER = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 URL_KEYS = ("app", "prometheus", "alertmanager")
+ALERTING_KEYS = ("slack_channel", "email_to", "smtp_smarthost", "smtp_from", "smtp_username")
+# The Secret (observability namespace) Alertmanager reads Slack's webhook URL and the SMTP
+# password from, mounted by the operator at /etc/alertmanager/secrets/<name>/.
+ALERTING_SECRET = "mirante-alerting"  # noqa: S105 (a Secret's name, not its value)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 _REGISTRY = re.compile(r"^$|^[A-Za-z0-9.-]+(:\d{1,5})?(/[a-z0-9._-]+)*$")
 FORBIDDEN_KINDS = frozenset({"all", "namespaces", "namespace", "ns", "*"})
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """Slack and email for a cluster's Alertmanager, beyond the app's webhook.
+
+    Slack is on with a channel; email with the recipient, smarthost and sender. The
+    secrets (Slack's webhook URL, the SMTP password when there is a username) are read from
+    the Secret :data:`ALERTING_SECRET`, never from this file.
+    """
+
+    slack_channel: str = ""
+    email_to: str = ""
+    smtp_smarthost: str = ""
+    smtp_from: str = ""
+    smtp_username: str = ""
+
+    @property
+    def secrets(self) -> bool:
+        """Whether Alertmanager reads anything from the Secret."""
+        return bool(self.slack_channel or self.smtp_username)
 
 
 @dataclass(frozen=True)
@@ -49,6 +76,8 @@ class Environment:
     registry: str = ""
     reset: ResetPolicy | None = None
     urls: Mapping[str, str] = field(default_factory=dict)
+    # Slack and email beyond the app's webhook (secrets in the Secret ALERTING_SECRET).
+    alerting: Alerting = field(default_factory=Alerting)
 
     @property
     def label(self) -> str:
@@ -142,6 +171,7 @@ def _environment(name: str, body: Any, where: str, root: Path) -> Environment:
         registry=text("registry", _REGISTRY, "a registry host[:port][/path] or ''", ""),
         reset=_reset(body.get("reset"), f"{key}.reset", where),
         urls=_urls(body.get("urls"), f"{key}.urls", where),
+        alerting=_alerting(body.get("alerting"), f"{key}.alerting", where),
     )
 
 
@@ -162,6 +192,35 @@ def _urls(body: Any, key: str, where: str) -> dict[str, str]:
             raise EnvironmentsError(f"{where}: {key}.{name} is {value!r}; expected an http(s) URL")
         urls[str(name)] = value.rstrip("/")
     return urls
+
+
+def _alerting(body: Any, key: str, where: str) -> Alerting:
+    """Slack and email for a cluster's Alertmanager (optional); secrets never in the file."""
+    if body is None:
+        return Alerting()
+    body = _mapping(body, key, where)
+    for name in body:
+        if name not in ALERTING_KEYS:
+            raise EnvironmentsError(
+                f"{where}: {key}.{name} is not known; expected {', '.join(ALERTING_KEYS)} "
+                f"(secrets go in the Secret {ALERTING_SECRET}, never in this file)"
+            )
+    accepted = {"email_to": (_EMAIL, "an email address"), "smtp_from": (_EMAIL, "an email address"),
+                "smtp_smarthost": (_HOSTPORT, "host:port")}  # fmt: skip
+    values = {}
+    for name in ALERTING_KEYS:
+        value = body.get(name) or ""
+        pattern, what = accepted.get(name, (re.compile(r"^\S*$"), "one word"))
+        if not isinstance(value, str) or (value and not pattern.match(value)):
+            raise EnvironmentsError(f"{where}: {key}.{name} is {value!r}; expected {what}")
+        values[name] = value
+    email = [values[n] for n in ("email_to", "smtp_smarthost", "smtp_from")]
+    if any(email) and not all(email):
+        raise EnvironmentsError(
+            f"{where}: {key} turns email on only with email_to, smtp_smarthost and smtp_from "
+            "all set"
+        )
+    return Alerting(**values)
 
 
 def _reset(body: Any, key: str, where: str) -> ResetPolicy | None:
