@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,3 +154,46 @@ def write(settings: Settings) -> Path:
     if not path.is_file() or path.read_text() != text:
         atomic_write(path, text, 0o644)
     return path
+
+
+_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
+
+
+def _matches(matcher: str, labels: Mapping[str, str]) -> bool:
+    found = _MATCHER.match(matcher)
+    if not found:
+        return False
+    name, op, value = found.groups()
+    have = labels.get(name, "")
+    if op == "=":
+        return have == value
+    if op == "!=":
+        return have != value
+    hit = re.fullmatch(value, have) is not None
+    return hit if op == "=~" else not hit
+
+
+def receiver_for(config: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    """The receiver an alert with ``labels`` ends at, as Alertmanager routes it.
+
+    Depth first, the first matching child route wins (``continue`` is not followed); a
+    route without a receiver inherits its parent's.
+    """
+    route: Mapping[str, Any] = config["route"]
+    receiver = str(route.get("receiver", ""))
+    while True:
+        for child in route.get("routes") or []:
+            if all(_matches(m, labels) for m in child.get("matchers") or []):
+                route = child
+                receiver = str(child.get("receiver", receiver))
+                break
+        else:
+            return receiver
+
+
+def delivers(config: Mapping[str, Any], receiver: str) -> bool:
+    """Whether a receiver sends anywhere (has at least one ``*_configs`` entry)."""
+    for candidate in config.get("receivers") or []:
+        if candidate.get("name") == receiver:
+            return any(k.endswith("_configs") and v for k, v in candidate.items())
+    return False

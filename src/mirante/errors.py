@@ -7,9 +7,9 @@ a user never sees a traceback for one of these.
 Exit codes and the classes that carry them (a unit test keeps this list true):
 
 1: something failed while running (a tool, the stack, a backup step)
-    BackupError, ComposeMissing, DatabaseError, DockerUnavailable, ImageUnavailable,
-    KubeCommandError (ToolError), LockBusy, PolicyRefused, PortInUse, RestoreError,
-    RestoreRefused, ServiceUnhealthy, ToolError, ToolMissing
+    BackupError, ClusterNotReady, ComposeMissing, DatabaseError, DockerUnavailable,
+    ImageUnavailable, KubeCommandError (ToolError), KubeWaitFailed, LockBusy, PolicyRefused,
+    PortInUse, RestoreError, RestoreRefused, ServiceUnhealthy, ToolError, ToolMissing
 2: bad input: a name, a setting, a flag, a file mirante reads; fix it and run again
     BadArgument, BundleError, EnvironmentsError, FactsError, FeaturesError,
     HealthSettingsError, KubeToolMissing, ManifestError, NotUtf8, ProjectNotFound,
@@ -311,6 +311,14 @@ class KubeCommandError(ToolError):
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
         last = lines[-1] if lines else "no output"
         self.args = (f"`{shown}` exited {exit_code}: {last}",)
+
+
+class KubeWaitFailed(MiranteError):
+    """A rollout or a helm release did not finish in time; the message says what it waited on."""
+
+
+class ClusterNotReady(MiranteError):
+    """The cluster lacks what a task needs first (a CRD, a Secret); the message says how."""
 
 
 # ---------------------------------------------------------------- official

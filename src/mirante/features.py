@@ -110,6 +110,20 @@ def _check_env(settings: Settings, env: str) -> None:
         raise UnknownEnvironment(env, known)
 
 
+def check(settings: Settings, name: str, state: str, env: str) -> None:
+    """What :func:`toggle` checks first, without writing anything.
+
+    Raises:
+        FeaturesError, UnknownEnvironment: as :func:`toggle`.
+    """
+    if state not in STATES:
+        raise FeaturesError(f"unknown state {state!r}; use enable or disable")
+    _check_env(settings, env)
+    features = _read(path_of(settings))["features"]
+    if name not in features:
+        raise FeaturesError(f"unknown feature {name!r}; known features: {', '.join(features)}")
+
+
 def toggle(settings: Settings, name: str, state: str, env: str) -> Change:
     """Set flag ``name`` in ``env`` to ``state`` (enable / disable), keeping the rest as is.
 

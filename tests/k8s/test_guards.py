@@ -109,13 +109,17 @@ def test_the_reset_preview_aborts_above_the_threshold(
     staging = s.environments.get("staging")
     asked: list[list[str]] = []
     plan = plans.reset_plan(s, staging, False, asked.append, seed=None, snapshot_db=None)
-    (check,) = [step for step in plan.steps if step.action is not None]
+    (check,) = [step for step in plan.steps if step.title.startswith("at most 50 objects")]
+    assert check.action is not None
     listed = "\n".join(f"deployment.apps/app-{n}" for n in range(51))
     with pytest.raises(errors.ProtectionRefused, match="would delete 51 objects, more than"):
         check.action(listed)
     assert asked == []  # refused before asking
     assert "2 objects to delete" in check.action("deployment.apps/app\nservice/app\n")
     assert asked == [["deployment.apps/app", "service/app"]]
+    # What kubectl prints when nothing matches is not an object to delete.
+    assert check.action("No resources found\n") == "0 objects to delete: none"
+    assert asked[-1] == []
 
 
 BAD_INPUT = [

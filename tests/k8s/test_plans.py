@@ -35,14 +35,20 @@ def test_install_plan(kube, root: Path) -> None:
     wait = (
         ["--wait=watcher", "--rollback-on-failure"] if helm_major() >= 4 else ["--wait", "--atomic"]
     )
-    expected = []
+    ctx = ["kubectl", "--context", "mirante-dev"]
+
+    def namespace(name: str) -> list[str]:
+        return [*ctx, "create", "namespace", name, "--dry-run=client", "-o", "yaml", "|",
+                *ctx, "apply", "-f", "-"]  # fmt: skip
+
+    expected = [namespace("monitoring")]
     for r in RELEASES:
         values = [
             f"k8s/helm/values/common/{r['name']}.yaml",
             f"k8s/helm/values/dev/{r['name']}.yaml",
         ]
         if r["name"] == "kube-prometheus-stack":
-            values.append(".mirante/k8s/kube-prometheus-stack.generated.yaml")
+            values.append(".mirante/k8s/dev/kube-prometheus-stack.generated.yaml")
         expected.append(
             ["helm", "--kube-context", "mirante-dev", "upgrade", "--install", r["name"], r["chart"],
              "--repo", r["repo"], "--version", str(r["version"]), "--namespace", "monitoring",
@@ -50,15 +56,117 @@ def test_install_plan(kube, root: Path) -> None:
              "--timeout", TIMEOUT]
         )  # fmt: skip
     expected += [
-        ["kubectl", "--context", "mirante-dev", "apply", "-k", "k8s/overlays/dev"],
-        ["kubectl", "--context", "mirante-dev", "--namespace", "mirante-dev", "rollout", "status",
-         "deployment/app", f"--timeout={TIMEOUT}"],
+        namespace("mirante-dev"),
+        [*ctx, "--namespace", "mirante-dev", "create", "configmap", "mirante-features",
+         "--from-file=features.yaml=config/features.yaml", "--dry-run=client", "-o", "yaml", "|",
+         *ctx, "apply", "-f", "-"],
+        [*ctx, "apply", "-k", "k8s/overlays/dev"],
+        [*ctx, "--namespace", "mirante-dev", "rollout", "status", "deployment/app",
+         f"--timeout={TIMEOUT}"],
     ]  # fmt: skip
     assert commands(done.stdout) == expected
+    lines = done.stdout.splitlines()
+    # The Secret Grafana's login reads, before the release that needs it; never a password.
+    secret = lines.index(
+        "# mirante: Secret monitoring/grafana-admin: created once with a generated admin "
+        "password (never printed), kept on later installs"
+    )
+    assert lines[secret - 1] == (
+        "kubectl --context mirante-dev create namespace monitoring --dry-run=client -o yaml | "
+        "kubectl --context mirante-dev apply -f -"
+    )
+    assert lines[secret + 1].startswith("helm ")
+    assert "# note: no database URL for dev (DEV_DATABASE_URL)" in done.stdout
     generated = yaml.safe_load(
-        (root / ".mirante/k8s/kube-prometheus-stack.generated.yaml").read_text()
+        (root / ".mirante/k8s/dev/kube-prometheus-stack.generated.yaml").read_text()
     )
     assert "APIDown" in str(generated["additionalPrometheusRulesMap"]["api"])
+    hooks = generated["alertmanager"]["config"]["receivers"][0]["webhook_configs"]
+    assert hooks[0]["url"] == "http://app.mirante-dev.svc:8000/alerts/webhook"
+
+
+def test_install_plan_makes_the_database_secret_without_showing_the_password(kube) -> None:
+    url = "postgresql://reader:s3cr%23t@db.dev.internal:5432/mirante"
+    done = kube("mirante-dev")("k8s.install", "dev", "--dry-run", DEV_DATABASE_URL=url)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "# mirante: Secret mirante-dev/mirante-db: the app's database connection, from "
+        "DEV_DATABASE_URL (never printed)" in done.stdout
+    )
+    assert "s3cr" not in done.stdout + done.stderr
+    assert "no database URL" not in done.stdout
+
+
+def test_install_plan_checks_the_alerting_secret_first(kube, root: Path, tmp_path: Path) -> None:
+    document = yaml.safe_load((REPO / "config" / "environments.yaml").read_text())
+    document["environments"]["dev"]["alerting"] = {"slack_channel": "#dev-alerts"}
+    path = tmp_path / "environments.yaml"
+    path.write_text(yaml.safe_dump(document))
+    done = kube("mirante-dev")(
+        "k8s.install", "dev", "--dry-run", MIRANTE_ENVIRONMENTS_FILE=str(path)
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    check = lines.index("# mirante: check: it holds slack_webhook_url")
+    assert lines[check - 1] == shlex.join(
+        ["kubectl", "--context", "mirante-dev", "--namespace", "monitoring", "get", "secret",
+         "mirante-alerting", "--ignore-not-found", "-o", "jsonpath={.data}"]
+    )  # fmt: skip
+    assert lines[check + 1].startswith("helm ")  # before anything is installed
+    generated = yaml.safe_load(
+        (root / ".mirante/k8s/dev/kube-prometheus-stack.generated.yaml").read_text()
+    )
+    assert generated["alertmanager"]["alertmanagerSpec"]["secrets"] == ["mirante-alerting"]
+
+
+def test_diff_plan_shows_everything_as_new_on_a_fresh_cluster(kube) -> None:
+    done = kube("mirante-dev")("k8s.diff", "dev", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    checks = [line for line in lines if line.endswith("--ignore-not-found -o name")]
+    assert len(checks) == len(RELEASES) + 1
+    assert checks[-1] == shlex.join(
+        ["kubectl", "--context", "mirante-dev", "get", "namespace", "mirante-dev",
+         "--ignore-not-found", "-o", "name"]
+    )  # fmt: skip
+    assert lines[-1] == (
+        "# mirante: kubectl --context mirante-dev diff -k k8s/overlays/dev  (or every object "
+        "as new, without the namespace)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("task", "context"),
+    [(("provision", "--profile", "k8s"), "mirante-dev"), (("staging.reset",), "mirante-staging")],
+)
+def test_plans_that_apply_the_overlay_check_the_crd_before_any_change(
+    kube, task: tuple[str, ...], context: str
+) -> None:
+    done = kube(context)(*task, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("# guard")]
+    first = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    assert lines[first] == shlex.join(
+        ["kubectl", "--context", context, "get", "crd", "servicemonitors.monitoring.coreos.com",
+         "--ignore-not-found", "-o", "name"]
+    )  # fmt: skip
+    assert lines[first + 1] == "# mirante: check: the ServiceMonitor CRD exists"
+
+
+def test_toggling_a_flag_for_a_cluster_shows_the_configmap_refresh(kube, root: Path) -> None:
+    before = (root / "config" / "features.yaml").read_text()
+    done = kube("mirante-dev")(
+        "features.toggle", "traffic_slow_prompts", "enable", "--env", "dev", "--dry-run"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "# would enable traffic_slow_prompts in config/features.yaml for dev, then:" in (
+        done.stdout
+    )
+    ctx = ["kubectl", "--context", "mirante-dev"]
+    assert [*ctx, "--namespace", "mirante-dev", "create", "configmap", "mirante-features",
+            "--from-file=features.yaml=config/features.yaml", "--dry-run=client", "-o", "yaml",
+            "|", *ctx, "apply", "-f", "-"] in commands(done.stdout)  # fmt: skip
+    assert (root / "config" / "features.yaml").read_text() == before
 
 
 def test_reset_plan(kube, root: Path) -> None:
@@ -66,7 +174,9 @@ def test_reset_plan(kube, root: Path) -> None:
     assert done.returncode == 0, done.stderr
     scope = ["kubectl", "--context", "mirante-staging", "--namespace", "mirante-staging"]
     kinds = "deployments.apps,services,configmaps,servicemonitors.monitoring.coreos.com"
-    snapshot, preview, delete, apply, rollout = commands(done.stdout)
+    crd, snapshot, preview, delete, apply, rollout = commands(done.stdout)
+    assert crd[-5:] == ["crd", "servicemonitors.monitoring.coreos.com", "--ignore-not-found",
+                        "-o", "name"]  # fmt: skip
     assert snapshot[:-2] == [*scope, "get", kinds, "--selector", "env=staging", "-o", "yaml"]
     assert snapshot[-2] == ">"
     assert re.fullmatch(r"artifacts/backups/\d{8}T\d{6}Z/staging-objects\.yaml", snapshot[-1])
@@ -111,7 +221,8 @@ def test_reset_plan_dumps_and_seeds_when_the_database_is_known(kube) -> None:
     done = kube("mirante-staging")("staging.reset", "--dry-run", STAGE_DATABASE_URL=url)
     assert done.returncode == 0, done.stderr
     mirante_steps = [line for line in done.stdout.splitlines() if line.startswith("# mirante:")]
-    assert mirante_steps[0].startswith("# mirante: dump of the staging database into ")
+    assert mirante_steps[0] == "# mirante: check: the ServiceMonitor CRD exists"
+    assert mirante_steps[1].startswith("# mirante: dump of the staging database into ")
     assert mirante_steps[-1] == "# mirante: seed the staging database"
     assert "secret" not in done.stdout
 
@@ -173,7 +284,7 @@ def test_uninstall_plan_deletes_the_app_then_the_releases_in_reverse(kube) -> No
 def test_provision_validate_only_renders_the_dev_overlay(kube) -> None:
     done = kube("")("provision", "--profile", "k8s", "--validate-only")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "k8s/overlays/dev: 4 objects render and check"
+    assert done.stdout.strip() == "k8s/overlays/dev: 5 objects render and check"
 
 
 def test_a_real_run_against_an_unreachable_cluster_fails_in_one_line(kube) -> None:

@@ -36,7 +36,7 @@ def test_the_installed_tools_are_recent_enough() -> None:
 def test_every_overlay_renders_and_validates_against_the_kubernetes_schemas(env: str) -> None:
     documents = rendered(env)
     kinds = sorted(d["kind"] for d in documents)
-    expected = ["Deployment", "Namespace", "Service", "ServiceMonitor"]
+    expected = ["Deployment", "Namespace", "Service", "ServiceMonitor", "ServiceMonitor"]
     assert kinds == sorted([*expected, "PodDisruptionBudget"] if env == "prod" else expected)
     for doc in documents:
         if doc["kind"] == "ServiceMonitor":
@@ -46,7 +46,7 @@ def test_every_overlay_renders_and_validates_against_the_kubernetes_schemas(env:
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_labels_namespace_image_probes_and_resources(env: str) -> None:
-    documents = {d["kind"]: d for d in rendered(env)}
+    documents = {d["kind"]: d for d in rendered(env) if d["metadata"]["name"] != "otlp-metrics"}
     namespace = f"mirante-{env}"
     for kind, doc in documents.items():
         assert doc["metadata"]["labels"]["env"] == env, kind
@@ -63,6 +63,14 @@ def test_labels_namespace_image_probes_and_resources(env: str) -> None:
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthcheck", "port": "http"}
     assert set(container["resources"]) == {"requests", "limits"}
+    variables = {e["name"]: e.get("value") for e in container["env"]}
+    assert variables["MIRANTE_ENV"] == env  # the flags of config/features.yaml for this env
+    assert variables["MIRANTE_FEATURES_FILE"] == "/etc/mirante/config/features.yaml"
+    assert container["envFrom"] == [{"secretRef": {"name": "mirante-db", "optional": True}}]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["features"]["configMap"] == {"name": "mirante-features", "optional": True}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["features"] == "/etc/mirante/config"
     service, monitor = documents["Service"], documents["ServiceMonitor"]
     assert (
         monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
@@ -135,3 +143,130 @@ def test_helm_template_of_every_release_with_our_values(env: str) -> None:
         for doc in yaml.safe_load_all(done.stdout):
             if doc and doc["apiVersion"].split("/")[0] in ("v1", "apps", "policy", "batch"):
                 kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+NEEDS_CHARTS = pytest.mark.skipif(
+    not CHARTS,
+    reason="the pinned charts cannot be fetched here; `helm pull` them into a directory and "
+    "set MIRANTE_TEST_HELM_CHARTS to check the wiring of the rendered objects",
+)
+
+
+def chart_objects(env: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each release rendered with the real chart and exactly the values of the plan."""
+    from tests.helpers import scratch_checkout
+
+    root = scratch_checkout(tmp_path / "checkout")
+    s = settings.load(root, environ={})
+    found = {}
+    for release in plans.releases(s):
+        chart = Path(CHARTS) / f"{release.chart}-{release.version}.tgz"
+        values = [
+            a
+            for p in plans.values_files(s, s.environments.get(env), release)
+            for a in ("--values", str(p))
+        ]
+        done = subprocess.run(
+            ["helm", "template", release.name, str(chart), "--namespace", "monitoring",
+             "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", *values],
+            cwd=root, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        found[release.name] = [d for d in yaml.safe_load_all(done.stdout) if d]
+    return found
+
+
+def one(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name]
+    return found
+
+
+@NEEDS_CHARTS
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_path: Path) -> None:
+    from mirante import alerting
+    from mirante.remote import parity
+
+    objects = chart_objects(env, tmp_path)
+    kps, loki, tempo = objects["kube-prometheus-stack"], objects["loki"], objects["tempo"]
+    collector = objects["opentelemetry-collector"]
+
+    # Tempo's overrides name the compose stack's processors.
+    config = yaml.safe_load(one(tempo, "ConfigMap", "tempo")["data"]["tempo.yaml"])
+    compose_tempo = yaml.safe_load((REPO / "tempo" / "tempo.yml").read_text())
+    assert (
+        config["overrides"]["defaults"]["metrics_generator"]["processors"]
+        == (compose_tempo["overrides"]["defaults"]["metrics_generator"]["processors"])
+    )
+
+    # Every compose alert ends at a receiver that delivers, to this environment's app.
+    secret = one(kps, "Secret", "alertmanager-kps-alertmanager")
+    text = (
+        secret.get("stringData", {}).get("alertmanager.yaml")
+        or __import__("base64").b64decode(secret["data"]["alertmanager.yaml"]).decode()
+    )
+    am = yaml.safe_load(text)
+    for alert in parity.compose_alerts(REPO):
+        receiver = alerting.receiver_for(am, {"alertname": alert.name, "severity": alert.severity})
+        assert alerting.delivers(am, receiver), alert
+    assert f"http://app.mirante-{env}.svc:8000/alerts/webhook" in text
+    assert alerting.receiver_for(am, {"alertname": "Watchdog", "severity": "none"}) == "null"
+
+    # loki, tempo and the collector are scraped as the jobs the rules read.
+    loki_monitor = one(loki, "ServiceMonitor", "loki")["spec"]["endpoints"][0]
+    assert loki_monitor["relabelings"][-1] == {
+        "action": "replace", "targetLabel": "job", "replacement": "loki",
+    }  # fmt: skip
+    tempo_service = one(tempo, "Service", "tempo")
+    assert "tempo-prom-metrics" in {p["name"] for p in tempo_service["spec"]["ports"]}
+    assert one(tempo, "ServiceMonitor", "tempo")["spec"]["endpoints"][0]["port"] == (
+        "tempo-prom-metrics"
+    )
+    collector_monitor = one(collector, "ServiceMonitor", "opentelemetry-collector")
+    assert collector_monitor["spec"]["endpoints"][0]["relabelings"][-1]["replacement"] == (
+        "otel-collector"
+    )
+    collector_service = one(collector, "Service", "opentelemetry-collector")
+    ports = {p["name"]: p["port"] for p in collector_service["spec"]["ports"]}
+    assert ports["metrics"] == 8888
+    assert ports["otlp-metrics"] == 8889
+    # The overlay's otlp-metrics monitor selects that Service.
+    (otlp,) = [d for d in rendered(env) if d["metadata"]["name"] == "otlp-metrics"]
+    selector = otlp["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= collector_service["metadata"]["labels"].items()
+    assert otlp["spec"]["namespaceSelector"] == {"matchNames": ["monitoring"]}
+
+    # One alert name, one rule: the compose rules are not the chart's too.
+    ours = {a.name for a in parity.compose_alerts(REPO)}
+    owners: dict[str, set[str]] = {}
+    for rule_object in (d for d in kps if d["kind"] == "PrometheusRule"):
+        for group in rule_object["spec"]["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") in ours:
+                    owners.setdefault(rule["alert"], set()).add(rule_object["metadata"]["name"])
+    assert set(owners) == ours
+    assert all(len(names) == 1 for names in owners.values()), owners
+
+    # No scrape of control-plane parts a managed cluster never exposes.
+    monitors = {d["metadata"]["name"] for d in kps if d["kind"] == "ServiceMonitor"}
+    assert not monitors & {"kps-kube-controller-manager", "kps-kube-scheduler",
+                           "kps-kube-etcd", "kps-kube-proxy"}  # fmt: skip
+
+    # Grafana: the admin Secret is referenced (the plan creates it), the dashboards load,
+    # and the datasources keep their links.
+    grafana = one(kps, "Deployment", "kube-prometheus-stack-grafana")["spec"]["template"]["spec"]
+    containers = {c["name"]: c for c in grafana["containers"]}
+    assert "grafana-sc-dashboard" in containers
+    admin = {e["name"]: e for e in containers["grafana"]["env"]}
+    assert admin["GF_SECURITY_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "grafana-admin", "key": "admin-password",
+    }  # fmt: skip
+    sources = yaml.safe_load(
+        one(kps, "ConfigMap", "kps-grafana-datasource")["data"]["datasource.yaml"]
+    )["datasources"]
+    by_uid = {s["uid"]: s for s in sources}
+    compose = generated.compose_datasources(REPO)
+    for uid, source in compose.items():
+        for key in generated.LINK_KEYS:
+            if key in (source.get("jsonData") or {}):
+                assert by_uid[uid]["jsonData"][key] == source["jsonData"][key], (uid, key)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mirante import promtools
+from mirante import alerting, promtools
 
 
 @pytest.fixture(autouse=True)
@@ -146,3 +146,32 @@ def test_the_config_digest_follows_secrets_and_receivers_but_never_shows_them(
     assert len(digests) == 3
     assert alerting.digest(base) == alerting.digest(settings.load(checkout, environ={}))
     assert all("hook" not in d for d in digests)
+
+
+def test_routing_follows_alertmanager_first_match_depth_first() -> None:
+    config = {
+        "route": {
+            "receiver": "default",
+            "routes": [
+                {"receiver": "null", "matchers": ['alertname=~"Watchdog|InfoInhibitor"']},
+                {"receiver": "critical", "matchers": ['severity="critical"'],
+                 "routes": [{"matchers": ['service!="app"'], "receiver": "ops"}]},
+            ],
+        },
+        "receivers": [
+            {"name": "default", "webhook_configs": [{"url": "http://x"}]},
+            {"name": "critical", "webhook_configs": [{"url": "http://x"}]},
+            {"name": "ops", "slack_configs": [{"channel": "#ops"}]},
+            {"name": "null"},
+        ],
+    }  # fmt: skip
+    route = alerting.receiver_for
+    assert route(config, {"alertname": "Watchdog", "severity": "none"}) == "null"
+    assert route(config, {"alertname": "APIDown", "severity": "critical", "service": "app"}) == (
+        "critical"
+    )
+    assert route(config, {"alertname": "DiskFilling", "severity": "critical"}) == "ops"
+    assert route(config, {"alertname": "X", "severity": "warning"}) == "default"
+    assert alerting.delivers(config, "ops")
+    assert not alerting.delivers(config, "null")
+    assert not alerting.delivers(config, "absent")

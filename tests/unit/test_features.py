@@ -138,11 +138,26 @@ def test_the_runbook_script_toggles_and_says_so(root: Path) -> None:
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     }
     done = subprocess.run(
-        ["bash", str(script), "traffic_slow_prompts", "enable", "dev"],
+        ["bash", str(script), "traffic_slow_prompts", "enable", "local"],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "Feature traffic_slow_prompts was enabled in environment dev."
+    assert done.stdout.strip() == "Feature traffic_slow_prompts was enabled in environment local."
+    assert {f.name: f.states["local"] for f in features.flags(load(root), "local")}[
+        "traffic_slow_prompts"
+    ]
+    # A cluster environment: the file changes, then its flags ConfigMap is refreshed, guarded
+    # by the kube context; without it, the file keeps the change and the line says how on.
+    remote = subprocess.run(
+        ["bash", str(script), "traffic_slow_prompts", "enable", "dev"],
+        env={**env, "KUBECONFIG": str(root / "no-kubeconfig")},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert remote.returncode == 3, remote.stderr
+    assert remote.stdout.startswith("Feature traffic_slow_prompts was enabled in environment dev.")
+    assert "config/features.yaml has the change" in remote.stderr
+    assert "invoke k8s.install dev" in remote.stderr
+    assert len(remote.stderr.strip().splitlines()) == 1
     assert {f.name: f.states["dev"] for f in features.flags(load(root), "dev")}[
         "traffic_slow_prompts"
     ]

@@ -358,6 +358,29 @@ def gate_environment(ctx: GateContext) -> Verdict:
     return verdict_of(problems, f"{len(documented)} variables documented; no secret committed")
 
 
+def gate_k8s_parity(ctx: GateContext) -> Verdict:
+    """Each cluster environment behaves like the compose stack (mirante.remote.parity)."""
+    import shutil
+
+    from mirante.remote import parity, plans
+
+    if shutil.which("kubectl") is None:
+        return Verdict(SKIPPED, "kubectl is not on PATH: the overlays cannot be rendered here")
+    problems, checked = [], []
+    for env in ctx.settings.environments.by_name.values():
+        try:
+            overlay = plans.render_overlay(env)
+            problems += parity.problems(ctx.settings, env, overlay)
+        except MiranteError as exc:
+            problems.append(f"{env.name}: {exc}")
+        checked.append(env.name)
+    return verdict_of(
+        problems,
+        f"{', '.join(checked)}: the alert rules, receivers, jobs, scrape limits and datasource "
+        "links match the compose stack",
+    )
+
+
 GATES: tuple[Gate, ...] = (
     Gate("compose", "static", "compose config renders and follows the policy", gate_compose),
     Gate(
@@ -392,5 +415,11 @@ GATES: tuple[Gate, ...] = (
         "static",
         ".env.example documents every setting; no secret committed",
         gate_environment,
+    ),
+    Gate(
+        "k8s-parity",
+        "static",
+        "dev / staging / prod alert, scrape and link like the compose stack",
+        gate_k8s_parity,
     ),
 )

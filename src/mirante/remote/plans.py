@@ -8,8 +8,13 @@ executes the very same steps.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
-from collections.abc import Callable, Iterable
+import secrets
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,14 +22,22 @@ from typing import Any
 
 import yaml
 
-from mirante.errors import GuardRefused, ManifestError, ProtectionRefused
+from mirante.errors import (
+    ClusterNotReady,
+    GuardRefused,
+    KubeCommandError,
+    KubeWaitFailed,
+    ManifestError,
+    MiranteError,
+    ProtectionRefused,
+)
 from mirante.files import atomic_write
-from mirante.remote import generated
-from mirante.remote.environments import Environment
+from mirante.remote import diagnose, generated
+from mirante.remote.environments import ALERTING_SECRET, Environment
 from mirante.remote.generated import GENERATED_RELEASE
 from mirante.remote.guard import Guard, authorise, exact_selector, guarded
 from mirante.remote.kube import Command, Helm, Kubectl, Release, run, tool_version
-from mirante.settings import Settings
+from mirante.settings import VARIABLES, Settings
 
 RELEASES_FILE = Path("k8s") / "helm" / "releases.yaml"
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -43,6 +56,8 @@ class Step:
     command: Command | None = None
     action: Callable[[str], str] | None = None
     save_to: Path | None = None
+    # Turns the command's failure into one that says why (what a rollout waited on).
+    on_failure: Callable[[KubeCommandError], MiranteError] | None = None
 
     def shown(self) -> str:
         """The step as one line, as dry-run prints it."""
@@ -86,7 +101,12 @@ class Plan:
         for step in self.steps:
             before(step)
             if step.command is not None:
-                output = run(step.command, timeout=timeout + 60, cwd=root).stdout
+                try:
+                    output = run(step.command, timeout=timeout + 60, cwd=root).stdout
+                except KubeCommandError as exc:
+                    if step.on_failure is None:
+                        raise
+                    raise step.on_failure(exc) from None
             elif step.action is not None:
                 output = step.action(output)
             if step.save_to is not None:
@@ -173,14 +193,226 @@ def apply_and_wait(
     steps = [
         Step("apply the app's overlay", kubectl.apply_kustomize(relative(settings, env.overlay)))
     ]
-    steps += [
-        Step(
-            f"rollout of {name}",
-            kubectl.rollout_status(env.app_namespace, name, settings.k8s_timeout),
-        )
-        for name in deployments(documents)
-    ]
+    steps += [rollout_step(settings, env, kubectl, name) for name in deployments(documents)]
     return steps
+
+
+def rollout_step(settings: Settings, env: Environment, kubectl: Kubectl, name: str) -> Step:
+    """``kubectl rollout status``; when it gives up, why: replicas, pods, their last events."""
+
+    def why(exc: KubeCommandError) -> MiranteError:
+        rollback = f"invoke deploy.rollback {name} --env {env.name}"
+        try:
+            scope = ("--namespace", env.app_namespace)
+            deployment = _json(run(kubectl(*scope, "get", f"deployment/{name}", "-o", "json")))
+            selector = ",".join(
+                f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()
+            )
+            pods = _json(run(kubectl(*scope, "get", "pods", "--selector", selector, "-o", "json")))
+            events = _json(run(kubectl(*scope, "get", "events", "-o", "json")))
+            said = diagnose.rollout_stuck(
+                deployment, pods.get("items", []), events.get("items", []), rollback
+            )
+        except (MiranteError, KeyError, TypeError, ValueError):
+            said = f"(the cluster did not say more). To go back: {rollback}"
+        return KubeWaitFailed(f"rollout of {name} in {env.app_namespace} did not finish: {said}")
+
+    return Step(
+        f"rollout of {name}",
+        kubectl.rollout_status(env.app_namespace, name, settings.k8s_timeout),
+        on_failure=why,
+    )
+
+
+def _json(result: Any) -> dict[str, Any]:
+    import json
+
+    loaded: dict[str, Any] = json.loads(result.stdout or "{}")
+    return loaded
+
+
+def crd_steps(env: Environment, kubectl: Kubectl) -> list[Step]:
+    """Before anything changes: the ServiceMonitor CRD (kube-prometheus-stack's) exists."""
+    crd = "servicemonitors.monitoring.coreos.com"
+
+    def check(listed: str) -> str:
+        if not diagnose.object_names(listed):
+            raise ClusterNotReady(
+                f"the {env.name} cluster has no ServiceMonitor CRD ({crd}), which the app's "
+                f"overlay uses: install kube-prometheus-stack first (`invoke k8s.install "
+                f"{env.name}`); nothing was changed"
+            )
+        return "the ServiceMonitor CRD is installed"
+
+    return [
+        Step(
+            "the ServiceMonitor CRD must exist (kube-prometheus-stack installed)",
+            kubectl("get", "crd", crd, "--ignore-not-found", "-o", "name"),
+        ),
+        Step("check: the ServiceMonitor CRD exists", action=check),
+    ]
+
+
+GRAFANA_SECRET = "grafana-admin"  # noqa: S105 (a Secret's name; the values file reads it)
+FLAGS_CONFIGMAP = "mirante-features"
+DB_SECRET = "mirante-db"  # noqa: S105 (a Secret's name)
+
+
+def namespace_step(kubectl: Kubectl, namespace: str) -> Step:
+    """Create the namespace unless it exists (the Secrets below must go into it first)."""
+    return Step(
+        f"namespace {namespace}",
+        Command(
+            kubectl("create", "namespace", namespace, "--dry-run=client", "-o", "yaml").argv,
+            kubectl("apply", "-f", "-").argv,
+        ),
+    )
+
+
+def grafana_secret_step(env: Environment, kubectl: Kubectl) -> Step:
+    """The Secret Grafana's admin login reads: made once, from a generated password.
+
+    Never printed, never on a command line (an env file of mode 0600, removed at once);
+    an existing Secret is kept as it is, as the compose stack's ``.env`` is.
+    """
+    ns = env.observability_namespace
+    scope = ("--namespace", ns)
+
+    def ensure(_: str) -> str:
+        found = run(kubectl(*scope, "get", "secret", GRAFANA_SECRET, "--ignore-not-found",
+                            "-o", "name")).stdout  # fmt: skip
+        if diagnose.object_names(found):
+            return f"Secret {ns}/{GRAFANA_SECRET} exists: kept"
+        with _env_file({"admin-user": "admin", "admin-password": secrets.token_urlsafe(24)}) as f:
+            run(kubectl(*scope, "create", "secret", "generic", GRAFANA_SECRET,
+                        f"--from-env-file={f}"))  # fmt: skip
+        return (
+            f"Secret {ns}/{GRAFANA_SECRET} created with a generated password; read it with "
+            f"kubectl --context {env.context} -n {ns} get secret {GRAFANA_SECRET} "
+            "-o jsonpath='{.data.admin-password}' | base64 -d"
+        )
+
+    return Step(
+        f"Secret {ns}/{GRAFANA_SECRET}: created once with a generated admin password (never "
+        "printed), kept on later installs",
+        action=ensure,
+    )
+
+
+def alerting_secret_steps(env: Environment, kubectl: Kubectl) -> list[Step]:
+    """Before Alertmanager reads them: the Secret holds the keys the receivers need."""
+    if not env.alerting.secrets:
+        return []
+    ns = env.observability_namespace
+    wanted = (["slack_webhook_url"] if env.alerting.slack_channel else []) + (
+        ["smtp_password"] if env.alerting.smtp_username else []
+    )
+
+    def check(listed: str) -> str:
+        import json
+
+        have = set(json.loads(listed or "{}")) if listed.strip() else set()
+        missing = [key for key in wanted if key not in have]
+        if missing:
+            files = " ".join(f"--from-file={key}=FILE" for key in wanted)
+            raise ClusterNotReady(
+                f"environments.yaml turns on {', '.join(wanted)} for {env.name}, but the Secret "
+                f"{ns}/{ALERTING_SECRET} has no {', '.join(missing)}: create it with `kubectl "
+                f"--context {env.context} -n {ns} create secret generic {ALERTING_SECRET} "
+                f"{files}`; nothing was changed"
+            )
+        return f"Secret {ns}/{ALERTING_SECRET} holds {', '.join(wanted)}"
+
+    return [
+        Step(
+            f"the keys of Secret {ns}/{ALERTING_SECRET} (Alertmanager's Slack / SMTP secrets)",
+            kubectl(
+                "--namespace",
+                ns,
+                "get",
+                "secret",
+                ALERTING_SECRET,
+                "--ignore-not-found",
+                "-o",
+                "jsonpath={.data}",
+            ),
+        ),
+        Step(f"check: it holds {', '.join(wanted)}", action=check),
+    ]
+
+
+def flags_step(settings: Settings, env: Environment, kubectl: Kubectl) -> Step:
+    """The app's feature flags: a ConfigMap made from config/features.yaml.
+
+    It has no ``env`` label: ``staging.reset`` keeps it.
+    """
+    features = relative(settings, settings.root / "config" / "features.yaml")
+    return Step(
+        f"ConfigMap {env.app_namespace}/{FLAGS_CONFIGMAP} from {features} (the flags)",
+        Command(
+            kubectl("--namespace", env.app_namespace, "create", "configmap", FLAGS_CONFIGMAP,
+                    f"--from-file=features.yaml={features}", "--dry-run=client",
+                    "-o", "yaml").argv,
+            kubectl("apply", "-f", "-").argv,
+        ),
+    )  # fmt: skip
+
+
+def database_step(settings: Settings, env: Environment, kubectl: Kubectl) -> Step | None:
+    """The app's database connection (libpq's PG* variables) as a Secret.
+
+    Made from the environment's database URL; no step when the URL is not set.
+    """
+    from mirante.postgres import split_password
+
+    url = settings.database_urls.get(env.name, "")
+    if not url:
+        return None
+    ns = env.app_namespace
+
+    def write(_: str) -> str:
+        from urllib.parse import unquote, urlsplit
+
+        bare, password = split_password(url)
+        parts = urlsplit(bare)
+        values = {
+            "PGHOST": parts.hostname or "",
+            "PGPORT": str(parts.port or 5432),
+            "PGUSER": unquote(parts.username or ""),
+            "PGPASSWORD": password,
+            "PGDATABASE": parts.path.lstrip("/"),
+        }
+        with _env_file(values) as path:
+            run(
+                Command(
+                    kubectl("--namespace", ns, "create", "secret", "generic", DB_SECRET,
+                            f"--from-env-file={path}", "--dry-run=client", "-o", "yaml").argv,
+                    kubectl("apply", "-f", "-").argv,
+                )
+            )  # fmt: skip
+        return f"Secret {ns}/{DB_SECRET} holds the connection to {bare}"
+
+    return Step(
+        f"Secret {ns}/{DB_SECRET}: the app's database connection, from "
+        f"{database_variable(env.name)} (never printed)",
+        action=write,
+    )
+
+
+def database_variable(env: str) -> str:
+    """The setting that holds an environment's database URL."""
+    return next(v.name for v in VARIABLES if v.field == "database_urls" and v.key == env)
+
+
+@contextmanager
+def _env_file(values: dict[str, str]) -> Iterator[Path]:
+    """A 0600 env file of ``values``, removed when the block ends."""
+    with tempfile.TemporaryDirectory(prefix="mirante-k8s-") as scratch:
+        path = Path(scratch) / "values.env"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("".join(f"{k}={v}\n" for k, v in values.items()))
+        yield path
 
 
 def _tools(env: Environment) -> tuple[Kubectl, Helm]:
@@ -192,36 +424,114 @@ def install_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
     guard = guarded(env, dry_run)
     documents = render_overlay(env)
     kubectl, helm = _tools(env)
+    ns = env.observability_namespace
     steps = [
+        namespace_step(kubectl, ns),
+        grafana_secret_step(env, kubectl),
+        *alerting_secret_steps(env, kubectl),
+    ]
+    steps += [
         Step(
             f"helm release {r.name}",
-            helm.upgrade_install(
-                r, env.observability_namespace, values_files(settings, env, r), settings.k8s_timeout
-            ),
+            helm.upgrade_install(r, ns, values_files(settings, env, r), settings.k8s_timeout),
+            on_failure=helm_failure(env, kubectl, r.name, settings.k8s_timeout),
         )
         for r in releases(settings)
     ]
+    steps += [namespace_step(kubectl, env.app_namespace), flags_step(settings, env, kubectl)]
+    database = database_step(settings, env, kubectl)
+    notes = []
+    if database is not None:
+        steps.append(database)
+    else:
+        notes.append(
+            f"no database URL for {env.name} ({database_variable(env.name)}): the app runs "
+            "without a database and GET /catalog answers 503"
+        )
     steps += apply_and_wait(settings, env, kubectl, documents)
-    return Plan(f"k8s.install {env.name}", env, guard, steps, ask=authorise(env, "change"))
+    return Plan(f"k8s.install {env.name}", env, guard, steps, notes, ask=authorise(env, "change"))
+
+
+def helm_failure(
+    env: Environment, kubectl: Kubectl, release: str, timeout: float
+) -> Callable[[KubeCommandError], MiranteError]:
+    """What a release that did not finish was waiting on (hook Jobs first, then pods)."""
+
+    def why(exc: KubeCommandError) -> MiranteError:
+        said = " ".join(str(exc).split())
+        if "timed out" not in said and "deadline exceeded" not in said:
+            return exc
+        scope = ("--namespace", env.observability_namespace)
+        try:
+            jobs = _json(run(kubectl(*scope, "get", "jobs", "-o", "json")))
+            pods = _json(run(kubectl(*scope, "get", "pods", "-o", "json")))
+            waited = diagnose.helm_waited(jobs.get("items", []), pods.get("items", []), release)
+        except (MiranteError, KeyError, TypeError, ValueError):
+            waited = f"release {release} (the cluster did not say on what)"
+        return KubeWaitFailed(
+            f"helm gave up after {timeout:g} s (MIRANTE_K8S_TIMEOUT, which covers each hook "
+            f"Job too): {waited}; it rolled the release back"
+        )
+
+    return why
+
+
+def flags_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
+    """The app's flags ConfigMap refreshed from config/features.yaml (the pods reload it)."""
+    guard = guarded(env, dry_run)
+    kubectl, _ = _tools(env)
+    steps = [namespace_step(kubectl, env.app_namespace), flags_step(settings, env, kubectl)]
+    return Plan(f"flags of {env.name}", env, guard, steps, ask=authorise(env, "change"))
 
 
 def diff_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
     """What install would change: helm template | kubectl diff, and kubectl diff -k."""
     guard = guarded(env, dry_run)
-    render_overlay(env)
+    documents = render_overlay(env)
     kubectl, _ = _tools(env)
+    ns = env.observability_namespace
     steps = []
     for r in releases(settings):
-        template = Helm.template(r, env.observability_namespace, values_files(settings, env, r))
-        diff = kubectl("--namespace", env.observability_namespace, "diff", "-f", "-")
-        steps.append(Step(f"diff of {r.name}", Command(template.argv, diff.argv, (0, 1))))
-    steps.append(
-        Step(
-            "diff of the app",
-            kubectl("diff", "-k", str(relative(settings, env.overlay)), ok_codes=(0, 1)),
-        )
-    )
+        template = Helm.template(r, ns, values_files(settings, env, r))
+        diff = Command(template.argv, kubectl("--namespace", ns, "diff", "-f", "-").argv, (0, 1))
+        steps += diff_or_new(kubectl, ns, diff, functools.partial(_rendered, template))
+    overlay = kubectl("diff", "-k", str(relative(settings, env.overlay)), ok_codes=(0, 1))
+    steps += diff_or_new(kubectl, env.app_namespace, overlay, lambda: _names(documents))
     return Plan(f"k8s.diff {env.name}", env, guard, steps)
+
+
+def diff_or_new(
+    kubectl: Kubectl, namespace: str, diff: Command, objects: Callable[[], list[str]]
+) -> list[Step]:
+    """``diff``, or every object listed as new where the namespace does not exist yet.
+
+    ``kubectl diff`` fails on a fresh cluster (``namespaces "<ns>" not found``): exactly
+    where "what would install change" matters most.
+    """
+
+    def run_diff(listed: str) -> str:
+        if not diagnose.object_names(listed):
+            made = objects()
+            return f"namespace {namespace} does not exist: all {len(made)} objects are new\n" + (
+                "\n".join(f"+ {name}" for name in made)
+            )
+        return run(diff).stdout or "no differences"
+
+    return [
+        Step(
+            f"does namespace {namespace} exist",
+            kubectl("get", "namespace", namespace, "--ignore-not-found", "-o", "name"),
+        ),
+        Step(f"{diff.shown()}  (or every object as new, without the namespace)", action=run_diff),
+    ]
+
+
+def _rendered(template: Command) -> list[str]:
+    return _names(d for d in yaml.safe_load_all(run(template).stdout) if d)
+
+
+def _names(documents: Iterable[dict[str, Any]]) -> list[str]:
+    return [f"{d.get('kind', '?')}/{d.get('metadata', {}).get('name', '?')}" for d in documents]
 
 
 def status_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
@@ -295,7 +605,7 @@ def provision_k8s_plan(settings: Settings, env: Environment, dry_run: bool) -> P
     guard = guarded(env, dry_run)
     documents = render_overlay(env)
     kubectl, _ = _tools(env)
-    steps = apply_and_wait(settings, env, kubectl, documents)
+    steps = [*crd_steps(env, kubectl), *apply_and_wait(settings, env, kubectl, documents)]
     ask = authorise(env, "change")
     return Plan(f"provision --profile k8s ({env.name})", env, guard, steps, ask=ask)
 
@@ -330,7 +640,7 @@ def reset_plan(
     limit = env.reset.max_objects
 
     def check_preview(listed: str) -> str:
-        names = [line.strip() for line in listed.splitlines() if line.strip()]
+        names = diagnose.object_names(listed)  # not "No resources found"
         if len(names) > limit:
             raise ProtectionRefused(
                 f"the reset would delete {len(names)} objects, more than reset.max_objects "
@@ -341,6 +651,7 @@ def reset_plan(
         return f"{len(names)} objects to delete: {', '.join(names) or 'none'}"
 
     steps = [
+        *crd_steps(env, kubectl),
         Step(
             f"snapshot of the objects labelled {selector}",
             kubectl(*scope, "get", kinds, "--selector", selector, "-o", "yaml"),
