@@ -55,9 +55,9 @@ VALUES = Path("k8s/helm/values")
     ("what", "path", "change", "expected"),
     [
         (
-            "Tempo's ServiceMonitor off",
-            VALUES / "common/tempo.yaml",
-            lambda d: d.update(serviceMonitor={"enabled": False}),
+            "Tempo's ServiceMonitors off (tempo-distributed)",
+            VALUES / "common/tempo-distributed.yaml",
+            lambda d: d["metaMonitoring"]["serviceMonitor"].update(enabled=False),
             "prod: jobs: the rules read job 'tempo' (TempoNotReady), which nothing scrapes",
         ),
         (
@@ -87,6 +87,27 @@ def test_each_broken_values_file_is_named(
     edit(checkout / path, change)
     found = problems(checkout)
     assert any(p.startswith(expected) for p in found), (what, found)
+
+
+def test_span_metrics_written_through_one_service_to_two_replicas_are_named(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        generated,
+        "remote_write_urls",
+        lambda settings, env: ["http://kps-prometheus.monitoring.svc:9090/api/v1/write"],
+    )
+    found = problems(checkout)
+    assert any(
+        p.startswith("prod: remote write: 2 Prometheus replicas, but Tempo writes span metrics "
+                     "to 1 address(es)") for p in found
+    ), found  # fmt: skip
+
+
+def test_the_single_binary_tempo_of_dev_is_checked_too(checkout: Path) -> None:
+    edit(checkout / VALUES / "common/tempo.yaml", lambda d: d.update(serviceMonitor={}))
+    found = problems(checkout, "dev")
+    assert any(p.startswith("dev: jobs: the rules read job 'tempo'") for p in found), found
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from mirante.remote.kube import HELM_MIN, KUBECTL_MIN, tool_version
 REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.34.0"
 REPLICAS = {"dev": 1, "staging": 2, "prod": 3}
+REPLICAS_OF_PROMETHEUS = {"dev": 1, "staging": 1, "prod": 2}
 ENVIRONMENTS = settings.load(REPO, environ={}).environments
 
 
@@ -108,9 +109,15 @@ def test_generated_rules_pass_promtool(tmp_path: Path) -> None:
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_every_release_has_values_for_every_environment(env: str) -> None:
     s = settings.load(REPO, environ={})
-    for release in plans.releases(s):
-        files = plans.values_files(s, ENVIRONMENTS.get(env), release)
-        assert files[0] == Path(f"k8s/helm/values/common/{release.name}.yaml")
+    chosen = ENVIRONMENTS.get(env)
+    charts = {r.name: r.chart for r in plans.releases(s, chosen)}
+    assert charts["tempo"] == ("tempo" if env == "dev" else "tempo-distributed")
+    for release in plans.releases(s, chosen):
+        files = plans.values_files(s, chosen, release)
+        assert files[0] in (
+            Path(f"k8s/helm/values/common/{release.chart}.yaml"),
+            Path(f"k8s/helm/values/common/{release.name}.yaml"),
+        )
         assert files[1] == Path(f"k8s/helm/values/{env}/{release.name}.yaml")
         for path in files:
             assert isinstance(yaml.safe_load((REPO / path).read_text()), dict)
@@ -128,7 +135,7 @@ CHARTS = os.environ.get("MIRANTE_TEST_HELM_CHARTS", "")
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_helm_template_of_every_release_with_our_values(env: str) -> None:
     s = settings.load(REPO, environ={})
-    for release in plans.releases(s):
+    for release in plans.releases(s, ENVIRONMENTS.get(env)):
         chart = Path(CHARTS) / f"{release.chart}-{release.version}.tgz"
         values = [
             a
@@ -136,7 +143,8 @@ def test_helm_template_of_every_release_with_our_values(env: str) -> None:
             for a in ("--values", str(p))
         ]
         done = subprocess.run(
-            ["helm", "template", release.name, str(chart), "--namespace", "monitoring", *values],
+            ["helm", "template", release.name, str(chart), "--namespace", "monitoring",
+             "--kube-version", KUBERNETES_VERSION, *values],
             cwd=REPO, capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -159,7 +167,7 @@ def chart_objects(env: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
     root = scratch_checkout(tmp_path / "checkout")
     s = settings.load(root, environ={})
     found = {}
-    for release in plans.releases(s):
+    for release in plans.releases(s, s.environments.get(env)):
         chart = Path(CHARTS) / f"{release.chart}-{release.version}.tgz"
         values = [
             a
@@ -168,6 +176,7 @@ def chart_objects(env: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
         ]
         done = subprocess.run(
             ["helm", "template", release.name, str(chart), "--namespace", "monitoring",
+             "--kube-version", KUBERNETES_VERSION,
              "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", *values],
             cwd=root, capture_output=True, text=True, check=False,
         )  # fmt: skip
@@ -191,13 +200,52 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
     kps, loki, tempo = objects["kube-prometheus-stack"], objects["loki"], objects["tempo"]
     collector = objects["opentelemetry-collector"]
 
-    # Tempo's overrides name the compose stack's processors.
-    config = yaml.safe_load(one(tempo, "ConfigMap", "tempo")["data"]["tempo.yaml"])
+    # Tempo's overrides name the compose stack's processors; span metrics reach every
+    # Prometheus replica; staging and prod keep traces on S3 through IRSA.
+    distributed = env != "dev"
+    config_map = one(tempo, "ConfigMap", "tempo-config" if distributed else "tempo")
+    config = yaml.safe_load(config_map["data"]["tempo.yaml"])
     compose_tempo = yaml.safe_load((REPO / "tempo" / "tempo.yml").read_text())
     assert (
         config["overrides"]["defaults"]["metrics_generator"]["processors"]
         == (compose_tempo["overrides"]["defaults"]["metrics_generator"]["processors"])
     )
+    writes = [w["url"] for w in config["metrics_generator"]["storage"]["remote_write"]]
+    replicas = REPLICAS_OF_PROMETHEUS[env]
+    assert len(set(writes)) == replicas
+    storage = ENVIRONMENTS.get(env).storage
+    accounts = {d["metadata"]["name"]: d for d in tempo if d["kind"] == "ServiceAccount"}
+    loki_accounts = {d["metadata"]["name"]: d for d in loki if d["kind"] == "ServiceAccount"}
+    if distributed:
+        assert storage is not None
+        assert config["storage"]["trace"]["backend"] == "s3"
+        assert config["storage"]["trace"]["s3"]["bucket"] == storage.traces_bucket
+        assert config["storage"]["trace"]["s3"]["region"] == storage.region
+        annotations = accounts["tempo"]["metadata"]["annotations"]
+        assert annotations["eks.amazonaws.com/role-arn"] == storage.tempo_role
+        loki_config = yaml.safe_load(one(loki, "ConfigMap", "loki")["data"]["config.yaml"])
+        assert loki_config["common"]["storage"]["s3"]["bucketnames"] == storage.logs_bucket
+        assert loki_config["common"]["storage"]["s3"]["region"] == storage.region
+        assert {c["object_store"] for c in loki_config["schema_config"]["configs"]} == {"s3"}
+        loki_annotations = loki_accounts["loki"]["metadata"]["annotations"]
+        assert loki_annotations["eks.amazonaws.com/role-arn"] == storage.loki_role
+        kinds = {(d["kind"], d["metadata"]["name"]) for d in loki}
+        assert ("StatefulSet", "loki-write") in kinds
+        assert ("Deployment", "loki-read") in kinds
+        assert ("StatefulSet", "loki") not in kinds  # no single binary
+    else:
+        assert storage is None
+        assert config["storage"]["trace"]["backend"] == "local"
+    if env == "prod":
+        pdbs = {d["metadata"]["name"] for r in objects.values() for d in r
+                if d["kind"] == "PodDisruptionBudget"}  # fmt: skip
+        wanted = {"loki-write", "loki-read", "loki-backend", "loki-gateway", "tempo-ingester",
+                  "tempo-distributor", "tempo-querier", "tempo-query-frontend",
+                  "opentelemetry-collector", "kube-prometheus-stack-grafana"}  # fmt: skip
+        assert wanted <= pdbs, pdbs
+        ingester = one(tempo, "StatefulSet", "tempo-ingester")
+        assert ingester["spec"]["replicas"] == 3
+        assert "podAntiAffinity" in ingester["spec"]["template"]["spec"]["affinity"]
 
     # Every compose alert ends at a receiver that delivers, to this environment's app.
     secret = one(kps, "Secret", "alertmanager-kps-alertmanager")
@@ -217,11 +265,17 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
     assert loki_monitor["relabelings"][-1] == {
         "action": "replace", "targetLabel": "job", "replacement": "loki",
     }  # fmt: skip
-    tempo_service = one(tempo, "Service", "tempo")
-    assert "tempo-prom-metrics" in {p["name"] for p in tempo_service["spec"]["ports"]}
-    assert one(tempo, "ServiceMonitor", "tempo")["spec"]["endpoints"][0]["port"] == (
-        "tempo-prom-metrics"
-    )
+    if distributed:
+        monitors = [d for d in tempo if d["kind"] == "ServiceMonitor"]
+        assert monitors
+        for monitor in monitors:
+            assert monitor["spec"]["endpoints"][0]["relabelings"][-1]["replacement"] == "tempo"
+    else:
+        tempo_service = one(tempo, "Service", "tempo")
+        assert "tempo-prom-metrics" in {p["name"] for p in tempo_service["spec"]["ports"]}
+        assert one(tempo, "ServiceMonitor", "tempo")["spec"]["endpoints"][0]["port"] == (
+            "tempo-prom-metrics"
+        )
     collector_monitor = one(collector, "ServiceMonitor", "opentelemetry-collector")
     assert collector_monitor["spec"]["endpoints"][0]["relabelings"][-1]["replacement"] == (
         "otel-collector"

@@ -36,6 +36,14 @@ def test_the_shipped_file_defines_dev_staging_prod_with_rising_protection() -> N
     assert "all" not in staging.reset.kinds
     assert staging.overlay == REPO / "k8s" / "overlays" / "staging"
     assert envs.get("prod").reset is None
+    # Loki and Tempo on S3 in staging and prod, through IRSA; dev on volumes.
+    assert envs.get("dev").storage is None
+    prod = envs.get("prod").storage
+    assert prod is not None
+    assert (prod.logs_bucket, prod.traces_bucket) == ("mirante-prod-logs", "mirante-prod-traces")
+    assert prod.loki_role.startswith("arn:aws:iam::") and prod.loki_role.endswith(
+        "/mirante-prod-loki"
+    )
 
 
 def test_unknown_environment_lists_the_known_ones() -> None:
@@ -63,6 +71,13 @@ def test_malformed_yaml_is_reported_with_line_and_column(tmp_path: Path, envs_te
         ("kinds: [deployments.apps,", "kinds: [all, deployments.apps,", r"never all or namespaces"),
         ("max_objects: 50", "max_objects: 0", r"max_objects is 0; expected a count >= 1"),
         ('registry: ""\n  staging', 'registry: "not a registry!"\n  staging', r"registry"),
+        ("region: eu-west-1", "region: Europe", r"staging\.storage\.region is 'Europe'"),
+        ("logs: mirante-prod-logs", "logs: Prod_Logs", r"prod\.storage\.buckets\.logs"),
+        (
+            "loki: arn:aws:iam::111111111111:role/mirante-staging-loki",
+            "loki: arn:aws:iam::1111:role/x",
+            r"staging\.storage\.roles\.loki is 'arn:aws:iam::1111:role/x'; expected an IAM",
+        ),
     ],
 )
 def test_a_bad_value_names_the_key_and_what_it_accepts(

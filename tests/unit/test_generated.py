@@ -85,7 +85,8 @@ def test_datasources_keep_their_links_with_cluster_addresses() -> None:
     compose = generated.compose_datasources(REPO)
     additional = {d["uid"]: d for d in grafana["additionalDataSources"]}
     assert additional["loki"]["url"] == "http://loki-gateway.monitoring.svc"
-    assert additional["tempo"]["url"] == "http://tempo.monitoring.svc:3200"
+    # prod runs tempo-distributed: Grafana asks its query frontend.
+    assert additional["tempo"]["url"] == "http://tempo-query-frontend.monitoring.svc:3200"
     for uid in ("loki", "tempo"):
         assert additional[uid]["jsonData"] == compose[uid]["jsonData"]
     prometheus = grafana["sidecar"]["datasources"]["extraJsonData"]
@@ -96,7 +97,7 @@ def test_datasources_keep_their_links_with_cluster_addresses() -> None:
 
 
 def test_a_datasource_without_a_cluster_address_is_one_clear_error(tmp_path: Path) -> None:
-    for part in ("prometheus", "grafana", "alertmanager"):
+    for part in ("prometheus", "grafana", "alertmanager", "k8s", "tempo"):
         shutil.copytree(REPO / part, tmp_path / part)
     path = tmp_path / "grafana" / "provisioning" / "datasources" / "extra.yml"
     path.write_text(yaml.safe_dump({"datasources": [{"uid": "pyroscope", "type": "x"}]}))

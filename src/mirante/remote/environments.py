@@ -54,6 +54,21 @@ class Alerting:
 
 
 @dataclass(frozen=True)
+class Storage:
+    """Object storage of an environment's logs and traces (Loki and Tempo on S3).
+
+    The pods reach their bucket through IRSA: the role ARN is their service account's
+    ``eks.amazonaws.com/role-arn`` annotation; no key is ever in a values file.
+    """
+
+    region: str
+    logs_bucket: str
+    traces_bucket: str
+    loki_role: str
+    tempo_role: str
+
+
+@dataclass(frozen=True)
 class ResetPolicy:
     """What ``staging.reset`` may delete: these kinds, labelled exactly ``env=<name>``."""
 
@@ -78,6 +93,8 @@ class Environment:
     urls: Mapping[str, str] = field(default_factory=dict)
     # Slack and email beyond the app's webhook (secrets in the Secret ALERTING_SECRET).
     alerting: Alerting = field(default_factory=Alerting)
+    # Loki and Tempo on S3 (None: on the pods' volumes, as dev).
+    storage: Storage | None = None
 
     @property
     def label(self) -> str:
@@ -172,6 +189,7 @@ def _environment(name: str, body: Any, where: str, root: Path) -> Environment:
         reset=_reset(body.get("reset"), f"{key}.reset", where),
         urls=_urls(body.get("urls"), f"{key}.urls", where),
         alerting=_alerting(body.get("alerting"), f"{key}.alerting", where),
+        storage=_storage(body.get("storage"), f"{key}.storage", where),
     )
 
 
@@ -221,6 +239,35 @@ def _alerting(body: Any, key: str, where: str) -> Alerting:
             "all set"
         )
     return Alerting(**values)
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,128}$")
+
+
+def _storage(body: Any, key: str, where: str) -> Storage | None:
+    """Loki's and Tempo's buckets, region and IRSA roles (optional)."""
+    if body is None:
+        return None
+    body = _mapping(body, key, where)
+    buckets = _mapping(body.get("buckets"), f"{key}.buckets", where)
+    roles = _mapping(body.get("roles"), f"{key}.roles", where)
+
+    def value(found: Any, name: str, pattern: re.Pattern[str], accepted: str) -> str:
+        if not isinstance(found, str) or not pattern.match(found):
+            raise EnvironmentsError(f"{where}: {key}.{name} is {found!r}; expected {accepted}")
+        return found
+
+    bucket = "an S3 bucket name (3-63 lower-case letters, digits, '.' or '-')"
+    role = "an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)"
+    return Storage(
+        region=value(body.get("region"), "region", _REGION, "an AWS region such as eu-west-1"),
+        logs_bucket=value(buckets.get("logs"), "buckets.logs", _BUCKET, bucket),
+        traces_bucket=value(buckets.get("traces"), "buckets.traces", _BUCKET, bucket),
+        loki_role=value(roles.get("loki"), "roles.loki", _ROLE, role),
+        tempo_role=value(roles.get("tempo"), "roles.tempo", _ROLE, role),
+    )
 
 
 def _reset(body: Any, key: str, where: str) -> ResetPolicy | None:

@@ -11,6 +11,7 @@ addresses inside the cluster, and secrets read from Kubernetes Secrets.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from mirante import alerting
 from mirante.errors import ManifestError
 from mirante.files import atomic_write
 from mirante.remote.environments import ALERTING_SECRET, Environment
+from mirante.remote.kube import Release
 from mirante.settings import Settings
 
 GENERATED_RELEASE = "kube-prometheus-stack"  # the release the generated values are for
@@ -38,13 +40,13 @@ def webhook_url(env: Environment) -> str:
     return f"http://app.{env.app_namespace}.svc:8000/alerts/webhook"
 
 
-def datasource_urls(env: Environment) -> dict[str, str]:
+def datasource_urls(settings: Settings, env: Environment) -> dict[str, str]:
     """Where Grafana reaches each datasource (by uid) inside the cluster."""
     ns = env.observability_namespace
     return {
         "prometheus": f"http://kps-prometheus.{ns}.svc:9090",
         "loki": f"http://loki-gateway.{ns}.svc",
-        "tempo": f"http://tempo.{ns}.svc:3200",
+        "tempo": tempo_addresses(settings, env)[0],
     }
 
 
@@ -63,13 +65,9 @@ def receivers(env: Environment) -> alerting.Receivers:
     return alerting.Receivers(
         webhook_url=webhook_url(env),
         slack=bool(wanted.slack_channel),
-        slack_channel=wanted.slack_channel,
-        smtp_smarthost=wanted.smtp_smarthost,
-        smtp_from=wanted.smtp_from,
-        smtp_username=wanted.smtp_username,
         smtp_password=bool(wanted.smtp_username),
-        email_to=wanted.email_to,
         secrets_dir=f"/etc/alertmanager/secrets/{ALERTING_SECRET}",
+        **dataclasses.asdict(wanted),
     )
 
 
@@ -104,7 +102,7 @@ def cluster_values(settings: Settings, env: Environment) -> dict[str, Any]:
         "disableDeletion": True,
         "options": {"path": "/var/lib/grafana/dashboards/mirante"},
     }
-    urls = datasource_urls(env)
+    urls = datasource_urls(settings, env)
     sources = compose_datasources(root)
     unknown = sorted(set(sources) - set(urls))
     if unknown:
@@ -143,15 +141,188 @@ def cluster_values(settings: Settings, env: Environment) -> dict[str, Any]:
     }
 
 
-def write_values(settings: Settings, env: Environment) -> Path:
-    """Write :func:`cluster_values` for ``env`` under ``.mirante/k8s/<env>/``; its path."""
-    path = settings.state_dir / "k8s" / env.name / f"{GENERATED_RELEASE}.generated.yaml"
+RELEASES_FILE = Path("k8s") / "helm" / "releases.yaml"
+
+
+def releases(settings: Settings, env: Environment) -> list[Release]:
+    """The Helm releases of the cluster stack in ``env``, in install order."""
+    path = settings.root / RELEASES_FILE
+    try:
+        document = yaml.safe_load(path.read_text())
+        return [
+            Release(**{k: str(v) for k, v in r.items() if k != "environments"})
+            for r in document["releases"]
+            if env.name in r.get("environments", [env.name])
+        ]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ManifestError(f"cannot read the helm releases in {RELEASES_FILE}: {exc}") from None
+
+
+def common_values(settings: Settings, release: Release) -> Path:
+    """The values every environment shares: common/<chart>.yaml, else common/<release>.yaml.
+
+    (One release name can be two charts in two environments: tempo and tempo-distributed.)
+    """
+    common = settings.root / "k8s" / "helm" / "values" / "common"
+    by_chart = common / f"{release.chart}.yaml"
+    return by_chart if by_chart.is_file() else common / f"{release.name}.yaml"
+
+
+def env_values(settings: Settings, env: Environment, chart_or_release: str) -> dict[str, Any]:
+    """The committed values of one release in ``env`` (common, then the environment's)."""
+    release = next(
+        (r for r in releases(settings, env) if chart_or_release in (r.name, r.chart)), None
+    )
+    if release is None:
+        return {}
+    documents = [
+        yaml.safe_load(p.read_text()) or {}
+        for p in (common_values(settings, release), env.helm_values / f"{release.name}.yaml")
+        if p.is_file()
+    ]
+    return merged(*documents)
+
+
+def prometheus_replicas(settings: Settings, env: Environment) -> int:
+    """How many Prometheus replicas ``env`` runs."""
+    values = env_values(settings, env, GENERATED_RELEASE)
+    return int(((values.get("prometheus") or {}).get("prometheusSpec") or {}).get("replicas", 1))
+
+
+def remote_write_urls(settings: Settings, env: Environment) -> list[str]:
+    """Where pushed series must go: every Prometheus replica, each by its own pod address.
+
+    Through the one Service, each push would reach one replica: the replicas would hold
+    different series and Grafana would show a random one.
+    """
+    ns = env.observability_namespace
+    replicas = prometheus_replicas(settings, env)
+    if replicas <= 1:
+        return [f"http://kps-prometheus.{ns}.svc:9090/api/v1/write"]
+    return [
+        f"http://prometheus-kps-prometheus-{i}.prometheus-operated.{ns}.svc:9090/api/v1/write"
+        for i in range(replicas)
+    ]
+
+
+def tempo_chart(settings: Settings, env: Environment) -> str:
+    """The chart Tempo runs from in ``env`` (tempo, or tempo-distributed)."""
+    return next((r.chart for r in releases(settings, env) if r.name == "tempo"), "tempo")
+
+
+def tempo_addresses(settings: Settings, env: Environment) -> tuple[str, str]:
+    """Tempo's query address (Grafana) and OTLP gRPC address (the collector) in ``env``."""
+    ns = env.observability_namespace
+    if tempo_chart(settings, env) == "tempo-distributed":
+        return f"http://tempo-query-frontend.{ns}.svc:3200", f"tempo-distributor.{ns}.svc:4317"
+    return f"http://tempo.{ns}.svc:3200", f"tempo.{ns}.svc:4317"
+
+
+def compose_processors(root: Path) -> list[str]:
+    """The span-metrics processors the compose stack's Tempo runs (tempo/tempo.yml)."""
+    config = yaml.safe_load((root / "tempo" / "tempo.yml").read_text())
+    return list(config["overrides"]["defaults"]["metrics_generator"]["processors"])
+
+
+IRSA = "eks.amazonaws.com/role-arn"
+
+
+def loki_values(settings: Settings, env: Environment) -> dict[str, Any] | None:
+    """Loki on the environment's S3 bucket, through its IRSA role (none without storage)."""
+    storage = env.storage
+    if storage is None:
+        return None
+    bucket = storage.logs_bucket
+    schema = {
+        "from": "2024-01-01",
+        "store": "tsdb",
+        "object_store": "s3",
+        "schema": "v13",
+        "index": {"prefix": "loki_index_", "period": "24h"},
+    }
+    return {
+        "loki": {
+            "storage": {
+                "type": "s3",
+                "bucketNames": {"chunks": bucket, "ruler": bucket, "admin": bucket},
+                "s3": {"region": storage.region},
+            },
+            "schemaConfig": {"configs": [schema]},
+            "compactor": {"retention_enabled": True, "delete_request_store": "s3"},
+        },
+        "serviceAccount": {"annotations": {IRSA: storage.loki_role}},
+    }
+
+
+def tempo_values(settings: Settings, env: Environment, chart: str) -> dict[str, Any]:
+    """Tempo's processors (the compose stack's), where span metrics go, and its storage."""
+    processors = {
+        "defaults": {"metrics_generator": {"processors": compose_processors(settings.root)}}
+    }
+    writes = remote_write_urls(settings, env)
+    if chart != "tempo-distributed":
+        if len(writes) > 1:
+            raise ManifestError(
+                f"{env.name} runs {len(writes)} Prometheus replicas, but the tempo chart writes "
+                "span metrics to one address only: use tempo-distributed there "
+                "(k8s/helm/releases.yaml)"
+            )
+        return {
+            "tempo": {"overrides": processors, "metricsGenerator": {"remoteWriteUrl": writes[0]}}
+        }
+    values: dict[str, Any] = {
+        "overrides": processors,
+        "metricsGenerator": {
+            "enabled": True,
+            "config": {
+                "storage": {
+                    "remote_write": [{"url": url, "send_exemplars": True} for url in writes]
+                }
+            },
+        },
+    }
+    storage = env.storage
+    if storage is not None:
+        values["storage"] = {
+            "trace": {
+                "backend": "s3",
+                "s3": {
+                    "bucket": storage.traces_bucket,
+                    "endpoint": f"s3.{storage.region}.amazonaws.com",
+                    "region": storage.region,
+                },
+            }
+        }
+        values["serviceAccount"] = {"annotations": {IRSA: storage.tempo_role}}
+    return values
+
+
+def release_values(settings: Settings, env: Environment, release: Release) -> dict[str, Any] | None:
+    """What mirante generates for one release in ``env`` (None: nothing)."""
+    if release.chart == "kube-prometheus-stack":
+        return cluster_values(settings, env)
+    if release.chart == "loki":
+        return loki_values(settings, env)
+    if release.chart in ("tempo", "tempo-distributed"):
+        return tempo_values(settings, env, release.chart)
+    if release.chart == "opentelemetry-collector":
+        otlp = tempo_addresses(settings, env)[1]
+        return {"config": {"exporters": {"otlp/tempo": {"endpoint": otlp}}}}
+    return None
+
+
+def write_values(settings: Settings, env: Environment, release: Release) -> Path | None:
+    """Write :func:`release_values` under ``.mirante/k8s/<env>/``; its path (None: nothing)."""
+    values = release_values(settings, env, release)
+    if values is None:
+        return None
+    path = settings.state_dir / "k8s" / env.name / f"{release.name}.generated.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (
-        "# Generated by mirante from the compose stack's files (prometheus/rules, "
-        "grafana/dashboards,\n# grafana/provisioning/datasources, alertmanager/); do not edit.\n"
+        "# Generated by mirante from the compose stack's files and config/environments.yaml;\n"
+        "# do not edit (`invoke k8s.install ENV --dry-run` writes it again).\n"
     )
-    atomic_write(path, header + yaml.safe_dump(cluster_values(settings, env), sort_keys=True))
+    atomic_write(path, header + yaml.safe_dump(values, sort_keys=True))
     return path
 
 

@@ -71,15 +71,11 @@ def compose_limits(root: Path) -> dict[str, dict[str, int]]:
 
 def release_values(settings: Settings, env: Environment, release: str) -> dict[str, Any]:
     """A release's values as helm merges them: common, the environment's, the generated."""
-    common = settings.root / "k8s" / "helm" / "values" / "common" / f"{release}.yaml"
-    documents = [
-        yaml.safe_load(p.read_text()) or {}
-        for p in (common, env.helm_values / f"{release}.yaml")
-        if p.is_file()
-    ]
-    if release == generated.GENERATED_RELEASE:
-        documents.append(generated.cluster_values(settings, env))
-    return generated.merged(*documents)
+    chosen = next((r for r in generated.releases(settings, env) if r.name == release), None)
+    if chosen is None:
+        return {}
+    made = generated.release_values(settings, env, chosen) or {}
+    return generated.merged(generated.env_values(settings, env, release), made)
 
 
 def _job_relabel(relabelings: Iterable[Mapping[str, Any]] | None) -> str:
@@ -138,7 +134,11 @@ def scraped_jobs(
         relabel = _dig(loki, "monitoring", "serviceMonitor", "relabelings")
         jobs[_job_relabel(relabel) or f"{ns}/loki"] = {}
     tempo = release_values(settings, env, "tempo")
-    if _dig(tempo, "serviceMonitor", "enabled"):
+    if generated.tempo_chart(settings, env) == "tempo-distributed":
+        if _dig(tempo, "metaMonitoring", "serviceMonitor", "enabled"):
+            relabel = _dig(tempo, "metaMonitoring", "serviceMonitor", "relabelings")
+            jobs[_job_relabel(relabel) or f"{ns}/distributor"] = {}
+    elif _dig(tempo, "serviceMonitor", "enabled"):
         jobs[str(tempo.get("fullnameOverride") or "tempo")] = {}
     collector = release_values(settings, env, "opentelemetry-collector")
     if _dig(collector, "serviceMonitor", "enabled") and _dig(
@@ -223,6 +223,21 @@ def problems(
                     f"{where}: scrape limits: job {job!r} has {key} {spec.get(key)}, the "
                     f"compose stack {value}"
                 )
+
+    # Pushed series reach every Prometheus replica.
+    replicas = generated.prometheus_replicas(settings, env)
+    tempo = release_values(settings, env, "tempo")
+    if generated.tempo_chart(settings, env) == "tempo-distributed":
+        writes = _dig(tempo, "metricsGenerator", "config", "storage", "remote_write") or []
+        urls = {str(w.get("url")) for w in writes}
+    else:
+        urls = {str(_dig(tempo, "tempo", "metricsGenerator", "remoteWriteUrl"))}
+    if replicas > 1 and len(urls) < replicas:
+        found.append(
+            f"{where}: remote write: {replicas} Prometheus replicas, but Tempo writes span "
+            f"metrics to {len(urls)} address(es) ({', '.join(sorted(urls))}): the replicas "
+            "hold different series"
+        )
 
     # The links between signals.
     grafana = kps.get("grafana") or {}

@@ -34,12 +34,11 @@ from mirante.errors import (
 from mirante.files import atomic_write
 from mirante.remote import diagnose, generated
 from mirante.remote.environments import ALERTING_SECRET, Environment
-from mirante.remote.generated import GENERATED_RELEASE
+from mirante.remote.generated import releases
 from mirante.remote.guard import Guard, authorise, exact_selector, guarded
 from mirante.remote.kube import Command, Helm, Kubectl, Release, run, tool_version
 from mirante.settings import VARIABLES, Settings
 
-RELEASES_FILE = Path("k8s") / "helm" / "releases.yaml"
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REVISION = re.compile(r"^[1-9][0-9]{0,8}$")
 
@@ -120,27 +119,19 @@ class Plan:
 # -- what is installed ------------------------------------------------------------------
 
 
-def releases(settings: Settings) -> list[Release]:
-    """The Helm releases of the cluster stack, with their charts and values files."""
-    path = settings.root / RELEASES_FILE
-    try:
-        document = yaml.safe_load(path.read_text())
-        return [Release(**{k: str(v) for k, v in r.items()}) for r in document["releases"]]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise ManifestError(f"cannot read the helm releases in {RELEASES_FILE}: {exc}") from None
-
-
 def values_files(settings: Settings, env: Environment, release: Release) -> list[Path]:
     """The values files of a release, in order, relative to the checkout.
 
-    common/<release>.yaml, then the environment's, then (kps) the generated file.
+    The common file, then the environment's, then the one generated for the environment
+    (:mod:`mirante.remote.generated`).
     """
-    common = settings.root / "k8s" / "helm" / "values" / "common" / f"{release.name}.yaml"
+    common = generated.common_values(settings, release)
     files = [p for p in (common, env.helm_values / f"{release.name}.yaml") if p.is_file()]
     if not files:
         raise ManifestError(f"no values file for helm release {release.name} ({common})")
-    if release.name == GENERATED_RELEASE:
-        files.append(generated.write_values(settings, env))
+    made = generated.write_values(settings, env, release)
+    if made is not None:
+        files.append(made)
     return [relative(settings, p) for p in files]
 
 
@@ -436,7 +427,7 @@ def install_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
             helm.upgrade_install(r, ns, values_files(settings, env, r), settings.k8s_timeout),
             on_failure=helm_failure(env, kubectl, r.name, settings.k8s_timeout),
         )
-        for r in releases(settings)
+        for r in releases(settings, env)
     ]
     steps += [namespace_step(kubectl, env.app_namespace), flags_step(settings, env, kubectl)]
     database = database_step(settings, env, kubectl)
@@ -491,7 +482,7 @@ def diff_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
     kubectl, _ = _tools(env)
     ns = env.observability_namespace
     steps = []
-    for r in releases(settings):
+    for r in releases(settings, env):
         template = Helm.template(r, ns, values_files(settings, env, r))
         diff = Command(template.argv, kubectl("--namespace", ns, "diff", "-f", "-").argv, (0, 1))
         steps += diff_or_new(kubectl, ns, diff, functools.partial(_rendered, template))
@@ -542,7 +533,7 @@ def status_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
         Step(
             f"release {r.name}", helm("status", r.name, "--namespace", env.observability_namespace)
         )
-        for r in releases(settings)
+        for r in releases(settings, env)
     ]
     steps.append(
         Step(
@@ -595,7 +586,7 @@ def uninstall_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
                 timeout,
             ),
         )
-        for r in reversed(releases(settings))
+        for r in reversed(releases(settings, env))
     ]
     return Plan(f"k8s.uninstall {env.name}", env, guard, steps, ask=ask)
 
