@@ -41,9 +41,8 @@ def test_the_shipped_file_defines_dev_staging_prod_with_rising_protection() -> N
     prod = envs.get("prod").storage
     assert prod is not None
     assert (prod.logs_bucket, prod.traces_bucket) == ("mirante-prod-logs", "mirante-prod-traces")
-    assert prod.loki_role.startswith("arn:aws:iam::") and prod.loki_role.endswith(
-        "/mirante-prod-loki"
-    )
+    assert prod.loki_role.startswith("arn:aws:iam::")
+    assert prod.loki_role.endswith("/mirante-prod-loki")
 
 
 def test_unknown_environment_lists_the_known_ones() -> None:
