@@ -2,7 +2,8 @@
 
 Dashboards live in ``grafana/dashboards/<folder>/*.json``; datasources are provisioned
 under fixed uids in ``grafana/provisioning/datasources/``. Panels must name their
-datasource by uid (never by name) and carry at least one query.
+datasource by uid (never by name) and carry at least one query. Every dashboard has an
+``env`` variable, and every Prometheus query selects it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,19 @@ from typing import Any
 
 import yaml
 
-# Values that stand in for dashboard variables when a query is sent to Prometheus as is.
-VARIABLE_VALUES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "5m"}
+from mirante import promql
+
+# Values that stand in for dashboard variables when a query is sent to Prometheus as is
+# (the compose stack's series carry env="local").
+VARIABLE_VALUES = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$__range": "5m",
+    "$env": "local",
+}
+# Every Prometheus query selects the environment chosen in the dashboard's `env` variable:
+# the compose stack's series carry env="local", each cluster's its own.
+ENV_MATCHER = 'env=~"$env"'
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,18 @@ def lint(root: Path) -> list[str]:
                         f"{name}: panel {title!r} names datasource {source!r}; use one of the "
                         f"provisioned uids {sorted(known)}"
                     )
+        variables = (dashboard.get("templating") or {}).get("list") or []
+        if not any(v.get("name") == "env" for v in variables):
+            problems.append(f"{name}: has no `env` variable (label_values(up, env))")
+        for query in queries(dashboard):
+            if known.get(query.datasource) != "prometheus":
+                continue
+            missing = [s for _, _, s, m in promql.selectors(query.expr) if ENV_MATCHER not in m]
+            if missing:
+                problems.append(
+                    f"{name}: panel {query.panel!r} selects {', '.join(sorted(set(missing)))} "
+                    f"without {ENV_MATCHER}"
+                )
         text = path.read_text()
         if re.search(r'"datasource"\s*:\s*"', text):
             problems.append(f"{name}: a datasource is given by name; refer to it by uid")

@@ -27,3 +27,38 @@ def metric_names(expr: str) -> set[str]:
     text = _RANGES.sub(" ", text)
     text = _GROUPING.sub(" ", text)
     return {name for name in _IDENT.findall(text) if name.lower() not in KEYWORDS}
+
+
+def selectors(expr: str) -> list[tuple[int, int, str, str]]:
+    """Each vector selector of metric ``name``: (start, end, name, its matchers or '').
+
+    Positions are in ``expr``; strings and grouping clauses are never taken for one.
+    """
+    names = metric_names(expr)
+    masked = _STRINGS.sub(lambda m: " " * len(m.group()), expr)
+    masked = _GROUPING.sub(lambda m: " " * len(m.group()), masked)
+    found = []
+    for match in _IDENT.finditer(masked):
+        name = match.group(1)
+        if name not in names or masked[max(0, match.start() - 1)] == "{":
+            continue
+        end = match.end()
+        rest = masked[end:]
+        if rest.startswith("{"):
+            close = end + rest.index("}") + 1
+            found.append((match.start(), close, name, expr[end + 1 : close - 1]))
+        elif not re.match(r"\s*(=~|!~|!=|=)", rest):  # a label name inside braces is not one
+            found.append((match.start(), end, name, ""))
+    return found
+
+
+def with_matcher(expr: str, matcher: str) -> str:
+    """``expr`` with ``matcher`` added to every vector selector that lacks it."""
+    out, last = [], 0
+    for start, end, name, matchers in selectors(expr):
+        if matcher in matchers:
+            continue
+        inner = f"{matcher}, {matchers}" if matchers.strip() else matcher
+        out += [expr[last:start], f"{name}{{{inner}}}"]
+        last = end
+    return "".join(out) + expr[last:]

@@ -209,14 +209,23 @@ def write_compose_env(settings: Settings, env: Mapping[str, str]) -> Path:
     return path
 
 
+# The compose stack's environment name: the `env` label of every series it scrapes (the
+# clusters set theirs), which the dashboards' `env` variable selects.
+LOCAL_ENV = "local"
+
+
 def write_targets(settings: Settings, running: Iterable[str]) -> None:
-    """One file_sd file per scrape job: the service's target when it runs, else empty."""
+    """One file_sd file per scrape job: the service's target when it runs, else empty.
+
+    Each target carries ``service`` and ``env`` labels.
+    """
     running = set(running)
     directory = settings.state_dir / "targets"
     directory.mkdir(parents=True, exist_ok=True)
     for service in SERVICES:
         for job, port in service.scrape:
-            groups = [{"targets": [f"{service.name}:{port}"], "labels": {"service": service.name}}]
+            labels = {"service": service.name, "env": LOCAL_ENV}
+            groups = [{"targets": [f"{service.name}:{port}"], "labels": labels}]
             text = json.dumps(groups if service.name in running else [], indent=2) + "\n"
             path = directory / f"{job}.json"
             if not path.is_file() or path.read_text() != text:

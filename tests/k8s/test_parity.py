@@ -74,6 +74,12 @@ VALUES = Path("k8s/helm/values")
             "prod: jobs: the rules read job 'otel-collector' (CollectorNotReady)",
         ),
         (
+            "no env label on scraped series",
+            VALUES / "prod/kube-prometheus-stack.yaml",
+            lambda d: d["prometheus"]["prometheusSpec"].pop("scrapeClasses"),
+            "prod: env label: no default scrapeClass sets env=prod",
+        ),
+        (
             "the chart's TargetDown on",
             VALUES / "common/kube-prometheus-stack.yaml",
             lambda d: d["defaultRules"].pop("disabled"),

@@ -301,6 +301,17 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
     assert set(owners) == ours
     assert all(len(names) == 1 for names in owners.values()), owners
 
+    # Every series carries env=<env>: scraped ones through the default scrape class, span
+    # metrics through Tempo's registry (tempo-distributed), alerts through externalLabels.
+    (prometheus,) = [d for d in kps if d["kind"] == "Prometheus"]
+    (default_class,) = [c for c in prometheus["spec"]["scrapeClasses"] if c.get("default")]
+    assert {"action": "replace", "targetLabel": "env", "replacement": env} in (
+        default_class["relabelings"]
+    )
+    assert prometheus["spec"]["externalLabels"]["env"] == env
+    if distributed:
+        assert config["metrics_generator"]["registry"]["external_labels"]["env"] == env
+
     # No scrape of control-plane parts a managed cluster never exposes.
     monitors = {d["metadata"]["name"] for d in kps if d["kind"] == "ServiceMonitor"}
     assert not monitors & {"kps-kube-controller-manager", "kps-kube-scheduler",

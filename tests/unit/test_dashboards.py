@@ -72,3 +72,20 @@ def test_lint_catches_broken_dashboards(tmp_path: Path, repo: Path) -> None:
     assert "panel 'by name' names datasource 'Prometheus'" in problems
     assert "panel 'unknown uid' names datasource" in problems
     assert "d.json: not valid JSON" in problems
+    # Without the env variable, and a Prometheus query that does not select it.
+    assert "a.json: has no `env` variable" in problems
+    assert "a.json: panel 'ok' selects up without env=~\"$env\"" in problems
+
+
+def test_every_aggregating_rule_keeps_the_env_label(repo: Path) -> None:
+    """A recording rule or alert that aggregates keeps env: the dashboards select it."""
+    import re
+
+    import yaml
+
+    for path in sorted((repo / "prometheus" / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                for clause in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", rule["expr"]):
+                    names = {n.strip() for n in clause.split(",")}
+                    assert "env" in names, (path.name, rule.get("record") or rule.get("alert"))

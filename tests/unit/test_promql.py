@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mirante import promql
 from mirante.promql import metric_names
 
 CASES = [
@@ -41,3 +42,27 @@ CASES = [
 @pytest.mark.parametrize(("expr", "names"), CASES, ids=[c[0][:40] for c in CASES])
 def test_metric_names(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("up", 'up{env=~"$env"}'),
+        ('up{job="app"} == 0', 'up{env=~"$env", job="app"} == 0'),
+        (
+            "sum by (route) (rate(http_requests_total[$__rate_interval]))",
+            'sum by (route) (rate(http_requests_total{env=~"$env"}[$__rate_interval]))',
+        ),
+        (
+            "1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes",
+            '1 - node_memory_MemAvailable_bytes{env=~"$env"}'
+            ' / node_memory_MemTotal_bytes{env=~"$env"}',
+        ),
+        ('count(ALERTS{alertstate="firing"}) or vector(0)',
+         'count(ALERTS{env=~"$env", alertstate="firing"}) or vector(0)'),
+        ('up{env=~"$env"}', 'up{env=~"$env"}'),  # already there: unchanged
+    ],
+)  # fmt: skip
+def test_a_matcher_goes_into_every_selector_and_nowhere_else(expr: str, expected: str) -> None:
+    assert promql.with_matcher(expr, 'env=~"$env"') == expected
+    assert all('env=~"$env"' in m for _, _, _, m in promql.selectors(expected))

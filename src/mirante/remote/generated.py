@@ -224,6 +224,13 @@ def compose_processors(root: Path) -> list[str]:
     return list(config["overrides"]["defaults"]["metrics_generator"]["processors"])
 
 
+def compose_registry_labels(root: Path) -> dict[str, str]:
+    """The labels the compose stack's Tempo puts on span metrics (tempo/tempo.yml)."""
+    config = yaml.safe_load((root / "tempo" / "tempo.yml").read_text())
+    labels = config["metrics_generator"]["registry"]["external_labels"]
+    return {str(k): str(v) for k, v in labels.items()}
+
+
 IRSA = "eks.amazonaws.com/role-arn"
 
 
@@ -270,6 +277,7 @@ def tempo_values(settings: Settings, env: Environment, chart: str) -> dict[str, 
         return {
             "tempo": {"overrides": processors, "metricsGenerator": {"remoteWriteUrl": writes[0]}}
         }
+    registry = compose_registry_labels(settings.root)
     values: dict[str, Any] = {
         "overrides": processors,
         "metricsGenerator": {
@@ -277,7 +285,9 @@ def tempo_values(settings: Settings, env: Environment, chart: str) -> dict[str, 
             "config": {
                 "storage": {
                     "remote_write": [{"url": url, "send_exemplars": True} for url in writes]
-                }
+                },
+                # The compose stack's labels on span metrics, with this environment's env.
+                "registry": {"external_labels": {**registry, "env": env.name}},
             },
         },
     }

@@ -7,7 +7,8 @@ environment's, the generated ones) and its rendered overlay, and names every dif
 - whether each alert reaches a receiver that delivers (not a ``null`` one);
 - the scrape jobs the rules depend on (``up{job="loki"}`` needs a job ``loki``);
 - the links between signals in Grafana's datasources;
-- the scrape limits of the jobs the compose stack limits.
+- the scrape limits of the jobs the compose stack limits;
+- the ``env`` label on every series, and pushed series reaching every Prometheus replica.
 """
 
 from __future__ import annotations
@@ -223,6 +224,20 @@ def problems(
                     f"{where}: scrape limits: job {job!r} has {key} {spec.get(key)}, the "
                     f"compose stack {value}"
                 )
+
+    # Every series carries the environment's env label, as the compose stack's carry
+    # env="local" (the dashboards' env variable selects it).
+    spec = _dig(kps, "prometheus", "prometheusSpec") or {}
+    if (spec.get("externalLabels") or {}).get("env") != env.name:
+        found.append(f"{where}: env label: prometheusSpec.externalLabels.env is not {where!r}")
+    classes = [c for c in spec.get("scrapeClasses") or [] if c.get("default")]
+    relabels = [r for c in classes for r in c.get("relabelings") or []]
+    if not any(r.get("targetLabel") == "env" and r.get("replacement") == env.name
+               for r in relabels):  # fmt: skip
+        found.append(
+            f"{where}: env label: no default scrapeClass sets env={where} on scraped series "
+            "(externalLabels reach only alerts and remote writes)"
+        )
 
     # Pushed series reach every Prometheus replica.
     replicas = generated.prometheus_replicas(settings, env)
