@@ -92,6 +92,20 @@ def test_install_plan(kube, root: Path) -> None:
     assert hooks[0]["url"] == "http://app.mirante-dev.svc:8000/alerts/webhook"
 
 
+def test_install_plan_shows_the_s3_and_irsa_wiring(kube) -> None:
+    done = kube("mirante-staging")("k8s.install", "staging", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "# note: loki on s3://mirante-staging-logs (eu-west-1), service account loki annotated "
+        "eks.amazonaws.com/role-arn=arn:aws:iam::111111111111:role/mirante-staging-loki"
+    ) in done.stdout
+    assert "# note: tempo on s3://mirante-staging-traces (eu-west-1)" in done.stdout
+    helm = [c for c in commands(done.stdout) if c[:1] == ["helm"]]
+    tempo = next(c for c in helm if c[5] == "tempo")
+    assert tempo[6] == "tempo-distributed"
+    assert ".mirante/k8s/staging/tempo.generated.yaml" in tempo
+
+
 def test_install_plan_makes_the_database_secret_without_showing_the_password(kube) -> None:
     url = "postgresql://reader:s3cr%23t@db.dev.internal:5432/mirante"
     done = kube("mirante-dev")("k8s.install", "dev", "--dry-run", DEV_DATABASE_URL=url)
