@@ -123,3 +123,41 @@ def test_a_helm_timeout_names_the_hook_job_it_waited_on(
     assert "the pre-install,pre-upgrade hook Job kps-admission-create (not complete)" in said
     other = errors.KubeCommandError(["helm", "upgrade"], 1, "Error: chart not found")
     assert helm.on_failure(other) is other  # not a wait: kept as helm said it
+
+
+def test_the_grafana_secret_is_made_once_and_kept(
+    config: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dev = config.environments.get("dev")
+    plan = plans.install_plan(config, dev, dry_run=False)
+    step = action(plan, "Secret monitoring/grafana-admin")
+    files: list[tuple[str, int]] = []
+
+    def run(command: Command, timeout: float | None = None, cwd: Path | None = None) -> Result:
+        seen.append(command)
+        for arg in command.argv:
+            if arg.startswith("--from-env-file="):
+                path = Path(arg.split("=", 1)[1])
+                files.append((path.read_text(), path.stat().st_mode & 0o777))
+        return Result(command, 0, existing, "")
+
+    seen: list[Command] = []
+    monkeypatch.setattr(plans, "run", run)
+    existing = "secret/grafana-admin\n"
+    assert step.action("") == "Secret monitoring/grafana-admin exists: kept"
+    assert [c.argv[3:5] for c in seen] == [("--namespace", "monitoring")]
+    assert all("create" not in c.argv for c in seen)
+
+    seen.clear()
+    existing = ""
+    said = step.action("")
+    assert said.startswith("Secret monitoring/grafana-admin created with a generated password")
+    create = seen[-1].argv
+    assert create[5:9] == ("create", "secret", "generic", "grafana-admin")
+    ((text, mode),) = files
+    assert mode == 0o600
+    values = dict(line.split("=", 1) for line in text.splitlines())
+    assert values["admin-user"] == "admin"
+    assert len(values["admin-password"]) >= 24
+    assert values["admin-password"] not in " ".join(create) + said  # never shown
+    assert not Path(create[-1].split("=", 1)[1]).exists()  # the file is gone
