@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from mirante.files import linked_checkout
+from mirante.services import compose_names, select
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -129,7 +130,8 @@ def main() -> int:
             "--wait",
             "--pull",
             "never",
-            *SERVICES,
+            # The same compose services stack.up names: the app's role one-shot included.
+            *compose_names(select(SERVICES)),
         ]
         bare, ours = [], []
         for _ in range(args.runs):
