@@ -54,6 +54,16 @@ def gates(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def security(session: nox.Session) -> None:
+    """Bandit over src/ and app/, pip-audit of the project and the app, the secret scan."""
+    # The project's dependencies, not the project: nothing is built in the source tree (CI
+    # runs this beside the tests session, which installs it).
+    session.install(*PYPROJECT["project"]["dependencies"])
+    install_groups(session, "security")
+    session.run("invoke", "security", *session.posargs, env={"PYTHONPATH": "src"})
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Run the benchmarks (commands, backups, image bundles) and print figures and ratios."""
     session.install("-e", ".")

@@ -12,6 +12,7 @@ from mirante.tasks import (
     images,
     k8s,
     provision,
+    security,
     stack,
     staging,
     validate,
@@ -29,5 +30,6 @@ ns.add_collection(deploy.namespace)
 ns.add_task(provision.provision)
 ns.add_task(db.seed)
 ns.add_task(health.health)
+ns.add_task(security.security)
 ns.add_collection(features.namespace)
 ns.add_collection(validate.namespace)

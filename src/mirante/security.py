@@ -1,0 +1,157 @@
+"""The security job: bandit, pip-audit and the secret scan, with an evidence file.
+
+- **bandit** over ``src/`` and ``app/``: a high-severity finding fails; medium ones are
+  listed. A finding is justified in place with ``# nosec <test id>`` and its reason.
+- **pip-audit** of the project's environment and of the app's pinned requirements. An
+  audit that could not ask its advisory service about a package (no network, a package
+  the service does not know) is reported **skipped** with the reason, never passed.
+- **secrets**: the secret scan of the ``environment`` gate, over the tracked files.
+
+Each check is ``pass``, ``fail`` or ``skipped``; the evidence goes to
+``artifacts/security/<UTC>/report.json`` and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mirante.files import atomic_write
+
+PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
+BANDIT_TARGETS = ("src", "app")
+BANDIT_EXCLUDE = ("app/wheelhouse",)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of the security job."""
+
+    name: str
+    status: str
+    reason: str
+    details: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every check, and where the evidence was written."""
+
+    checks: list[Check]
+    evidence: Path
+
+    @property
+    def failed(self) -> bool:
+        """Whether any check failed (a skip is not a failure, nor a pass)."""
+        return any(c.status == FAIL for c in self.checks)
+
+
+def _run(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv), cwd=cwd, capture_output=True, text=True, check=False, timeout=600
+    )
+
+
+def bandit(root: Path) -> Check:
+    """High severity fails; medium is reported."""
+    done = _run(
+        [sys.executable, "-m", "bandit", "-r", *BANDIT_TARGETS, "-x", ",".join(BANDIT_EXCLUDE),
+         "-f", "json", "-q"],
+        root,
+    )  # fmt: skip
+    try:
+        results = json.loads(done.stdout)["results"]
+    except (ValueError, KeyError):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return Check("bandit", FAIL, f"bandit did not run: {last}")
+    shown = [
+        f"{r['issue_severity'].lower()} {r['test_id']} {r['filename']}:{r['line_number']} "
+        f"{r['issue_text']}"
+        for r in results
+        if r["issue_severity"] in ("HIGH", "MEDIUM")
+    ]
+    high = [line for line in shown if line.startswith("high ")]
+    medium = len(shown) - len(high)
+    if high:
+        return Check("bandit", FAIL, f"{len(high)} high-severity findings: {high[0]}", shown)
+    return Check(
+        "bandit", PASS, f"no high-severity finding in {', '.join(BANDIT_TARGETS)}; "
+        f"{medium} medium reported", shown,
+    )  # fmt: skip
+
+
+def audit_result(label: str, text: str, stderr: str) -> Check:
+    """Read pip-audit's JSON: vulnerabilities fail; packages it could not ask about skip."""
+    try:
+        dependencies = json.loads(text)["dependencies"]
+    except (ValueError, KeyError, TypeError):
+        said = [line for line in stderr.strip().splitlines() if line.strip()]
+        why = said[-1] if said else "no output"
+        return Check(label, SKIPPED, f"the advisory service could not be reached: {why[:200]}")
+    vulnerable = [
+        f"{d['name']} {d['version']}: {', '.join(v['id'] for v in d['vulns'])}"
+        for d in dependencies
+        if d.get("vulns")
+    ]
+    unasked = [d["name"] for d in dependencies if d.get("skip_reason")]
+    asked = len(dependencies) - len(unasked)
+    if vulnerable:
+        return Check(label, FAIL, f"{len(vulnerable)} vulnerable packages: {vulnerable[0]}",
+                     vulnerable)  # fmt: skip
+    if asked == 0:
+        reason = next((d["skip_reason"] for d in dependencies if d.get("skip_reason")), "")
+        return Check(
+            label, SKIPPED, f"the advisory service answered for none of {len(dependencies)} "
+            f"packages ({reason[:120]})", unasked,
+        )  # fmt: skip
+    if unasked:
+        return Check(
+            label, SKIPPED, f"{asked} packages audited, no vulnerability; {len(unasked)} could "
+            f"not be asked about ({', '.join(unasked[:5])}...): not a full audit", unasked,
+        )  # fmt: skip
+    return Check(label, PASS, f"{asked} packages audited, no known vulnerability")
+
+
+def pip_audit(root: Path, label: str, args: Sequence[str]) -> Check:
+    """pip-audit with ``args``, in JSON."""
+    done = _run([sys.executable, "-m", "pip_audit", *args, "-f", "json",
+                 "--progress-spinner", "off"], root)  # fmt: skip
+    return audit_result(label, done.stdout, done.stderr)
+
+
+def secrets(root: Path) -> Check:
+    """The secret scan of the ``environment`` gate, over the tracked files."""
+    from mirante.gates.static import committed_secrets, tracked_files
+
+    files = tracked_files(root)
+    found = committed_secrets(root, files)
+    if found:
+        return Check("secrets", FAIL, found[0], found)
+    return Check("secrets", PASS, f"no secret in {len(files)} tracked files")
+
+
+def run(root: Path) -> Report:
+    """Every check, and the evidence under ``artifacts/security/<UTC>/``."""
+    checks = [
+        bandit(root),
+        pip_audit(root, "pip-audit (project)", ["--local", "--skip-editable"]),
+        # Every requirement of the app is pinned: audited as pinned, without resolving.
+        pip_audit(root, "pip-audit (app)", ["-r", "app/requirements.txt", "--no-deps"]),
+        secrets(root),
+    ]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = root / "artifacts" / "security" / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "report.json", json.dumps([asdict(c) for c in checks], indent=2) + "\n")
+    lines = ["# security job", "", "| check | status | reason |", "|---|---|---|"]
+    lines += [f"| {c.name} | {c.status} | {c.reason} |" for c in checks]
+    for check in checks:
+        if check.details:
+            lines += ["", f"## {check.name}", "", *[f"- {d}" for d in check.details]]
+    atomic_write(out / "summary.md", "\n".join(lines) + "\n")
+    return Report(checks, out)

@@ -1,0 +1,88 @@
+"""The security job: bandit's verdict, and pip-audit's answers read honestly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mirante import security
+
+
+def dep(name: str, vulns: list[str] | None = None, skip: str = "") -> dict[str, object]:
+    found: dict[str, object] = {"name": name, "version": "1.0"}
+    if skip:
+        found["skip_reason"] = skip
+    else:
+        found["vulns"] = [{"id": v} for v in vulns or []]
+    return found
+
+
+def audit(*deps: dict[str, object]) -> security.Check:
+    return security.audit_result("pip-audit (app)", json.dumps({"dependencies": list(deps)}), "")
+
+
+def test_a_vulnerable_package_fails_naming_it() -> None:
+    check = audit(dep("a"), dep("jinja2", ["GHSA-h5c8-rqwp-cp95", "PYSEC-2024-1"]))
+    assert check.status == security.FAIL
+    assert check.reason == "1 vulnerable packages: jinja2 1.0: GHSA-h5c8-rqwp-cp95, PYSEC-2024-1"
+
+
+def test_packages_the_service_could_not_be_asked_about_are_a_skip_never_a_pass() -> None:
+    unknown = "Dependency not found on PyPI and could not be audited: a (1.0)"
+    none = audit(dep("a", skip=unknown), dep("b", skip=unknown))
+    assert none.status == security.SKIPPED
+    assert none.reason.startswith("the advisory service answered for none of 2 packages")
+    some = audit(dep("a"), dep("b", skip=unknown))
+    assert some.status == security.SKIPPED
+    assert "1 packages audited, no vulnerability; 1 could not be asked about (b" in some.reason
+    assert audit(dep("a"), dep("b")).status == security.PASS
+
+
+def test_an_unreachable_service_is_a_skip_with_the_reason() -> None:
+    said = "requests.exceptions.ConnectionError: Failed to resolve 'api.osv.dev'"
+    check = security.audit_result("pip-audit (project)", "", f"Traceback...\n{said}\n")
+    assert check.status == security.SKIPPED
+    assert check.reason.endswith(said)
+
+
+def test_a_high_severity_finding_fails_and_a_medium_one_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "app").mkdir()
+    (tmp_path / "src" / "bad.py").write_text(
+        "import requests\n\n\ndef fetch(url):\n"
+        "    return requests.get(url, verify=False, timeout=5)\n"
+    )
+    (tmp_path / "app" / "meh.py").write_text(
+        "import yaml\n\n\ndef read(t):\n    return yaml.load(t)\n"
+    )
+    check = security.bandit(tmp_path)
+    assert check.status == security.FAIL, check
+    assert check.reason.startswith("1 high-severity findings: high B501 src/bad.py:5")
+    assert any(d.startswith("medium B506 app/meh.py:5") for d in check.details)
+    (tmp_path / "src" / "bad.py").unlink()
+    assert security.bandit(tmp_path).status == security.PASS
+
+
+def test_the_ci_workflow_runs_what_ci_runs_with_pinned_actions_and_read_only_token() -> None:
+    import re
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    workflow = yaml.safe_load((repo / ".github" / "workflows" / "ci.yml").read_text())
+    assert workflow["permissions"] == {"contents": "read"}
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    for step in steps:
+        if "uses" in step:
+            assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+    runs = [step.get("run", "") for step in steps]
+    for command in ("bash scripts/ci/bootstrap.sh", "python3 -m nox", "python3 -m nox -s gates",
+                    "python3 -m nox -s security"):  # fmt: skip
+        assert command in runs, command
+    (upload,) = [s for s in steps if "upload-artifact" in s.get("uses", "")]
+    assert upload["if"] == "failure()"
+    assert upload["with"]["path"] == "artifacts/"
+    ci = (repo / ".ci" / "run").read_text()
+    for command in ("python3 -m nox\n", "python3 -m nox -s gates", "python3 -m nox -s security"):
+        assert command in ci, command
