@@ -40,7 +40,8 @@ def tests(session: nox.Session) -> None:
     install_groups(session, "test")
     session.install("-r", "app/requirements.txt")  # the sample app's own units are tested too
     session.install("-e", ".")
-    session.run("pytest", *session.posargs)
+    # Two workers: the integration tests (one stack) in one, the others beside them.
+    session.run("pytest", "-n", "2", "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session(python=PYTHON)

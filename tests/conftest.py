@@ -27,3 +27,20 @@ def backup_settings(checkout: Path, tmp_path: Path) -> settings.Settings:
         checkout,
         environ={"MIRANTE_BACKUP_DIR": str(tmp_path / "backups"), "MIRANTE_LOCK_TIMEOUT": "0.5"},
     )
+
+
+# The fault-injection figures (tests/integration/test_faults.py records them as the
+# "faults" user property); gathered from the reports, so that they reach the summary from
+# an xdist worker too.
+FAULT_FIGURES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        FAULT_FIGURES.extend(str(v) for k, v in report.user_properties if k == "faults")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault-injection figures (trials, kills, services left down, bytes lost)."""
+    for line in FAULT_FIGURES:
+        terminalreporter.write_line(line)

@@ -41,6 +41,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         lambda: f"no Docker daemon answers ({reason})" if (reason := docker_answers()) else "",
         "MIRANTE_REQUIRE_DOCKER",
     )
+    # One stack for the session: every integration test runs in one worker (pytest-xdist
+    # --dist loadgroup), in this order, while the other tests run beside them.
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("stack"))
     # The round trip needs a minute of the session stack's data: run it once that exists.
     items.sort(key=lambda item: item.get_closest_marker("late") is not None)
 
@@ -71,11 +77,3 @@ def running_stack(
     report = stack.up(stack_settings)
     yield report
     stack.down(settings.load(stack_settings.root, environ=stack_env), volumes=True)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The fault-injection figures (trials, kills, services left down, bytes lost)."""
-    from tests.integration.test_faults import FIGURES
-
-    for line in FIGURES:
-        terminalreporter.write_line(line)

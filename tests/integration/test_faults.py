@@ -31,7 +31,6 @@ from tests.helpers import REPO, docker_out, invoke
 SEED = int(os.environ.get("MIRANTE_TEST_FAULT_SEED", "20261201"))
 TRIALS = 3
 SERVICES = "alertmanager,prometheus"  # one stopped for its copy, one snapshot
-FIGURES: list[str] = []  # printed by the integration conftest's terminal summary
 
 
 def popen(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -113,6 +112,7 @@ def fault_settings(stack_root: Path, fault_env: dict[str, str]) -> settings.Sett
 
 
 def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
+    record_property: Callable[[str, object], None],
     running_stack: stack.UpReport,
     fault_env: dict[str, str],
     fault_settings: settings.Settings,
@@ -154,10 +154,11 @@ def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
     lost = [k for k, v in before.items() if fingerprints(fault_settings.backup_dir).get(k) != v]
     tracebacks = sum("Traceback" in o for o in outputs)
     verified = invoke(fault_env, "backup.verify", good)
-    FIGURES.append(
+    record_property(
+        "faults",
         f"faults: {2 * TRIALS} trials (seed {SEED}), {kills} kills, {repaired} repairs said, "
         f"{len(services_down(fault_settings))} services left down, {len(lost)} files of "
-        f"earlier sets changed, {tracebacks} tracebacks"
+        f"earlier sets changed, {tracebacks} tracebacks",
     )
     assert lost == []
     assert tracebacks == 0
@@ -165,7 +166,10 @@ def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
 
 
 def test_a_full_destination_fails_in_one_line_and_loses_nothing(
-    running_stack: stack.UpReport, fault_env: dict[str, str], tmp_path: Path
+    record_property: Callable[[str, object], None],
+    running_stack: stack.UpReport,
+    fault_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     """The backup directory fills up during a backup: an earlier set in it stays intact."""
     small = tmp_path / "small"
@@ -198,10 +202,11 @@ def test_a_full_destination_fails_in_one_line_and_loses_nothing(
         lost = [k for k, v in before.items() if fingerprints(small).get(k) != v]
         left = sorted(p.name for p in small.iterdir() if p.name.endswith(".partial"))
         down = services_down(config)
-        FIGURES.append(
+        record_property(
+            "faults",
             f"faults: full destination, {len(down)} services left down, {len(lost)} files of "
             f"earlier sets changed, {len(left)} partial sets left, "
-            f"{int('Traceback' in result.stderr)} tracebacks"
+            f"{int('Traceback' in result.stderr)} tracebacks",
         )
         assert (lost, left, down) == ([], [], [])
         assert [s.name for s in backup.list_sets(config)] == [

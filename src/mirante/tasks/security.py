@@ -12,7 +12,7 @@ from mirante.tasks._cli import exits_cleanly, table
 STYLES = {"pass": "[green]pass[/]", "fail": "[bold red]fail[/]", "skipped": "[yellow]skipped[/]"}
 
 
-@task
+@task()
 @exits_cleanly
 def security(c: Context) -> None:
     """bandit (high fails), pip-audit (skipped, never passed, without its service), secrets."""
