@@ -44,3 +44,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The fault-injection figures (trials, kills, services left down, bytes lost)."""
     for line in FAULT_FIGURES:
         terminalreporter.write_line(line)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse ``--dist loadgroup`` where it cannot group (pytest 9.2, pytest-xdist#1386).
+
+    The integration tests share one compose project: ungrouped, two workers would start
+    two stacks of it and fail in confusing ways.
+    """
+    if getattr(config.option, "dist", "no") != "loadgroup":
+        return
+    version = tuple(int(p) for p in pytest.__version__.split(".")[:2] if p.isdigit())
+    if version >= (9, 2):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} drops pytest-xdist's groups (pytest-dev/pytest-xdist"
+            "#1386), and the integration tests must share one worker: install the test "
+            "group's pytest (<9.2), or run without -n"
+        )

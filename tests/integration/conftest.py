@@ -33,6 +33,7 @@ def docker_answers() -> str:
     return "" if result.returncode == 0 else (result.stderr.strip() or "docker version failed")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the group marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     gate_suite(
         items,

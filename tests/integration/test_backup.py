@@ -19,6 +19,9 @@ from mirante import backup, otlp, settings, stack, waits
 from mirante.docker import docker_errors
 from tests.helpers import docker_out, invoke
 
+# One stack for the session: these tests run in one xdist worker, in order.
+pytestmark = pytest.mark.xdist_group("stack")
+
 ROWS = "select md5(string_agg(id::text || ':' || note, ',' order by id)) from mirante_backup_probe"
 
 

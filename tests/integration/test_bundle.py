@@ -15,6 +15,9 @@ from mirante import bundle, errors, settings, stack
 from mirante.docker import docker_errors
 from tests.helpers import invoke
 
+# One stack for the session: these tests run in one xdist worker, in order.
+pytestmark = pytest.mark.xdist_group("stack")
+
 
 @pytest.fixture
 def throwaway_image(tmp_path: Path, stack_settings: settings.Settings) -> Iterator[str]:

@@ -12,6 +12,9 @@ import pytest
 from mirante import files, stack
 from tests.helpers import invoke
 
+# One stack for the session: these tests run in one xdist worker, in order.
+pytestmark = pytest.mark.xdist_group("stack")
+
 
 def test_db_backup_writes_a_private_readable_dump(
     running_stack: stack.UpReport, stack_env: dict[str, str], tmp_path: Path

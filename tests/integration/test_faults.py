@@ -28,6 +28,9 @@ from mirante import backup, files, settings, stack, waits
 from mirante.services import INTERNAL
 from tests.helpers import REPO, docker_out, invoke
 
+# One stack for the session: these tests run in one xdist worker, in order.
+pytestmark = pytest.mark.xdist_group("stack")
+
 SEED = int(os.environ.get("MIRANTE_TEST_FAULT_SEED", "20261201"))
 TRIALS = 3
 SERVICES = "alertmanager,prometheus"  # one stopped for its copy, one snapshot

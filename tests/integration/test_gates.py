@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import requests
 import yaml
 
@@ -15,6 +16,9 @@ from mirante import gates, sandbox, settings, stack
 from tests.helpers import docker_out
 
 from .test_stack import url
+
+# One stack for the session: these tests run in one xdist worker, in order.
+pytestmark = pytest.mark.xdist_group("stack")
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gates"
 

@@ -19,6 +19,9 @@ from mirante.backup import restore
 from mirante.backup.create import helper
 from mirante.backup.sets import volume_name
 
+# One stack for the session: these tests run in one xdist worker, in order.
+pytestmark = pytest.mark.xdist_group("stack")
+
 OLD = {"wal/000001": "old wal", "chunks/1": "old chunk", "meta.json": "old meta"}
 NEW = {"wal/000009": "new wal", "meta.json": "new meta"}
 # Each script is a constant; names and contents arrive as arguments.

@@ -17,6 +17,9 @@ from mirante import settings, stack, waits
 from mirante.services import INTERNAL
 from tests.helpers import invoke, leftovers, project_env
 
+# One stack for the session: these tests run in one xdist worker, in order.
+pytestmark = pytest.mark.xdist_group("stack")
+
 BUILDABLE = ("prometheus", "alertmanager", "node-exporter", "postgres", "app")
 NO_DEBIAN_PACKAGE = ("grafana", "loki", "tempo", "otel-collector")
 T = TypeVar("T")

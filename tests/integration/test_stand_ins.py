@@ -14,6 +14,9 @@ import pytest
 from mirante import images, official, settings, stack
 from mirante.docker import docker_errors, run_container
 
+# One stack for the session: these tests run in one xdist worker, in order.
+pytestmark = pytest.mark.xdist_group("stack")
+
 FACTS = official.load(settings.load().root)
 
 

@@ -14,6 +14,9 @@ from mirante import otlp, promtools, settings, stack, waits
 
 from .test_stack import prom_query, url, wait_for
 
+# One stack for the session: these tests run in one xdist worker, in order.
+pytestmark = pytest.mark.xdist_group("stack")
+
 LLM_FAMILIES = (
     "llm_request_latency_seconds_count",
     "llm_tokens_total",
