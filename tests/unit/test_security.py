@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from mirante import security
 
@@ -86,3 +91,45 @@ def test_the_ci_workflow_runs_what_ci_runs_with_pinned_actions_and_read_only_tok
     ci = (repo / ".ci" / "run").read_text()
     for command in ("python3 -m nox\n", "python3 -m nox -s gates", "python3 -m nox -s security"):
         assert command in ci, command
+
+
+WORKFLOWS = Path(__file__).resolve().parents[1] / "fixtures" / "workflows"
+CI_WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "ci.yml"
+
+
+def linter(name: str) -> str:
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: it is in the test dependency group")
+    return found
+
+
+def zizmor(workflow: Path) -> list[tuple[str, str]]:
+    run = subprocess.run(
+        [linter("zizmor"), "--offline", "--format", "json", str(workflow)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    findings = json.loads(run.stdout)
+    return sorted((f["ident"], f["determinations"]["severity"]) for f in findings)
+
+
+def actionlint(workflow: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [linter("actionlint"), "-no-color", str(workflow)],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def test_actionlint_passes_the_ci_workflow_and_catches_an_unsafe_one() -> None:
+    assert actionlint(CI_WORKFLOW).returncode == 0, actionlint(CI_WORKFLOW).stdout
+    unsafe = actionlint(WORKFLOWS / "unsafe.yml")
+    assert unsafe.returncode == 1
+    assert "potentially untrusted" in unsafe.stdout
+    assert 'property "nope" is not defined' in unsafe.stdout
+
+
+def test_zizmor_finds_nothing_in_the_ci_workflow_and_flags_an_unsafe_one() -> None:
+    assert zizmor(CI_WORKFLOW) == []
+    found = dict(zizmor(WORKFLOWS / "unsafe.yml"))
+    for ident in ("unpinned-uses", "template-injection", "dangerous-triggers"):
+        assert found.get(ident) == "High", (ident, found)
