@@ -11,6 +11,7 @@ from mirante.tasks import (
     health,
     images,
     k8s,
+    load,
     provision,
     security,
     stack,
@@ -31,5 +32,6 @@ ns.add_task(provision.provision)
 ns.add_task(db.seed)
 ns.add_task(health.health)
 ns.add_task(security.security)
+ns.add_task(load.load)
 ns.add_collection(features.namespace)
 ns.add_collection(validate.namespace)

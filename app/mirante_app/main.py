@@ -226,6 +226,13 @@ def seeded_catalog() -> dict[str, Any]:
             raise HTTPException(503, str(exc)) from None
 
 
+@app.get("/error")
+async def error() -> None:
+    """Answer 500 on purpose: an error's log line and trace (the load's ``errors`` mix)."""
+    LOG.error("simulated server error", extra={"fields": {"route": "/error"}})
+    raise HTTPException(500, "simulated server error")
+
+
 @app.get("/features")
 async def features() -> dict[str, Any]:
     """The feature flags of this app's environment, as last read from its file."""
@@ -285,6 +292,7 @@ async def index() -> dict[str, object]:
             "/alerts/received",
             "/catalog",
             "/features",
+            "/error",
         ],
         "providers": _providers(),
     }

@@ -165,6 +165,26 @@ def service_states(project: str) -> dict[str, str]:
     return states
 
 
+def container_usage(docker: DockerClient, project: str) -> dict[str, tuple[float, float]]:
+    """Each running service of ``project``: CPU in cores and memory in MiB (Docker stats API)."""
+    with docker_errors():
+        running = docker.container.list(
+            filters=[("label", f"com.docker.compose.project={project}")]
+        )
+        if not running:
+            return {}
+        services = {c.id: (c.config.labels or {}).get("com.docker.compose.service", c.name)
+                    for c in running}  # fmt: skip
+        stats = docker.container.stats(list(services))
+    return {
+        services.get(s.container_id, s.container_name): (
+            s.cpu_percentage / 100,
+            s.memory_used / 2**20,
+        )
+        for s in stats
+    }
+
+
 def run_container(docker: DockerClient, image: str, argv: Sequence[str], **options: Any) -> str:
     """Run a one-off container (``--rm``) to its end and return its output.
 

@@ -12,7 +12,7 @@ Exit codes and the classes that carry them (a unit test keeps this list true):
     PortInUse, RestoreError, RestoreRefused, ServiceUnhealthy, ToolError, ToolMissing
 2: bad input: a name, a setting, a flag, a file mirante reads; fix it and run again
     BadArgument, BundleError, EnvironmentsError, FactsError, FeaturesError,
-    HealthSettingsError, KubeToolMissing, ManifestError, NotUtf8, ProjectNotFound,
+    HealthSettingsError, KubeToolMissing, ManifestError, NotUtf8, PricingError, ProjectNotFound,
     ServiceUnreachable, SetNotFound, SettingsError, UnknownEnvironment, UnknownGate,
     UnknownService
 3: refused by a guard (the kube context, an environment's protection)
@@ -229,6 +229,15 @@ class UnknownEnvironment(MiranteError):
 
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(f"unknown environment {name!r}; known environments: {', '.join(known)}")
+
+
+# ---------------------------------------------------------------- load
+
+
+class PricingError(MiranteError):
+    """``config/pricing.yaml`` is missing, malformed or holds a bad value."""
+
+    exit_code = 2
 
 
 # ---------------------------------------------------------------- features
