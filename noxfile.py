@@ -66,8 +66,9 @@ def security(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the benchmarks (commands, backups, image bundles) and print figures and ratios."""
+    """Run the benchmarks (commands, backups, image bundles, load) and print figures and ratios."""
     session.install("-e", ".")
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/backup.py")
     session.run("python", "benchmarks/images.py")
+    session.run("python", "benchmarks/load.py")

@@ -97,6 +97,7 @@ class Result:
                 "head_series_before": self.ingest.head_series_before.as_json(),
                 "head_series_after": self.ingest.head_series_after.as_json(),
                 "bytes_per_sample": self.ingest.bytes_per_sample.as_json(),
+                "readings": self.ingest.readings,
             },
             "containers": containers,
             "pricing": {

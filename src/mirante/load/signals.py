@@ -159,6 +159,8 @@ class Ingest:
     head_series_before: Figure = field(default_factory=lambda: not_measured("series", ""))
     head_series_after: Figure = field(default_factory=lambda: not_measured("series", ""))
     bytes_per_sample: Figure = field(default_factory=lambda: not_measured("B/sample", ""))
+    # The counters as read: name -> {"before": (value, sample time), "after": (...)}
+    readings: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
 
 def ingest(
@@ -180,6 +182,10 @@ def ingest(
         why_not: for a scrape job that is not up, why (the service is not running...).
     """
     found = Ingest()
+    found.readings = {
+        name: {"before": before.values[name], "after": after.values[name]}
+        for name in before.values.keys() & after.values.keys()
+    }
     for counter in COUNTERS:
         source = f"sum({counter.metric})"
         if counter.job in why_not:
