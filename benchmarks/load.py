@@ -88,8 +88,6 @@ def compacted_bytes_per_sample(config: settings.Settings, work: Path) -> None:
     name = f"{PROJECT}-bytes-per-sample"
     if docker.container.exists(name):
         docker.container.remove(name, force=True, volumes=True)
-        name
-    ) else None
     container = docker.run(
         image,
         [
