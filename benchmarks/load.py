@@ -83,7 +83,7 @@ def compacted_bytes_per_sample(config: settings.Settings, work: Path) -> None:
         "  - job_name: node-exporter\n    static_configs: [{targets: [node-exporter:9100]}]\n"
         "  - job_name: app\n    static_configs: [{targets: [app:8000]}]\n"
     )
-    conf.chmod(0o755)  # noqa: S103 - read by the container's user (nobody)
+    conf.chmod(0o755)  # read by the container's user (nobody)
     (conf / "prometheus.yml").chmod(0o644)
     name = f"{PROJECT}-bytes-per-sample"
     if docker.container.exists(name):
