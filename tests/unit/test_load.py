@@ -223,6 +223,8 @@ def test_the_dominant_cost_names_what_it_scales_with() -> None:
     light = projection.project(profile(replicas={}), measured(metrics=10), usage(), pricing)
     assert light.dominant.startswith("compute is 100% of the cost")
     assert "one node is the floor" in light.dominant
+    assert light.dominant.endswith("; of the storage, metrics is 100%: retention (30 d) x "
+                                   "replicas (1 Prometheus)")  # fmt: skip
 
 
 def test_the_local_stack_is_not_priced() -> None:

@@ -353,17 +353,33 @@ def _compute_driver(profile: Profile) -> str:
 
 
 def _dominant(profile: Profile, lines: list[Line], total: float | None) -> str:
-    """Which line costs most, and the assumption it scales with."""
+    """Which line costs most and what it scales with; under compute, the storage's."""
     if not total:
         return "no priced storage: the local stack runs on this machine's disk"
-    top = max((line for line in lines if line.cost is not None), key=lambda line: line.cost or 0)
-    share = (top.cost or 0) / total
-    drivers = {
-        "metrics": f"retention ({profile.retention_days['metrics']:g} d) x replicas "
-        f"({profile.replicas.get('prometheus', 1)} Prometheus)",
-        "logs": f"retention ({profile.retention_days['logs']:g} d)",
-        "traces": f"retention ({profile.retention_days['traces']:g} d) and sampling "
-        f"({profile.sampling:.0%} of traces kept)",
-        "compute": _compute_driver(profile),
-    }
-    return f"{top.item} is {share:.0%} of the cost: it scales with {drivers[top.item]}"
+    priced = [line for line in lines if line.cost is not None]
+    top = max(priced, key=lambda line: line.cost or 0)
+    said = f"{top.item} is {(top.cost or 0) / total:.0%} of the cost: it scales with "
+    said += _driver(profile, top.item)
+    stored = [line for line in priced if line.item in SIGNALS]
+    storage = sum(line.cost or 0 for line in stored)
+    if top.item == "compute" and storage > 0:
+        first = max(stored, key=lambda line: line.cost or 0)
+        said += f"; of the storage, {first.item} is {(first.cost or 0) / storage:.0%}: " + _driver(
+            profile, first.item
+        )
+    return said
+
+
+def _driver(profile: Profile, item: str) -> str:
+    """What a line's cost scales with, in this environment's figures."""
+    days = profile.retention_days
+    if item == "metrics":
+        prometheus = profile.replicas.get("prometheus", 1)
+        return f"retention ({days['metrics']:g} d) x replicas ({prometheus} Prometheus)"
+    if item == "logs":
+        return f"retention ({days['logs']:g} d)"
+    if item == "traces":
+        return (
+            f"retention ({days['traces']:g} d) and sampling ({profile.sampling:.0%} of traces kept)"
+        )
+    return _compute_driver(profile)
