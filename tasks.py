@@ -10,6 +10,7 @@ from mirante.tasks import (
     gates,
     health,
     images,
+    infra,
     k8s,
     load,
     provision,
@@ -28,6 +29,7 @@ ns.add_collection(db.namespace)
 ns.add_collection(k8s.namespace)
 ns.add_collection(staging.namespace)
 ns.add_collection(deploy.namespace)
+ns.add_collection(infra.namespace)
 ns.add_task(provision.provision)
 ns.add_task(db.seed)
 ns.add_task(health.health)

@@ -8,8 +8,9 @@ Exit codes and the classes that carry them (a unit test keeps this list true):
 
 1: something failed while running (a tool, the stack, a backup step)
     BackupError, ClusterNotReady, ComposeMissing, DatabaseError, DockerUnavailable,
-    ImageUnavailable, KubeCommandError (ToolError), KubeWaitFailed, LockBusy, PolicyRefused,
-    PortInUse, RestoreError, RestoreRefused, ServiceUnhealthy, ToolError, ToolMissing
+    ImageUnavailable, InfraError, KubeCommandError (ToolError), KubeWaitFailed, LockBusy,
+    PolicyRefused, PortInUse, RestoreError, RestoreRefused, ServiceUnhealthy, ToolError,
+    ToolMissing
 2: bad input: a name, a setting, a flag, a file mirante reads; fix it and run again
     BadArgument, BundleError, EnvironmentsError, FactsError, FeaturesError,
     HealthSettingsError, KubeToolMissing, ManifestError, NotUtf8, PricingError, ProjectNotFound,
@@ -229,6 +230,15 @@ class UnknownEnvironment(MiranteError):
 
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(f"unknown environment {name!r}; known environments: {', '.join(known)}")
+
+
+# ---------------------------------------------------------------- infra
+
+
+class InfraError(MiranteError):
+    """A Terraform step failed: the message says why in one line and what to do."""
+
+    exit_code = 1
 
 
 # ---------------------------------------------------------------- load

@@ -134,6 +134,7 @@ CHECKOUT_PARTS = (
     "k8s",
     "config",
     "db",
+    "terraform",
     ".env.example",
 )
 

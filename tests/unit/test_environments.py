@@ -70,7 +70,9 @@ def test_malformed_yaml_is_reported_with_line_and_column(tmp_path: Path, envs_te
         ("kinds: [deployments.apps,", "kinds: [all, deployments.apps,", r"never all or namespaces"),
         ("max_objects: 50", "max_objects: 0", r"max_objects is 0; expected a count >= 1"),
         ('registry: ""\n  staging', 'registry: "not a registry!"\n  staging', r"registry"),
-        ("region: eu-west-1", "region: Europe", r"staging\.storage\.region is 'Europe'"),
+        ("    region: eu-west-1", "    region: Europe", r"staging\.storage\.region is 'Europe'"),
+        ("region: eu-west-1}", "region: Europe}", r"dev\.aws\.region is 'Europe'; expected e"),
+        ('account: "222222222222"', "account: 2222", r"prod\.aws\.account is 2222; expected a 12"),
         ("logs: mirante-prod-logs", "logs: Prod_Logs", r"prod\.storage\.buckets\.logs"),
         (
             "loki: arn:aws:iam::111111111111:role/mirante-staging-loki",

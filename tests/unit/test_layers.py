@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
-GROUND = {"settings", "errors", "files", "waits", "expand", "remote.environments"}
-TOOL_WRAPPERS = {"docker", "promtools", "remote.kube"}
+GROUND = {"settings", "errors", "files", "waits", "expand", "remote.environments", "infra.outputs"}
+TOOL_WRAPPERS = {"docker", "promtools", "remote.kube", "infra.terraform"}
 LAYERS = {"ground": 0, "tool wrappers": 1, "domain": 2, "tasks": 3}
 
 

@@ -69,6 +69,19 @@ class Storage:
 
 
 @dataclass(frozen=True)
+class Aws:
+    """The AWS account and region an environment's foundation lives in, and its Terraform.
+
+    ``invoke infra.*`` refuses to run Terraform unless the credentials are this account's;
+    ``terraform`` is the directory of the environment's root module.
+    """
+
+    account: str
+    region: str
+    terraform: Path
+
+
+@dataclass(frozen=True)
 class ResetPolicy:
     """What ``staging.reset`` may delete: these kinds, labelled exactly ``env=<name>``."""
 
@@ -95,6 +108,8 @@ class Environment:
     alerting: Alerting = field(default_factory=Alerting)
     # Loki and Tempo on S3 (None: on the pods' volumes, as dev).
     storage: Storage | None = None
+    # The AWS foundation (None: no Terraform for it; infra.* refuses it).
+    aws: Aws | None = None
 
     @property
     def label(self) -> str:
@@ -190,6 +205,7 @@ def _environment(name: str, body: Any, where: str, root: Path) -> Environment:
         urls=_urls(body.get("urls"), f"{key}.urls", where),
         alerting=_alerting(body.get("alerting"), f"{key}.alerting", where),
         storage=_storage(body.get("storage"), f"{key}.storage", where),
+        aws=_aws(body.get("aws"), f"{key}.aws", where, root, name),
     )
 
 
@@ -268,6 +284,29 @@ def _storage(body: Any, key: str, where: str) -> Storage | None:
         loki_role=value(roles.get("loki"), "roles.loki", _ROLE, role),
         tempo_role=value(roles.get("tempo"), "roles.tempo", _ROLE, role),
     )
+
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def _aws(body: Any, key: str, where: str, root: Path, name: str) -> Aws | None:
+    """The environment's AWS account, region and Terraform directory (optional)."""
+    if body is None:
+        return None
+    body = _mapping(body, key, where)
+    account, region = str(body.get("account", "")), body.get("region")
+    if not _ACCOUNT.match(account):
+        raise EnvironmentsError(
+            f"{where}: {key}.account is {body.get('account')!r}; expected a 12-digit AWS "
+            "account id, quoted"
+        )
+    if not isinstance(region, str) or not _REGION.match(region):
+        raise EnvironmentsError(f"{where}: {key}.region is {region!r}; expected e.g. eu-west-1")
+    directory = body.get("terraform", f"terraform/envs/{name}")
+    if not isinstance(directory, str) or not directory.strip():
+        raise EnvironmentsError(f"{where}: {key}.terraform is {directory!r}; expected a path")
+    return Aws(account, region, root / directory)
 
 
 def _reset(body: Any, key: str, where: str) -> ResetPolicy | None:

@@ -19,9 +19,10 @@ from typing import Any
 import yaml
 
 from mirante import alerting
-from mirante.errors import ManifestError
+from mirante.errors import InfraError, ManifestError
 from mirante.files import atomic_write
-from mirante.remote.environments import ALERTING_SECRET, Environment
+from mirante.infra import outputs as infra_outputs
+from mirante.remote.environments import ALERTING_SECRET, Environment, Storage
 from mirante.remote.kube import Release
 from mirante.settings import Settings
 
@@ -234,9 +235,41 @@ def compose_registry_labels(root: Path) -> dict[str, str]:
 IRSA = "eks.amazonaws.com/role-arn"
 
 
+def storage_of(settings: Settings, env: Environment) -> tuple[Storage | None, str]:
+    """The environment's object storage, and where it comes from.
+
+    Terraform's kept outputs (``invoke infra.output ENV``) when there are some, so the
+    values use what Terraform made; else ``storage:`` in the environments file. None where
+    the environment keeps logs and traces on volumes (no ``storage:``).
+
+    Raises:
+        InfraError: the kept outputs lack a bucket or role Loki and Tempo need.
+    """
+    if env.storage is None:
+        return None, ""
+    kept = infra_outputs.read(settings.root, env.name)
+    if kept is None:
+        return env.storage, settings.environments.path.name
+    shown = str(infra_outputs.path(settings.root, env.name).relative_to(settings.root))
+    try:
+        storage = Storage(
+            region=kept["region"],
+            logs_bucket=kept["buckets"]["logs"],
+            traces_bucket=kept["buckets"]["traces"],
+            loki_role=kept["irsa_role_arns"]["loki"],
+            tempo_role=kept["irsa_role_arns"]["tempo"],
+        )
+    except (KeyError, TypeError) as exc:
+        raise InfraError(
+            f"{shown} has no {exc}: Loki and Tempo need the logs and traces buckets and "
+            f"roles; run `invoke infra.output {env.name}` again"
+        ) from None
+    return storage, f"Terraform's outputs ({shown})"
+
+
 def loki_values(settings: Settings, env: Environment) -> dict[str, Any] | None:
     """Loki on the environment's S3 bucket, through its IRSA role (none without storage)."""
-    storage = env.storage
+    storage, _ = storage_of(settings, env)
     if storage is None:
         return None
     bucket = storage.logs_bucket
@@ -291,7 +324,7 @@ def tempo_values(settings: Settings, env: Environment, chart: str) -> dict[str, 
             },
         },
     }
-    storage = env.storage
+    storage, _ = storage_of(settings, env)
     if storage is not None:
         values["storage"] = {
             "trace": {
@@ -317,7 +350,12 @@ def release_values(settings: Settings, env: Environment, release: Release) -> di
         return tempo_values(settings, env, release.chart)
     if release.chart == "opentelemetry-collector":
         otlp = tempo_addresses(settings, env)[1]
-        return {"config": {"exporters": {"otlp/tempo": {"endpoint": otlp}}}}
+        values: dict[str, Any] = {"config": {"exporters": {"otlp/tempo": {"endpoint": otlp}}}}
+        kept = infra_outputs.read(settings.root, env.name) or {}
+        role = (kept.get("irsa_role_arns") or {}).get("collector")
+        if role:  # Terraform made the collector a role: its service account assumes it
+            values["serviceAccount"] = {"annotations": {IRSA: role}}
+        return values
     return None
 
 

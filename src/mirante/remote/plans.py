@@ -440,16 +440,17 @@ def install_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
             "without a database and GET /catalog answers 503"
         )
     steps += apply_and_wait(settings, env, kubectl, documents)
-    notes += storage_notes(env)
+    notes += storage_notes(settings, env)
     return Plan(f"k8s.install {env.name}", env, guard, steps, notes, ask=authorise(env, "change"))
 
 
-def storage_notes(env: Environment) -> list[str]:
-    """Where logs and traces are kept in ``env``, and through which IRSA roles."""
-    storage = env.storage
+def storage_notes(settings: Settings, env: Environment) -> list[str]:
+    """Where logs and traces are kept in ``env``, through which IRSA roles, said by whom."""
+    storage, source = generated.storage_of(settings, env)
     if storage is None:
         return ["logs and traces on the pods' volumes (no storage in environments.yaml)"]
     return [
+        f"buckets and roles from {source}",
         f"loki on s3://{storage.logs_bucket} ({storage.region}), service account loki "
         f"annotated {generated.IRSA}={storage.loki_role}",
         f"tempo on s3://{storage.traces_bucket} ({storage.region}), service account tempo "

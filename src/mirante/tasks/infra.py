@@ -1,0 +1,97 @@
+"""`invoke infra.plan|apply|destroy|output ENV`: the AWS foundation, through Terraform.
+
+Each builds its guarded plan first (the environment's AWS account and region checked
+against config/environments.yaml before any Terraform command); `--dry-run` prints the
+exact commands and runs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import task
+
+from mirante.tasks._cli import confirm, exits_cleanly
+from mirante.tasks._remote import DRY_HELP, ENV_HELP, environment
+
+if TYPE_CHECKING:
+    from mirante.infra.plans import Plan, Step
+    from mirante.remote.environments import Environment
+    from mirante.settings import Settings
+
+YES_HELP = "do not ask before applying (the environment is named on the command line)"
+
+
+def _execute(
+    build: Callable[[Settings, Environment, bool], Plan], env: str, dry_run: bool, yes: bool
+) -> None:
+    settings, chosen = environment(env)
+    plan = build(settings, chosen, dry_run)
+    print(f"# {plan.task}{': dry run, nothing is executed' if dry_run else ''}")
+    print(f"# guard: {plan.guard.status}: {plan.guard.detail}")
+    print(f"# protection: {chosen.protection}")
+    for line in plan.lines():
+        print(line)
+    for note in plan.notes:
+        print(f"# note: {note}")
+    if dry_run:
+        return
+
+    def ask(step: Step) -> None:
+        confirm(f"{plan.task}: {step.title} in {chosen.name}, as planned above?", yes,
+                type_name=chosen.name)  # fmt: skip
+
+    def before_after(step: Step, output: str) -> None:
+        print(f"--> {step.title}", flush=True)
+        for line in output.rstrip().splitlines():
+            print(f"    {line}")
+
+    plan.run(settings.root, ask, before_after)
+    if plan.task == "infra.apply":
+        print(f"{chosen.name} provisioned (outputs in .mirante/infra/{chosen.name}.json)")
+    else:
+        print(f"{plan.task}: done")
+
+
+@task(help={"env": ENV_HELP, "dry_run": DRY_HELP})
+@exits_cleanly
+def plan(c: Context, env: str, dry_run: bool = False) -> None:
+    """terraform init and plan of ENV's foundation (saved; nothing is applied)."""
+    from mirante.infra import plans
+
+    _execute(plans.plan_plan, env, dry_run, yes=True)
+
+
+@task(help={"env": ENV_HELP, "dry_run": DRY_HELP, "yes": YES_HELP})
+@exits_cleanly
+def apply(c: Context, env: str, dry_run: bool = False, yes: bool = False) -> None:
+    """Plan, show, ask, apply that plan; then keep the outputs for the k8s layer."""
+    from mirante.infra import plans
+
+    _execute(plans.apply_plan, env, dry_run, yes)
+
+
+@task(help={"env": ENV_HELP, "dry_run": DRY_HELP, "yes": YES_HELP})
+@exits_cleanly
+def destroy(c: Context, env: str, dry_run: bool = False, yes: bool = False) -> None:
+    """Plan the destruction, ask, destroy; refused where the environment is no-destructive."""
+    from mirante.infra import plans
+
+    _execute(plans.destroy_plan, env, dry_run, yes)
+
+
+@task(help={"env": ENV_HELP, "dry_run": DRY_HELP})
+@exits_cleanly
+def output(c: Context, env: str, dry_run: bool = False) -> None:
+    """Terraform's outputs (buckets, IRSA roles, cluster) into .mirante/infra/ENV.json."""
+    from mirante.infra import plans
+
+    _execute(plans.output_plan, env, dry_run, yes=True)
+
+
+namespace = Collection("infra")
+for _task in (plan, apply, destroy, output):
+    namespace.add_task(_task)

@@ -1,0 +1,88 @@
+# The dev environment's AWS foundation. Its state is in S3, locked in DynamoDB; run it
+# through `invoke infra.plan|apply|destroy|output dev`, which checks first that the
+# credentials are account 111111111111 (config/environments.yaml, aws:).
+
+terraform {
+  required_version = ">= 1.11"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 6.0"
+    }
+  }
+  backend "s3" {
+    bucket         = "mirante-tfstate-111111111111"
+    key            = "dev/foundation.tfstate"
+    region         = "eu-west-1"
+    dynamodb_table = "mirante-tflock"
+    encrypt        = true
+  }
+}
+
+provider "aws" {
+  region              = "eu-west-1"
+  allowed_account_ids = ["111111111111"]
+  default_tags {
+    tags = { "mirante.io/env" = "dev" }
+  }
+}
+
+module "foundation" {
+  source = "../../modules/foundation"
+  env    = "dev"
+  tags   = { project = "mirante" }
+
+  vpc_cidr                = "10.10.0.0/16"
+  az_count                = 2
+  single_nat_gateway      = true
+  flow_log_retention_days = 30
+
+  kubernetes_version  = "1.33"
+  public_access_cidrs = []
+  node_groups = {
+    monitoring = {
+      namespace      = "monitoring"
+      instance_types = ["m6i.large"]
+      min            = 1
+      max            = 3
+      desired        = 2
+      disk_gib       = 50
+      dedicated      = true
+    }
+    app = {
+      namespace      = "mirante-dev"
+      instance_types = ["t3.large"]
+      min            = 1
+      max            = 2
+      desired        = 1
+      disk_gib       = 30
+      dedicated      = false
+    }
+  }
+
+  # dev keeps logs and traces on the pods' volumes (config/environments.yaml has no
+  # storage: for it): no bucket and no role for Loki or Tempo.
+  buckets = {
+    metrics = { retention_days = 4 }
+    backups = { retention_days = 31 }
+  }
+  noncurrent_days           = 7
+  access_log_retention_days = 90
+
+  irsa_roles = {
+    collector = {
+      namespace       = "monitoring"
+      service_account = "opentelemetry-collector"
+      buckets         = ["metrics"]
+      prefix          = "otlp/"
+      write           = true
+    }
+    backups = {
+      namespace       = "mirante-dev"
+      service_account = "mirante-backup"
+      buckets         = ["backups", "metrics"]
+      prefix          = ""
+      write           = true
+    }
+  }
+}

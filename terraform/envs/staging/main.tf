@@ -1,0 +1,104 @@
+# The staging environment's AWS foundation. Its state is in S3, locked in DynamoDB; run it
+# through `invoke infra.plan|apply|destroy|output staging`, which checks first that the
+# credentials are account 111111111111 (config/environments.yaml, aws:).
+
+terraform {
+  required_version = ">= 1.11"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 6.0"
+    }
+  }
+  backend "s3" {
+    bucket         = "mirante-tfstate-111111111111"
+    key            = "staging/foundation.tfstate"
+    region         = "eu-west-1"
+    dynamodb_table = "mirante-tflock"
+    encrypt        = true
+  }
+}
+
+provider "aws" {
+  region              = "eu-west-1"
+  allowed_account_ids = ["111111111111"]
+  default_tags {
+    tags = { "mirante.io/env" = "staging" }
+  }
+}
+
+module "foundation" {
+  source = "../../modules/foundation"
+  env    = "staging"
+  tags   = { project = "mirante" }
+
+  vpc_cidr                = "10.20.0.0/16"
+  az_count                = 3
+  single_nat_gateway      = true
+  flow_log_retention_days = 90
+
+  kubernetes_version  = "1.33"
+  public_access_cidrs = []
+  node_groups = {
+    monitoring = {
+      namespace      = "monitoring"
+      instance_types = ["m6i.large"]
+      min            = 2
+      max            = 4
+      desired        = 3
+      disk_gib       = 50
+      dedicated      = true
+    }
+    app = {
+      namespace      = "mirante-staging"
+      instance_types = ["t3.large"]
+      min            = 1
+      max            = 3
+      desired        = 2
+      disk_gib       = 30
+      dedicated      = false
+    }
+  }
+
+  # Each bucket keeps its objects one day longer than what reads it: Loki's and Tempo's
+  # compactors apply the retention (k8s/helm/values), the lifecycle rule is the backstop.
+  buckets = {
+    logs    = { retention_days = 8 }
+    traces  = { retention_days = 8 }
+    metrics = { retention_days = 8 }
+    backups = { retention_days = 31 }
+  }
+  noncurrent_days           = 7
+  access_log_retention_days = 90
+
+  irsa_roles = {
+    loki = {
+      namespace       = "monitoring"
+      service_account = "loki"
+      buckets         = ["logs"]
+      prefix          = ""
+      write           = true
+    }
+    tempo = {
+      namespace       = "monitoring"
+      service_account = "tempo"
+      buckets         = ["traces"]
+      prefix          = ""
+      write           = true
+    }
+    collector = {
+      namespace       = "monitoring"
+      service_account = "opentelemetry-collector"
+      buckets         = ["metrics"]
+      prefix          = "otlp/"
+      write           = true
+    }
+    backups = {
+      namespace       = "mirante-staging"
+      service_account = "mirante-backup"
+      buckets         = ["backups", "metrics"]
+      prefix          = ""
+      write           = true
+    }
+  }
+}

@@ -1,0 +1,226 @@
+# One bucket per signal (var.buckets: metrics, logs, traces, backups), each:
+# - encrypted with the module's KMS key (bucket keys on), TLS only;
+# - versioned, with noncurrent versions kept var.noncurrent_days;
+# - closed to the public (all four blocks, owner-enforced objects);
+# - expiring objects after its retention, which the environment sets to match what reads
+#   it (Loki's and Tempo's retention, the backup keep policy), plus a day of margin;
+# - logging its accesses to the access-log bucket.
+
+data "aws_caller_identity" "current" {}
+
+resource "aws_kms_key" "buckets" {
+  description         = "${var.name_prefix}: S3 buckets"
+  enable_key_rotation = true
+  tags                = var.tags
+}
+
+resource "aws_kms_alias" "buckets" {
+  name          = "alias/${var.name_prefix}-buckets"
+  target_key_id = aws_kms_key.buckets.key_id
+}
+
+# checkov:skip=CKV_AWS_144: cross-region replication is a choice of the disaster-recovery plan (docs/disaster-recovery.md), not of every environment
+# checkov:skip=CKV2_AWS_62: nothing consumes bucket events; Loki and Tempo poll their own indexes
+resource "aws_s3_bucket" "this" {
+  for_each = var.buckets
+  bucket   = "${var.name_prefix}-${each.key}"
+  tags     = merge(var.tags, { "mirante.io/signal" = each.key })
+}
+
+resource "aws_s3_bucket_ownership_controls" "this" {
+  for_each = aws_s3_bucket.this
+  bucket   = each.value.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  for_each                = aws_s3_bucket.this
+  bucket                  = each.value.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "this" {
+  for_each = aws_s3_bucket.this
+  bucket   = each.value.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  for_each = aws_s3_bucket.this
+  bucket   = each.value.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.buckets.arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  for_each = aws_s3_bucket.this
+  bucket   = each.value.id
+
+  rule {
+    id     = "retention"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.buckets[each.key].retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_days
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.this]
+}
+
+resource "aws_s3_bucket_logging" "this" {
+  for_each      = aws_s3_bucket.this
+  bucket        = each.value.id
+  target_bucket = aws_s3_bucket.access_logs.id
+  target_prefix = "${each.key}/"
+}
+
+resource "aws_s3_bucket_policy" "tls_only" {
+  for_each   = aws_s3_bucket.this
+  bucket     = each.value.id
+  policy     = data.aws_iam_policy_document.tls_only[each.key].json
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+data "aws_iam_policy_document" "tls_only" {
+  for_each = var.buckets
+  statement {
+    sid     = "DenyPlainHttp"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      "arn:aws:s3:::${var.name_prefix}-${each.key}",
+      "arn:aws:s3:::${var.name_prefix}-${each.key}/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+# -- the access-log bucket ------------------------------------------------------------------
+
+# checkov:skip=CKV_AWS_18: this is the access-log bucket; logging it into itself would loop
+# checkov:skip=CKV_AWS_144: access logs stay in the region they describe
+# checkov:skip=CKV2_AWS_62: nothing consumes access-log events
+# checkov:skip=CKV_AWS_145: S3 server access logging can only write to SSE-S3 buckets, not SSE-KMS
+resource "aws_s3_bucket" "access_logs" {
+  bucket = "${var.name_prefix}-access-logs"
+  tags   = merge(var.tags, { "mirante.io/signal" = "access-logs" })
+}
+
+resource "aws_s3_bucket_ownership_controls" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "access_logs" {
+  bucket                  = aws_s3_bucket.access_logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    id     = "retention"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.access_log_retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_days
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.access_logs]
+}
+
+resource "aws_s3_bucket_policy" "access_logs" {
+  bucket     = aws_s3_bucket.access_logs.id
+  policy     = data.aws_iam_policy_document.access_logs.json
+  depends_on = [aws_s3_bucket_public_access_block.access_logs]
+}
+
+data "aws_iam_policy_document" "access_logs" {
+  statement {
+    sid       = "S3ServerAccessLogs"
+    effect    = "Allow"
+    actions   = ["s3:PutObject"]
+    resources = ["arn:aws:s3:::${var.name_prefix}-access-logs/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+  statement {
+    sid     = "DenyPlainHttp"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      "arn:aws:s3:::${var.name_prefix}-access-logs",
+      "arn:aws:s3:::${var.name_prefix}-access-logs/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
