@@ -19,7 +19,7 @@ def test_the_runbook_scripts_named_by_the_seeds_exist() -> None:
         "backup_observability.sh", "backup_database.sh", "provision-dev.sh", "reset-staging.sh",
         "deploy_service.sh", "rollback_service.sh", "toggle_feature.sh", "seed-data.sh",
         "seed-dev-data.sh", "seed-staging-data.sh", "validate_architecture.sh",
-        "run-quality-gates.sh", "health_check.sh",
+        "run-quality-gates.sh", "health_check.sh", "setup_infra.sh", "destroy_infra.sh",
     } <= names  # fmt: skip
 
 
