@@ -1,4 +1,4 @@
-"""The security job: bandit, pip-audit and the secret scan, with an evidence file.
+"""The security job: bandit, pip-audit, the secret scan and checkov, with an evidence file.
 
 - **bandit** over ``src/`` and ``app/``: a high-severity finding fails; medium ones are
   listed. A finding is justified in place with ``# nosec <test id>`` and its reason.
@@ -6,6 +6,10 @@
   audit that could not ask its advisory service about a package (no network, a package
   the service does not know) is reported **skipped** with the reason, never passed.
 - **secrets**: the secret scan of the ``environment`` gate, over the tracked files.
+- **checkov** over ``terraform/``: a failed check fails (checkov's severities come from a
+  Prisma Cloud account, so offline every failed check counts as high); a suppression
+  without its reason fails too. The same gate must catch the planted public bucket of
+  ``tests/fixtures/terraform/public-bucket``, or it is not a gate.
 
 Each check is ``pass``, ``fail`` or ``skipped``; the evidence goes to
 ``artifacts/security/<UTC>/report.json`` and ``summary.md``.
@@ -135,6 +139,84 @@ def secrets(root: Path) -> Check:
     return Check("secrets", PASS, f"no secret in {len(files)} tracked files")
 
 
+CHECKOV_TARGET = "terraform"
+PUBLIC_BUCKET = "tests/fixtures/terraform/public-bucket"
+# What a public bucket must trip: a public ACL, or public access left open.
+PUBLIC_CHECKS = {"CKV_AWS_20", "CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56",
+                 "CKV2_AWS_6"}  # fmt: skip
+
+
+def checkov_findings(text: str) -> tuple[list[str], list[str], list[str], int] | str:
+    """What checkov's JSON says: (failed, suppressed with a reason, suppressed without, passed).
+
+    A string: why checkov's output could not be read.
+    """
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return "checkov's output is not JSON"
+    reports = document if isinstance(document, list) else [document]
+    failed: list[str] = []
+    reasoned: list[str] = []
+    bare: list[str] = []
+    passed = 0
+    for report in reports:
+        results = report.get("results") or {}
+        passed += len(results.get("passed_checks") or [])
+        for found in results.get("failed_checks") or []:
+            failed.append(f"{found['check_id']} {found['resource']} ({found['file_path']})")
+        for found in results.get("skipped_checks") or []:
+            said = found.get("suppress_comment") or (found.get("check_result") or {}).get(
+                "suppress_comment", ""
+            )
+            reason = str(said or "").strip()
+            line = f"{found['check_id']} {found['resource']}: {reason or 'no reason given'}"
+            (reasoned if reason and reason != "No comment provided" else bare).append(line)
+    return failed, reasoned, bare, passed
+
+
+def _checkov(root: Path, target: str) -> tuple[list[str], list[str], list[str], int] | str:
+    done = _run(
+        [sys.executable, "-m", "checkov.main", "-d", target, "--framework", "terraform",
+         "-o", "json", "--skip-download", "--compact"],
+        root,
+    )  # fmt: skip
+    found = checkov_findings(done.stdout)
+    if isinstance(found, str):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"checkov did not run: {last[:200]}"
+    return found
+
+
+def checkov(root: Path) -> Check:
+    """Run checkov over terraform/: no failed check, no suppression without its reason."""
+    name = f"checkov ({CHECKOV_TARGET}/)"
+    found = _checkov(root, CHECKOV_TARGET)
+    if isinstance(found, str):
+        return Check(name, FAIL, found)
+    failed, reasoned, bare, passed = found
+    if failed:
+        return Check(name, FAIL, f"{len(failed)} failed checks: {failed[0]}", failed)
+    if bare:
+        return Check(name, FAIL, f"{len(bare)} suppressions without a reason: {bare[0]}", bare)
+    return Check(
+        name, PASS, f"{passed} checks passed, {len(reasoned)} suppressed, each with its reason",
+        reasoned,
+    )  # fmt: skip
+
+
+def checkov_catches_a_public_bucket(root: Path) -> Check:
+    """The gate itself: checkov must fail the planted public bucket."""
+    name = "checkov catches a public bucket"
+    found = _checkov(root, PUBLIC_BUCKET)
+    if isinstance(found, str):
+        return Check(name, FAIL, found)
+    caught = sorted({line.split()[0] for line in found[0]} & PUBLIC_CHECKS)
+    if not caught:
+        return Check(name, FAIL, f"checkov passed {PUBLIC_BUCKET}: the gate would not stop it")
+    return Check(name, PASS, f"{PUBLIC_BUCKET} fails {', '.join(caught)}", found[0])
+
+
 def run(root: Path) -> Report:
     """Every check, and the evidence under ``artifacts/security/<UTC>/``."""
     checks = [
@@ -143,6 +225,8 @@ def run(root: Path) -> Report:
         # Every requirement of the app is pinned: audited as pinned, without resolving.
         pip_audit(root, "pip-audit (app)", ["-r", "app/requirements.txt", "--no-deps"]),
         secrets(root),
+        checkov(root),
+        checkov_catches_a_public_bucket(root),
     ]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = root / "artifacts" / "security" / stamp

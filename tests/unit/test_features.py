@@ -31,6 +31,7 @@ def load(root: Path) -> settings.Settings:
 def test_toggle_round_trip_keeps_the_file_byte_for_byte(root: Path) -> None:
     path = root / "config" / "features.yaml"
     original = path.read_text()
+    there = sorted(p.name for p in path.parent.iterdir())
     change = features.toggle(load(root), "llm_beta_provider", "enable", "staging")
     assert (change.before, change.after) == (False, True)
     changed = path.read_text()
@@ -43,7 +44,8 @@ def test_toggle_round_trip_keeps_the_file_byte_for_byte(root: Path) -> None:
     features.toggle(load(root), "llm_beta_provider", "disable", "staging")
     assert path.read_text() == original
     # the lock lives in .mirante/, not beside the file: config/ is in git and mounted in the app
-    assert sorted(p.name for p in path.parent.iterdir()) == ["environments.yaml", "features.yaml"]
+    assert sorted(p.name for p in path.parent.iterdir()) == there
+    assert "features.yaml" in there
 
 
 def test_list_shows_each_flag_per_environment(root: Path) -> None:

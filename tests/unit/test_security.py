@@ -133,3 +133,34 @@ def test_zizmor_finds_nothing_in_the_ci_workflow_and_flags_an_unsafe_one() -> No
     found = dict(zizmor(WORKFLOWS / "unsafe.yml"))
     for ident in ("unpinned-uses", "template-injection", "dangerous-triggers"):
         assert found.get(ident) == "High", (ident, found)
+
+
+def checkov_report(failed: int = 0, skipped: tuple[str, ...] = ()) -> str:
+    def result(check: str, **extra: object) -> dict[str, object]:
+        return {"check_id": check, "resource": f"aws_s3_bucket.{check.lower()}",
+                "file_path": "/modules/s3/main.tf", **extra}  # fmt: skip
+
+    return json.dumps({
+        "check_type": "terraform",
+        "results": {
+            "passed_checks": [result("CKV_AWS_19")],
+            "failed_checks": [result(f"CKV_AWS_2{i}") for i in range(failed)],
+            "skipped_checks": [
+                result("CKV_AWS_144", check_result={"result": "SKIPPED", "suppress_comment": s})
+                for s in skipped
+            ],
+        },
+    })  # fmt: skip
+
+
+def test_checkov_findings_fail_unless_every_suppression_says_why() -> None:
+    found = security.checkov_findings(
+        checkov_report(failed=1, skipped=("Replicated by the DR plan", "No comment provided"))
+    )
+    assert not isinstance(found, str)
+    failed, reasoned, bare, passed = found
+    assert failed == ["CKV_AWS_20 aws_s3_bucket.ckv_aws_20 (/modules/s3/main.tf)"]
+    assert reasoned == ["CKV_AWS_144 aws_s3_bucket.ckv_aws_144: Replicated by the DR plan"]
+    assert bare == ["CKV_AWS_144 aws_s3_bucket.ckv_aws_144: No comment provided"]
+    assert passed == 1
+    assert security.checkov_findings("Traceback...") == "checkov's output is not JSON"

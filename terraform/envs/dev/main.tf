@@ -33,7 +33,7 @@ module "foundation" {
   tags   = { project = "mirante" }
 
   vpc_cidr                = "10.10.0.0/16"
-  az_count                = 2
+  zones                   = ["eu-west-1a", "eu-west-1b"]
   single_nat_gateway      = true
   flow_log_retention_days = 30
 

@@ -33,7 +33,7 @@ module "foundation" {
   tags   = { project = "mirante" }
 
   vpc_cidr                = "10.20.0.0/16"
-  az_count                = 3
+  zones                   = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
   single_nat_gateway      = true
   flow_log_retention_days = 90
 

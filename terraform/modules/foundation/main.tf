@@ -12,7 +12,7 @@ module "vpc" {
   name                    = local.name
   cluster_name            = local.name
   cidr                    = var.vpc_cidr
-  az_count                = var.az_count
+  zones                   = var.zones
   single_nat_gateway      = var.single_nat_gateway
   flow_log_retention_days = var.flow_log_retention_days
   tags                    = local.tags

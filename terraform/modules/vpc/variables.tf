@@ -13,12 +13,12 @@ variable "cidr" {
   type        = string
 }
 
-variable "az_count" {
-  description = "How many availability zones the subnets span."
-  type        = number
+variable "zones" {
+  description = "The availability zones the subnets span, by name (their count is the AZ count)."
+  type        = list(string)
   validation {
-    condition     = var.az_count >= 2 && var.az_count <= 3
-    error_message = "az_count must be 2 or 3 (EKS needs subnets in at least two zones)."
+    condition     = length(var.zones) >= 2 && length(var.zones) <= 3
+    error_message = "zones must name 2 or 3 availability zones (EKS needs subnets in at least two)."
   }
 }
 
