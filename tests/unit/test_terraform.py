@@ -130,6 +130,11 @@ def foundation_of(env: str) -> dict[str, Any]:
     return module_call(TERRAFORM / "envs" / env, "foundation")
 
 
+def foundation_locals() -> dict[str, Any]:
+    (found,) = load(TERRAFORM / "modules" / "foundation" / "main.tf")["locals"]
+    return found
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_buckets_outlive_what_reads_them_by_at_most_a_few_days(env: str) -> None:
     """Loki's and Tempo's compactors apply the retention; the lifecycle rule backs it up.
@@ -138,45 +143,58 @@ def test_buckets_outlive_what_reads_them_by_at_most_a_few_days(env: str) -> None
     """
     config = env_settings()
     profile = next(p for p in projection.profiles(config, 1.0) if p.env == env)
-    buckets = {k: v["retention_days"] for k, v in foundation_of(env)["buckets"].items()}
-    if config.environments.get(env).storage is None:
-        assert "logs" not in buckets
-        assert "traces" not in buckets
+    foundation = foundation_of(env)
+    days = foundation["retention_days"]
+    on_s3 = config.environments.get(env).storage is not None
+    assert foundation["object_storage"] is on_s3
+    assert {"metrics", "backups"} <= set(days)
+    if not on_s3:
+        assert not {"logs", "traces"} & set(days)
         return
     for signal in ("logs", "traces"):
-        days = profile.retention_days[signal]
-        assert days <= buckets[signal] <= days + 3, (signal, days, buckets[signal])
+        kept = profile.retention_days[signal]
+        assert kept <= days[signal] <= kept + 3, (signal, kept, days[signal])
+
+
+def test_object_storage_makes_the_logs_and_traces_buckets_and_roles() -> None:
+    found = foundation_locals()
+    assert '["logs", "traces", "metrics", "backups"]' in found["signals"]
+    roles = found["storage_roles"]
+    assert [unquote(b) for b in roles["loki"]["buckets"]] == ["logs"]
+    assert [unquote(b) for b in roles["tempo"]["buckets"]] == ["traces"]
+    assert unquote(roles["loki"]["service_account"]) == "loki"
+    assert roles["loki"]["namespace"] == "${var.observability_namespace}"
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_the_environments_file_names_the_buckets_and_roles_terraform_makes(env: str) -> None:
-    config = env_settings()
-    chosen = config.environments.get(env)
+    chosen = env_settings().environments.get(env)
     foundation = foundation_of(env)
-    roles = foundation["irsa_roles"]
-    for name, role in roles.items():
-        assert {unquote(b) for b in role["buckets"]} <= set(foundation["buckets"]), name
+    assert unquote(foundation["observability_namespace"]) == chosen.observability_namespace
+    assert unquote(foundation["app_namespace"]) == chosen.app_namespace
     if chosen.storage is None:
         return
     assert chosen.aws is not None
+    # module s3 names buckets <prefix>-<signal>; module iam names roles <prefix>-<name>.
     prefix = f"mirante-{env}"
     assert chosen.storage.logs_bucket == f"{prefix}-logs"
     assert chosen.storage.traces_bucket == f"{prefix}-traces"
     assert chosen.storage.loki_role == f"arn:aws:iam::{chosen.aws.account}:role/{prefix}-loki"
     assert chosen.storage.tempo_role == f"arn:aws:iam::{chosen.aws.account}:role/{prefix}-tempo"
-    assert unquote(roles["loki"]["namespace"]) == chosen.observability_namespace
-    assert [unquote(b) for b in roles["loki"]["buckets"]] == ["logs"]
-    assert [unquote(b) for b in roles["tempo"]["buckets"]] == ["traces"]
+    s3 = load(TERRAFORM / "modules" / "s3" / "main.tf")["resource"]
+    bucket = next(r['"aws_s3_bucket"']['"this"'] for r in s3 if '"aws_s3_bucket"' in r)
+    assert unquote(bucket["bucket"]) == "${var.name_prefix}-${each.key}"
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_a_node_group_per_namespace_of_the_environment(env: str) -> None:
-    chosen = env_settings().environments.get(env)
-    groups = foundation_of(env)["node_groups"]
-    namespaces = {unquote(g["namespace"]) for g in groups.values()}
-    assert namespaces == {chosen.observability_namespace, chosen.app_namespace}
-    for group in groups.values():
-        assert group["min"] <= group["desired"] <= group["max"]
+def test_node_groups_are_sized_consistently(env: str) -> None:
+    foundation = foundation_of(env)
+    for group in ("monitoring_nodes", "app_nodes"):
+        sizes = foundation[group]
+        assert 1 <= sizes["min"] <= sizes["desired"] <= sizes["max"], (env, group)
+    groups = foundation_locals()["node_groups"]
+    assert "var.observability_namespace" in groups["monitoring"]
+    assert "var.app_namespace" in groups["app"]
 
 
 def test_the_iam_policies_name_their_buckets_and_service_accounts_never_a_wildcard() -> None:

@@ -37,52 +37,32 @@ module "foundation" {
   single_nat_gateway      = true
   flow_log_retention_days = 30
 
-  kubernetes_version  = "1.33"
-  public_access_cidrs = []
-  node_groups = {
-    monitoring = {
-      namespace      = "monitoring"
-      instance_types = ["m6i.large"]
-      min            = 1
-      max            = 3
-      desired        = 2
-      disk_gib       = 50
-      dedicated      = true
-    }
-    app = {
-      namespace      = "mirante-dev"
-      instance_types = ["t3.large"]
-      min            = 1
-      max            = 2
-      desired        = 1
-      disk_gib       = 30
-      dedicated      = false
-    }
+  kubernetes_version      = "1.33"
+  public_access_cidrs     = []
+  observability_namespace = "monitoring"
+  app_namespace           = "mirante-dev"
+  monitoring_nodes = {
+    instance_types = ["m6i.large"]
+    min            = 1
+    max            = 3
+    desired        = 2
+    disk_gib       = 50
+  }
+  app_nodes = {
+    instance_types = ["t3.large"]
+    min            = 1
+    max            = 2
+    desired        = 1
+    disk_gib       = 30
   }
 
   # dev keeps logs and traces on the pods' volumes (config/environments.yaml has no
   # storage: for it): no bucket and no role for Loki or Tempo.
-  buckets = {
-    metrics = { retention_days = 4 }
-    backups = { retention_days = 31 }
+  object_storage = false
+  retention_days = {
+    metrics = 4
+    backups = 31
   }
   noncurrent_days           = 7
   access_log_retention_days = 90
-
-  irsa_roles = {
-    collector = {
-      namespace       = "monitoring"
-      service_account = "opentelemetry-collector"
-      buckets         = ["metrics"]
-      prefix          = "otlp/"
-      write           = true
-    }
-    backups = {
-      namespace       = "mirante-dev"
-      service_account = "mirante-backup"
-      buckets         = ["backups", "metrics"]
-      prefix          = ""
-      write           = true
-    }
-  }
 }

@@ -37,68 +37,34 @@ module "foundation" {
   single_nat_gateway      = false
   flow_log_retention_days = 365
 
-  kubernetes_version  = "1.33"
-  public_access_cidrs = []
-  node_groups = {
-    monitoring = {
-      namespace      = "monitoring"
-      instance_types = ["m6i.xlarge"]
-      min            = 3
-      max            = 9
-      desired        = 6
-      disk_gib       = 50
-      dedicated      = true
-    }
-    app = {
-      namespace      = "mirante-prod"
-      instance_types = ["m6i.large"]
-      min            = 2
-      max            = 6
-      desired        = 3
-      disk_gib       = 30
-      dedicated      = false
-    }
+  kubernetes_version      = "1.33"
+  public_access_cidrs     = []
+  observability_namespace = "monitoring"
+  app_namespace           = "mirante-prod"
+  monitoring_nodes = {
+    instance_types = ["m6i.xlarge"]
+    min            = 3
+    max            = 9
+    desired        = 6
+    disk_gib       = 50
+  }
+  app_nodes = {
+    instance_types = ["m6i.large"]
+    min            = 2
+    max            = 6
+    desired        = 3
+    disk_gib       = 30
   }
 
   # Each bucket keeps its objects one day longer than what reads it: Loki's and Tempo's
   # compactors apply the retention (k8s/helm/values), the lifecycle rule is the backstop.
-  buckets = {
-    logs    = { retention_days = 31 }
-    traces  = { retention_days = 31 }
-    metrics = { retention_days = 31 }
-    backups = { retention_days = 31 }
+  object_storage = true
+  retention_days = {
+    logs    = 31
+    traces  = 31
+    metrics = 31
+    backups = 31
   }
   noncurrent_days           = 7
   access_log_retention_days = 90
-
-  irsa_roles = {
-    loki = {
-      namespace       = "monitoring"
-      service_account = "loki"
-      buckets         = ["logs"]
-      prefix          = ""
-      write           = true
-    }
-    tempo = {
-      namespace       = "monitoring"
-      service_account = "tempo"
-      buckets         = ["traces"]
-      prefix          = ""
-      write           = true
-    }
-    collector = {
-      namespace       = "monitoring"
-      service_account = "opentelemetry-collector"
-      buckets         = ["metrics"]
-      prefix          = "otlp/"
-      write           = true
-    }
-    backups = {
-      namespace       = "mirante-prod"
-      service_account = "mirante-backup"
-      buckets         = ["backups", "metrics"]
-      prefix          = ""
-      write           = true
-    }
-  }
 }

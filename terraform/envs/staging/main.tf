@@ -37,68 +37,34 @@ module "foundation" {
   single_nat_gateway      = true
   flow_log_retention_days = 90
 
-  kubernetes_version  = "1.33"
-  public_access_cidrs = []
-  node_groups = {
-    monitoring = {
-      namespace      = "monitoring"
-      instance_types = ["m6i.large"]
-      min            = 2
-      max            = 4
-      desired        = 3
-      disk_gib       = 50
-      dedicated      = true
-    }
-    app = {
-      namespace      = "mirante-staging"
-      instance_types = ["t3.large"]
-      min            = 1
-      max            = 3
-      desired        = 2
-      disk_gib       = 30
-      dedicated      = false
-    }
+  kubernetes_version      = "1.33"
+  public_access_cidrs     = []
+  observability_namespace = "monitoring"
+  app_namespace           = "mirante-staging"
+  monitoring_nodes = {
+    instance_types = ["m6i.large"]
+    min            = 2
+    max            = 4
+    desired        = 3
+    disk_gib       = 50
+  }
+  app_nodes = {
+    instance_types = ["t3.large"]
+    min            = 1
+    max            = 3
+    desired        = 2
+    disk_gib       = 30
   }
 
   # Each bucket keeps its objects one day longer than what reads it: Loki's and Tempo's
   # compactors apply the retention (k8s/helm/values), the lifecycle rule is the backstop.
-  buckets = {
-    logs    = { retention_days = 8 }
-    traces  = { retention_days = 8 }
-    metrics = { retention_days = 8 }
-    backups = { retention_days = 31 }
+  object_storage = true
+  retention_days = {
+    logs    = 8
+    traces  = 8
+    metrics = 8
+    backups = 31
   }
   noncurrent_days           = 7
   access_log_retention_days = 90
-
-  irsa_roles = {
-    loki = {
-      namespace       = "monitoring"
-      service_account = "loki"
-      buckets         = ["logs"]
-      prefix          = ""
-      write           = true
-    }
-    tempo = {
-      namespace       = "monitoring"
-      service_account = "tempo"
-      buckets         = ["traces"]
-      prefix          = ""
-      write           = true
-    }
-    collector = {
-      namespace       = "monitoring"
-      service_account = "opentelemetry-collector"
-      buckets         = ["metrics"]
-      prefix          = "otlp/"
-      write           = true
-    }
-    backups = {
-      namespace       = "mirante-staging"
-      service_account = "mirante-backup"
-      buckets         = ["backups", "metrics"]
-      prefix          = ""
-      write           = true
-    }
-  }
 }

@@ -5,6 +5,27 @@
 locals {
   name = "mirante-${var.env}"
   tags = merge(var.tags, { "mirante.io/env" = var.env, "managed-by" = "terraform" })
+
+  # A node group per namespace: the observability releases get their own (tainted) nodes.
+  node_groups = {
+    monitoring = merge(var.monitoring_nodes, { namespace = var.observability_namespace, dedicated = true })
+    app        = merge(var.app_nodes, { namespace = var.app_namespace, dedicated = false })
+  }
+
+  # Every environment keeps metrics snapshots and backups in S3; logs and traces too where
+  # it runs Loki and Tempo on object storage (dev keeps them on volumes).
+  signals = var.object_storage ? ["logs", "traces", "metrics", "backups"] : ["metrics", "backups"]
+  buckets = { for signal in local.signals : signal => { retention_days = var.retention_days[signal] } }
+
+  # One IRSA role per service account that uses a bucket, scoped to its buckets.
+  storage_roles = {
+    loki  = { namespace = var.observability_namespace, service_account = "loki", buckets = ["logs"], prefix = "", write = true }
+    tempo = { namespace = var.observability_namespace, service_account = "tempo", buckets = ["traces"], prefix = "", write = true }
+  }
+  irsa_roles = merge(var.object_storage ? local.storage_roles : {}, {
+    collector = { namespace = var.observability_namespace, service_account = "opentelemetry-collector", buckets = ["metrics"], prefix = "otlp/", write = true }
+    backups   = { namespace = var.app_namespace, service_account = "mirante-backup", buckets = ["backups", "metrics"], prefix = "", write = true }
+  })
 }
 
 module "vpc" {
@@ -24,14 +45,14 @@ module "eks" {
   kubernetes_version  = var.kubernetes_version
   subnet_ids          = module.vpc.private_subnet_ids
   public_access_cidrs = var.public_access_cidrs
-  node_groups         = var.node_groups
+  node_groups         = local.node_groups
   tags                = local.tags
 }
 
 module "s3" {
   source                    = "../s3"
   name_prefix               = local.name
-  buckets                   = var.buckets
+  buckets                   = local.buckets
   noncurrent_days           = var.noncurrent_days
   access_log_retention_days = var.access_log_retention_days
   tags                      = local.tags
@@ -42,7 +63,7 @@ module "iam" {
   name_prefix       = local.name
   oidc_provider_arn = module.eks.oidc_provider_arn
   oidc_issuer       = module.eks.oidc_issuer
-  roles             = var.irsa_roles
+  roles             = local.irsa_roles
   bucket_arns       = module.s3.bucket_arns
   kms_key_arn       = module.s3.kms_key_arn
   tags              = local.tags

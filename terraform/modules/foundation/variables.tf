@@ -33,22 +33,46 @@ variable "public_access_cidrs" {
   type        = list(string)
 }
 
-variable "node_groups" {
-  description = "One node group per namespace (see module eks)."
-  type = map(object({
-    namespace      = string
+variable "observability_namespace" {
+  description = "The namespace of the observability releases (config/environments.yaml: namespaces.observability)."
+  type        = string
+}
+
+variable "app_namespace" {
+  description = "The app's namespace (config/environments.yaml: namespaces.app)."
+  type        = string
+}
+
+variable "monitoring_nodes" {
+  description = "The observability node group: instance types, sizes, disk."
+  type = object({
     instance_types = list(string)
     min            = number
     max            = number
     desired        = number
     disk_gib       = number
-    dedicated      = bool
-  }))
+  })
 }
 
-variable "buckets" {
-  description = "One bucket per signal and its retention in days (see module s3)."
-  type        = map(object({ retention_days = number }))
+variable "app_nodes" {
+  description = "The app's node group: instance types, sizes, disk."
+  type = object({
+    instance_types = list(string)
+    min            = number
+    max            = number
+    desired        = number
+    disk_gib       = number
+  })
+}
+
+variable "object_storage" {
+  description = "Loki and Tempo on S3 (buckets and IRSA roles for logs and traces); false: on volumes."
+  type        = bool
+}
+
+variable "retention_days" {
+  description = "Days each signal's bucket keeps its objects: logs, traces (with object_storage), metrics, backups."
+  type        = map(number)
 }
 
 variable "noncurrent_days" {
@@ -59,17 +83,6 @@ variable "noncurrent_days" {
 variable "access_log_retention_days" {
   description = "Days the buckets' access logs are kept."
   type        = number
-}
-
-variable "irsa_roles" {
-  description = "One IRSA role per service account (see module iam)."
-  type = map(object({
-    namespace       = string
-    service_account = string
-    buckets         = list(string)
-    prefix          = string
-    write           = bool
-  }))
 }
 
 variable "tags" {
