@@ -1,7 +1,8 @@
 """The security job: bandit, pip-audit, the secret scan and checkov, with an evidence file.
 
 - **bandit** over ``src/`` and ``app/``: a high-severity finding fails; medium ones are
-  listed. A finding is justified in place with ``# nosec <test id>`` and its reason.
+  listed. A finding is justified in place with ``# nosec <test id>`` and its reason. The
+  same scan must catch the planted finding of ``tests/fixtures/security/tls_off.py``.
 - **pip-audit** of the project's environment and of the app's pinned requirements. An
   audit that could not ask its advisory service about a package (no network, a package
   the service does not know) is reported **skipped** with the reason, never passed.
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from mirante.files import atomic_write
 
@@ -61,18 +63,26 @@ def _run(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def bandit(root: Path) -> Check:
-    """High severity fails; medium is reported."""
+def _bandit(root: Path, targets: Sequence[str]) -> list[dict[str, Any]] | str:
+    """The findings of bandit over ``targets``, or why it did not run."""
     done = _run(
-        [sys.executable, "-m", "bandit", "-r", *BANDIT_TARGETS, "-x", ",".join(BANDIT_EXCLUDE),
+        [sys.executable, "-m", "bandit", "-r", *targets, "-x", ",".join(BANDIT_EXCLUDE),
          "-f", "json", "-q"],
         root,
     )  # fmt: skip
     try:
-        results = json.loads(done.stdout)["results"]
+        results: list[dict[str, Any]] = json.loads(done.stdout)["results"]
     except (ValueError, KeyError):
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return Check("bandit", FAIL, f"bandit did not run: {last}")
+        return f"bandit did not run: {last}"
+    return results
+
+
+def bandit(root: Path) -> Check:
+    """High severity fails; medium is reported."""
+    results = _bandit(root, BANDIT_TARGETS)
+    if isinstance(results, str):
+        return Check("bandit", FAIL, results)
     shown = [
         f"{r['issue_severity'].lower()} {r['test_id']} {r['filename']}:{r['line_number']} "
         f"{r['issue_text']}"
@@ -87,6 +97,22 @@ def bandit(root: Path) -> Check:
         "bandit", PASS, f"no high-severity finding in {', '.join(BANDIT_TARGETS)}; "
         f"{medium} medium reported", shown,
     )  # fmt: skip
+
+
+PLANTED_FINDING = "tests/fixtures/security/tls_off.py"
+
+
+def bandit_catches_a_planted_finding(root: Path) -> Check:
+    """The gate itself: bandit must report the planted high-severity finding."""
+    name = "bandit catches a planted high finding"
+    results = _bandit(root, [PLANTED_FINDING])
+    if isinstance(results, str):
+        return Check(name, FAIL, results)
+    high = [f"{r['test_id']} {r['filename']}:{r['line_number']}" for r in results
+            if r["issue_severity"] == "HIGH"]  # fmt: skip
+    if not high:
+        return Check(name, FAIL, f"bandit found nothing high in {PLANTED_FINDING}: no gate")
+    return Check(name, PASS, f"{PLANTED_FINDING}: {', '.join(high)}")
 
 
 def audit_result(label: str, text: str, stderr: str) -> Check:
@@ -221,6 +247,7 @@ def run(root: Path) -> Report:
     """Every check, and the evidence under ``artifacts/security/<UTC>/``."""
     checks = [
         bandit(root),
+        bandit_catches_a_planted_finding(root),
         pip_audit(root, "pip-audit (project)", ["--local", "--skip-editable"]),
         # Every requirement of the app is pinned: audited as pinned, without resolving.
         pip_audit(root, "pip-audit (app)", ["-r", "app/requirements.txt", "--no-deps"]),

@@ -41,6 +41,20 @@ resource "aws_iam_role_policy_attachment" "cluster" {
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
 }
 
+# The key's policy leaves its use to IAM: the cluster may use this one key, for secrets.
+resource "aws_iam_role_policy" "cluster_secrets_key" {
+  name = "secrets-key"
+  role = aws_iam_role.cluster.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:ListGrants", "kms:CreateGrant"]
+      Resource = aws_kms_key.secrets.arn
+    }]
+  })
+}
+
 resource "aws_eks_cluster" "this" {
   # checkov:skip=CKV_AWS_38:The API is public only to var.public_access_cidrs, whose validation refuses 0.0.0.0/0; every environment leaves it empty (private API)
   # checkov:skip=CKV_AWS_39:Public access is off unless var.public_access_cidrs names ranges, and then only for those (see CKV_AWS_38)
@@ -62,14 +76,17 @@ resource "aws_eks_cluster" "this" {
     }
   }
 
+  # Access entries only (no aws-auth ConfigMap); whoever creates the cluster administers it,
+  # and grants others with access entries.
   access_config {
-    authentication_mode = "API"
+    authentication_mode                         = "API"
+    bootstrap_cluster_creator_admin_permissions = true
   }
 
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
   tags                      = var.tags
 
-  depends_on = [aws_iam_role_policy_attachment.cluster]
+  depends_on = [aws_iam_role_policy_attachment.cluster, aws_iam_role_policy.cluster_secrets_key]
 }
 
 resource "aws_iam_openid_connect_provider" "this" {
