@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from invoke.context import Context
+from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from mirante import settings as settings_mod
@@ -57,7 +58,7 @@ def load(
     _render(result)
     print(f"report: {paths[-1]} (and report.json, {len(paths) - 2} plots beside it)")
     if result.run.interrupted:
-        print("interrupted: the report holds what was measured until then")
+        raise Exit("interrupted: the report holds what was measured until then", code=130)
 
 
 class _Progress:
