@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from run import PORTS, PROJECT  # noqa: E402
 
-from mirante import settings, stack  # noqa: E402
+from mirante import settings, stack, waits  # noqa: E402
 from mirante.files import linked_checkout  # noqa: E402
 from mirante.load import generator, signals  # noqa: E402
 
@@ -105,18 +105,17 @@ def compacted_bytes_per_sample(config: settings.Settings, work: Path) -> None:
     prometheus = signals.Prometheus("http://127.0.0.1:29190")
     try:
         started = time.monotonic()
-        compactions = 0.0
-        while time.monotonic() - started < 900:
-            time.sleep(10)
+
+        def compacted() -> bool:
             try:
-                compactions = prometheus.scalar("sum(prometheus_tsdb_compactions_total)") or 0
+                done = prometheus.scalar("sum(prometheus_tsdb_compactions_total)") or 0
             except requests.RequestException:
-                continue
+                return False
             print(f"  waiting for the first compaction: {time.monotonic() - started:.0f} s",
                   flush=True)  # fmt: skip
-            if compactions >= 1:
-                break
-        if compactions < 1:
+            return done >= 1
+
+        if not waits.until(compacted, 900, 10.0):
             raise SystemExit("no compaction within 15 minutes")
         projected = signals.bytes_per_sample(prometheus)
         data = work / "tsdb"

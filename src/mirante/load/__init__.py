@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 
+from mirante import waits
 from mirante.errors import BadArgument, ServiceUnreachable
 from mirante.load import generator, projection, signals
 from mirante.load.generator import Tick
@@ -174,8 +175,10 @@ def run(
             sampler.stop()
     ingest = signals.Ingest()
     if prometheus and before:
-        say(f"waiting {interval + 1:g} s for a scrape after the load")
-        time.sleep(interval + 1)
+        ended = time.time()
+        say(f"waiting for every target's next scrape (every {interval:g} s)")
+        if not waits.until(lambda: _scraped_since(prometheus, ended), interval * 3 + 5, 1.0):
+            say("not every target was scraped again: the last readings are used")
         after = signals.snapshot(prometheus, time.time())
         ingest = signals.ingest(prometheus, before, after, started, generator.WINDOW, why_not)
     else:
@@ -210,6 +213,12 @@ def run(
     return result
 
 
+def _scraped_since(prometheus: signals.Prometheus, ended: float) -> bool:
+    """Whether every target has been scraped since ``ended`` (the newest ``up`` of each)."""
+    oldest = prometheus.scalar("min(timestamp(up))")
+    return oldest is not None and oldest > ended
+
+
 def _answers(target: Target) -> None:
     url = f"{target.app}/healthcheck"
     try:
@@ -228,7 +237,6 @@ def _scraped(
     if prometheus is None:
         return {}, 0.0
     try:
-        up = prometheus.jobs_up()
         interval = prometheus.scrape_interval()
     except requests.RequestException as exc:
         raise ServiceUnreachable(
@@ -240,8 +248,18 @@ def _scraped(
         from mirante.docker import service_states
 
         states = service_states(settings.project_name)
+    jobs = {c.job for c in signals.COUNTERS}
+    running = {job for job in jobs if states.get(job) in ("healthy", "running")}
+    # A stack just started may not have scraped every target yet: give it two intervals.
+    up: set[str] = set()
+
+    def all_up() -> bool:
+        up.update(prometheus.jobs_up())
+        return running <= up
+
+    waits.until(all_up, interval * 2 + 2, 1.0)
     why: dict[str, str] = {}
-    for job in {c.job for c in signals.COUNTERS} - up:
+    for job in jobs - up:
         state = states.get(job)
         if target.env == "local" and state not in ("healthy", "running"):
             why[job] = f"{job} is not running ({state or 'no container'})"
