@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,35 @@ def test_the_infra_tasks_refuse_in_one_line(checkout: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "terraform -chdir=terraform/envs/dev init -input=false -no-color" in shown.stdout
     assert not (checkout / ".mirante" / "infra" / "dev.tfplan").exists()
+
+
+def test_a_plan_asks_before_its_confirmed_step_and_stops_at_the_first_failure(
+    config: settings_mod.Settings,
+) -> None:
+    if not shutil.which("terraform"):
+        pytest.skip("terraform is not on PATH (this machine preinstalls it; install 1.11+)")
+    env = config.environments.get("dev")
+    said: list[str] = []
+    steps = [
+        plans.Step("version", Command(("terraform", "version"))),
+        plans.Step("note", action=lambda out: f"saw {out.split()[0]} {out.split()[1][:2]}"),
+        plans.Step(
+            "apply", Command(("terraform", "-chdir=terraform/nowhere", "init")), confirm=True
+        ),
+        plans.Step("never", action=lambda out: said.append("never") or ""),
+    ]
+    plan = plans.Plan("infra.apply", env, plans.Guard("ok", "checked"), steps)
+    with pytest.raises(InfraError) as failed:
+        plan.run(
+            config.root,
+            ask=lambda step: said.append(f"ask {step.title}"),
+            before=lambda step: said.append(f"before {step.title}"),
+            after=lambda step, output: said.append(f"after {step.title}: {output[:12]}"),
+        )
+    assert said == [
+        "before version", "after version: Terraform v1",
+        "before note", "after note: saw Terrafor",
+        "ask apply", "before apply",
+    ]  # fmt: skip
+    assert str(failed.value).startswith("dev: terraform -chdir=terraform/nowhere init failed:")
+    assert "\n" not in str(failed.value)

@@ -59,6 +59,7 @@ class Plan:
         self,
         root: Path,
         ask: Callable[[Step], None],
+        before: Callable[[Step], None] = lambda step: None,
         after: Callable[[Step, str], None] = lambda step, output: None,
     ) -> None:
         """Run the steps in order; ``ask`` before a confirmed one; the first failure stops.
@@ -74,6 +75,7 @@ class Plan:
         for step in self.steps:
             if step.confirm:
                 ask(step)
+            before(step)
             if step.command is not None:
                 output = terraform.run(step.command, self.env.name, root).stdout
             elif step.action is not None:

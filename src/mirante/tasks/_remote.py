@@ -8,7 +8,7 @@ protection wants it, then runs the steps one by one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from invoke.exceptions import Exit
 
@@ -18,7 +18,29 @@ from mirante.settings import Settings
 from mirante.tasks._cli import confirm
 
 if TYPE_CHECKING:
-    from mirante.remote.plans import Plan, Step
+    from mirante.remote.guard import Guard
+    from mirante.remote.plans import Plan
+
+
+class Shown(Protocol):
+    """What :func:`show` prints of a plan (a remote one, or infra's)."""
+
+    task: str
+    env: Environment
+    notes: list[str]
+
+    @property
+    def guard(self) -> Guard: ...
+
+    def lines(self) -> list[str]: ...
+
+
+class Titled(Protocol):
+    """A step, as :func:`_before` and :func:`_after` name it."""
+
+    @property
+    def title(self) -> str: ...
+
 
 ENV_HELP = "dev, staging or prod (config/environments.yaml)"
 DRY_HELP = "print the guarded plan, the exact commands, and run nothing"
@@ -34,7 +56,7 @@ def environment(name: str) -> tuple[Settings, Environment]:
     return settings, settings.environments.get(name)
 
 
-def show(plan: Plan, dry_run: bool) -> None:
+def show(plan: Shown, dry_run: bool) -> None:
     print(f"# {plan.task}{': dry run, nothing is executed' if dry_run else ''}")
     print(f"# guard: {plan.guard.status}: {plan.guard.detail}")
     print(f"# protection: {plan.env.protection}")
@@ -44,11 +66,11 @@ def show(plan: Plan, dry_run: bool) -> None:
         print(f"# note: {note}")
 
 
-def _before(step: Step) -> None:
+def _before(step: Titled) -> None:
     print(f"--> {step.title}", flush=True)
 
 
-def _after(step: Step, output: str) -> None:
+def _after(step: Titled, output: str) -> None:
     for line in output.rstrip().splitlines():
         print(f"    {line}")
 

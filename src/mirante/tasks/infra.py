@@ -15,7 +15,7 @@ from invoke.context import Context
 from invoke.tasks import task
 
 from mirante.tasks._cli import confirm, exits_cleanly
-from mirante.tasks._remote import DRY_HELP, ENV_HELP, environment
+from mirante.tasks._remote import DRY_HELP, ENV_HELP, _after, _before, environment, show
 
 if TYPE_CHECKING:
     from mirante.infra.plans import Plan, Step
@@ -30,13 +30,7 @@ def _execute(
 ) -> None:
     settings, chosen = environment(env)
     plan = build(settings, chosen, dry_run)
-    print(f"# {plan.task}{': dry run, nothing is executed' if dry_run else ''}")
-    print(f"# guard: {plan.guard.status}: {plan.guard.detail}")
-    print(f"# protection: {chosen.protection}")
-    for line in plan.lines():
-        print(line)
-    for note in plan.notes:
-        print(f"# note: {note}")
+    show(plan, dry_run)
     if dry_run:
         return
 
@@ -44,12 +38,7 @@ def _execute(
         confirm(f"{plan.task}: {step.title} in {chosen.name}, as planned above?", yes,
                 type_name=chosen.name)  # fmt: skip
 
-    def before_after(step: Step, output: str) -> None:
-        print(f"--> {step.title}", flush=True)
-        for line in output.rstrip().splitlines():
-            print(f"    {line}")
-
-    plan.run(settings.root, ask, before_after)
+    plan.run(settings.root, ask, _before, _after)
     if plan.task == "infra.apply":
         print(f"{chosen.name} provisioned (outputs in .mirante/infra/{chosen.name}.json)")
     else:
