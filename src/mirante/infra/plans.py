@@ -18,27 +18,8 @@ from mirante.infra import outputs, terraform
 from mirante.infra.terraform import Terraform
 from mirante.remote.environments import Aws, Environment
 from mirante.remote.guard import Guard, authorise
-from mirante.remote.kube import Command
+from mirante.remote.plans import Step
 from mirante.settings import Settings
-
-
-@dataclass(frozen=True)
-class Step:
-    """A Terraform command, or a step of mirante's own (``action``, given the last output).
-
-    ``confirm``: ask before this step (after the plan has been shown).
-    """
-
-    title: str
-    command: Command | None = None
-    action: Callable[[str], str] | None = None
-    confirm: bool = False
-
-    def shown(self) -> str:
-        """The step as one line, as dry-run prints it."""
-        if self.command is None:
-            return f"# mirante: {self.title}"
-        return self.command.shown()
 
 
 @dataclass

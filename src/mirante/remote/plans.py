@@ -57,6 +57,8 @@ class Step:
     save_to: Path | None = None
     # Turns the command's failure into one that says why (what a rollout waited on).
     on_failure: Callable[[KubeCommandError], MiranteError] | None = None
+    # Ask before this step, once the plan's output so far has been shown (infra.apply).
+    confirm: bool = False
 
     def shown(self) -> str:
         """The step as one line, as dry-run prints it."""

@@ -18,8 +18,9 @@ from mirante.tasks._cli import confirm, exits_cleanly
 from mirante.tasks._remote import DRY_HELP, ENV_HELP, _after, _before, environment, show
 
 if TYPE_CHECKING:
-    from mirante.infra.plans import Plan, Step
+    from mirante.infra.plans import Plan
     from mirante.remote.environments import Environment
+    from mirante.remote.plans import Step
     from mirante.settings import Settings
 
 YES_HELP = "do not ask before applying (the environment is named on the command line)"
