@@ -40,7 +40,10 @@ def test_the_shipped_file_defines_dev_staging_prod_with_rising_protection() -> N
     assert envs.get("dev").storage is None
     prod = envs.get("prod").storage
     assert prod is not None
-    assert (prod.logs_bucket, prod.traces_bucket) == ("mirante-prod-logs", "mirante-prod-traces")
+    assert (prod.logs_bucket, prod.traces_bucket) == (
+        "mirante-prod-logs-222222222222",
+        "mirante-prod-traces-222222222222",
+    )
     assert prod.loki_role.startswith("arn:aws:iam::")
     assert prod.loki_role.endswith("/mirante-prod-loki")
 
@@ -73,7 +76,11 @@ def test_malformed_yaml_is_reported_with_line_and_column(tmp_path: Path, envs_te
         ("    region: eu-west-1", "    region: Europe", r"staging\.storage\.region is 'Europe'"),
         ("region: eu-west-1}", "region: Europe}", r"dev\.aws\.region is 'Europe'; expected e"),
         ('account: "222222222222"', "account: 2222", r"prod\.aws\.account is 2222; expected a 12"),
-        ("logs: mirante-prod-logs", "logs: Prod_Logs", r"prod\.storage\.buckets\.logs"),
+        (
+            "logs: mirante-prod-logs-222222222222",
+            "logs: Prod_Logs",
+            r"prod\.storage\.buckets\.logs",
+        ),
         (
             "loki: arn:aws:iam::111111111111:role/mirante-staging-loki",
             "loki: arn:aws:iam::1111:role/x",

@@ -158,6 +158,7 @@ def terraform_outputs(region: str = "eu-west-1") -> str:
             "tempo": "arn:aws:iam::111111111111:role/tf-tempo",
             "collector": "arn:aws:iam::111111111111:role/tf-collector",
         },
+        "volumes_kms_key_arn": "arn:aws:kms:eu-west-1:111111111111:key/tf-volumes",
     }
     return json.dumps({k: {"sensitive": False, "type": "x", "value": v} for k, v in values.items()})
 
@@ -169,7 +170,7 @@ def test_kept_outputs_replace_the_environments_file_in_the_generated_values(
     storage, source = generated.storage_of(config, staging)
     assert source == "environments.yaml"
     assert storage is not None
-    assert storage.logs_bucket == "mirante-staging-logs"
+    assert storage.logs_bucket == "mirante-staging-logs-111111111111"
     outputs.write(config.root, "staging", outputs.parse(terraform_outputs(), "staging"))
     storage, source = generated.storage_of(config, staging)
     assert source == "Terraform's outputs (.mirante/infra/staging.json)"
@@ -184,6 +185,13 @@ def test_kept_outputs_replace_the_environments_file_in_the_generated_values(
     values = generated.release_values(config, staging, collector)
     assert values is not None
     assert values["serviceAccount"]["annotations"][generated.IRSA].endswith("role/tf-collector")
+    # The StorageClass encrypts volumes with Terraform's key.
+    made = generated.storage_class(config, staging)
+    assert made["parameters"]["kmsKeyId"].endswith("key/tf-volumes")
+    assert made["reclaimPolicy"] == "Delete"
+    assert generated.storage_class(config, config.environments.get("prod"))["reclaimPolicy"] == (
+        "Retain"  # prod forbids destructive tasks: a deleted claim keeps its volume
+    )
     # dev keeps its logs on volumes: outputs do not move it to S3.
     outputs.write(config.root, "dev", outputs.parse(terraform_outputs(), "dev"))
     assert generated.storage_of(config, config.environments.get("dev")) == (None, "")

@@ -30,6 +30,24 @@ def unquote(value: Any) -> Any:
     return value.strip('"') if isinstance(value, str) else value
 
 
+def child(mapping: dict[str, Any], name: str) -> Any:
+    """``mapping[name]``, whether python-hcl2 kept the label's quotes or not."""
+    (found,) = [v for k, v in mapping.items() if unquote(k) == name]
+    return found
+
+
+def resources(module: str, kind: str) -> dict[str, dict[str, Any]]:
+    """Every resource (or data source, ``data.<kind>``) of ``kind`` in a module, by name."""
+    section, kind = ("data", kind[5:]) if kind.startswith("data.") else ("resource", kind)
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted((TERRAFORM / "modules" / module).glob("*.tf")):
+        for block in load(path).get(section, []):
+            for kind_name, bodies in block.items():
+                if unquote(kind_name) == kind:
+                    found |= {unquote(k): v for k, v in bodies.items()}
+    return found
+
+
 def load(path: Path) -> dict[str, Any]:
     with path.open() as handle:
         parsed: dict[str, Any] = hcl2.load(handle)
@@ -101,14 +119,16 @@ def test_each_env_outputs_what_the_k8s_layer_reads(env: str) -> None:
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_each_env_keeps_its_state_in_s3_locked_in_dynamodb(env: str) -> None:
+def test_each_env_keeps_its_state_in_s3_locked_there(env: str) -> None:
+    """S3-native locking (use_lockfile): the DynamoDB table is deprecated for it."""
     (settings,) = load(TERRAFORM / "envs" / env / "main.tf")["terraform"]
     (backend,) = settings["backend"]
-    s3 = backend['"s3"']
+    s3 = child(backend, "s3")
     aws = env_settings().environments.get(env).aws
     assert aws is not None
     assert unquote(s3["key"]) == f"{env}/foundation.tfstate"
-    assert unquote(s3["dynamodb_table"]) == "mirante-tflock"
+    assert s3["use_lockfile"] is True
+    assert "dynamodb_table" not in s3
     assert s3["encrypt"] is True
     assert unquote(s3["bucket"]) == f"mirante-tfstate-{aws.account}"
     assert unquote(s3["region"]) == aws.region
@@ -158,7 +178,7 @@ def test_buckets_outlive_what_reads_them_by_at_most_a_few_days(env: str) -> None
 
 def test_object_storage_makes_the_logs_and_traces_buckets_and_roles() -> None:
     found = foundation_locals()
-    assert '["logs", "traces", "metrics", "backups"]' in found["signals"]
+    assert '["logs", "traces", "metrics", "backups"]' in found["signals"].replace("'", '"')
     roles = found["storage_roles"]
     assert [unquote(b) for b in roles["loki"]["buckets"]] == ["logs"]
     assert [unquote(b) for b in roles["tempo"]["buckets"]] == ["traces"]
@@ -175,15 +195,20 @@ def test_the_environments_file_names_the_buckets_and_roles_terraform_makes(env: 
     if chosen.storage is None:
         return
     assert chosen.aws is not None
-    # module s3 names buckets <prefix>-<signal>; module iam names roles <prefix>-<name>.
+    # module s3 names buckets <prefix>-<signal>-<account> (the suffix, when set, instead);
+    # module iam names roles <prefix>-<name>.
     prefix = f"mirante-{env}"
-    assert chosen.storage.logs_bucket == f"{prefix}-logs"
-    assert chosen.storage.traces_bucket == f"{prefix}-traces"
-    assert chosen.storage.loki_role == f"arn:aws:iam::{chosen.aws.account}:role/{prefix}-loki"
-    assert chosen.storage.tempo_role == f"arn:aws:iam::{chosen.aws.account}:role/{prefix}-tempo"
-    s3 = load(TERRAFORM / "modules" / "s3" / "main.tf")["resource"]
-    bucket = next(r['"aws_s3_bucket"']['"this"'] for r in s3 if '"aws_s3_bucket"' in r)
-    assert unquote(bucket["bucket"]) == "${var.name_prefix}-${each.key}"
+    assert unquote(foundation["bucket_suffix"]) == ""
+    account = chosen.aws.account
+    assert chosen.storage.logs_bucket == f"{prefix}-logs-{account}"
+    assert chosen.storage.traces_bucket == f"{prefix}-traces-{account}"
+    assert chosen.storage.loki_role == f"arn:aws:iam::{account}:role/{prefix}-loki"
+    assert chosen.storage.tempo_role == f"arn:aws:iam::{account}:role/{prefix}-tempo"
+    bucket = resources("s3", "aws_s3_bucket")["this"]
+    assert unquote(bucket["bucket"]) == "${local.names[each.key]}"
+    (names,) = load(TERRAFORM / "modules" / "s3" / "main.tf")["locals"]
+    assert '"${var.name_prefix}-${signal}-${local.suffix}"' in names["names"]
+    assert "data.aws_caller_identity.current.account_id" in names["suffix"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -224,3 +249,70 @@ def test_plan_with_real_providers_runs_only_where_a_mirror_is_configured(tmp_pat
                 capture_output=True, text=True, check=False, timeout=600,
             )  # fmt: skip
             assert done.returncode == 0, (env, args, done.stdout + done.stderr)
+
+
+def test_no_module_writes_the_partition_in_an_arn() -> None:
+    """arn:aws: is wrong in GovCloud and China: every ARN takes aws_partition's."""
+    for path in sorted(TERRAFORM.rglob("*.tf")):
+        assert "arn:aws:" not in path.read_text(), path
+
+
+def test_the_cluster_gets_the_ebs_csi_driver_with_its_irsa_role() -> None:
+    """Without it no volume is made (EKS >= 1.23): every release rolls back."""
+    addon = resources("eks", "aws_eks_addon")["ebs_csi"]
+    assert unquote(addon["addon_name"]) == "aws-ebs-csi-driver"
+    assert unquote(addon["service_account_role_arn"]) == "${aws_iam_role.ebs_csi.arn}"
+    trust = resources("eks", "data.aws_iam_policy_document")["ebs_csi_trust"]
+    conditions = {unquote(c["variable"]): c["values"] for c in trust["statement"][0]["condition"]}
+    assert conditions == {
+        "${local.oidc}:sub": ["system:serviceaccount:kube-system:ebs-csi-controller-sa"],
+        "${local.oidc}:aud": ["sts.amazonaws.com"],
+    }
+    attached = resources("eks", "aws_iam_role_policy_attachment")["ebs_csi"]
+    assert unquote(attached["policy_arn"]).endswith(
+        ":iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+    )
+    key = resources("eks", "data.aws_iam_policy_document")["ebs_csi_key"]
+    assert {tuple(s["resources"]) for s in key["statement"]} == {("${aws_kms_key.cluster.arn}",)}
+    assert "${aws_eks_node_group.this}" in addon["depends_on"]  # its controller needs nodes
+
+
+def test_the_storage_class_is_encrypted_with_the_module_key_that_terraform_outputs() -> None:
+    from mirante.remote import generated
+
+    outputs_tf = blocks(TERRAFORM / "modules" / "eks", "output")
+    assert unquote(outputs_tf["volumes_kms_key_arn"]["value"]) == "${aws_kms_key.cluster.arn}"
+    assert "volumes_kms_key_arn" in outputs.K8S_READS
+    config = env_settings()
+    made = generated.storage_class(config, config.environments.get("prod"))
+    assert made["provisioner"] == "ebs.csi.aws.com"  # the add-on's driver
+    assert made["parameters"]["type"] == "gp3"
+    assert made["volumeBindingMode"] == "WaitForFirstConsumer"
+
+
+def test_operators_and_ci_get_access_entries_and_the_api_its_networks() -> None:
+    entries = resources("eks", "aws_eks_access_entry")["admin"]
+    assert unquote(entries["for_each"]) == "${local.admins}"
+    (admins,) = [b for b in load(TERRAFORM / "modules" / "eks" / "main.tf")["locals"]
+                 if "admins" in b]  # fmt: skip
+    assert "var.operator_role_arns" in admins["admins"]
+    assert "var.ci_role_arns" in admins["admins"]
+    association = resources("eks", "aws_eks_access_policy_association")["admin"]
+    assert unquote(association["policy_arn"]).endswith(
+        ":eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+    )
+    ingress = resources("eks", "aws_vpc_security_group_ingress_rule")["api"]
+    assert unquote(ingress["for_each"]) == "${toset(var.api_allowed_cidrs)}"
+    assert (ingress["from_port"], ingress["to_port"]) == (443, 443)
+    assert "cluster_security_group_id" in unquote(ingress["security_group_id"])
+
+
+def test_the_control_plane_log_group_is_made_with_retention_and_the_key() -> None:
+    group = resources("eks", "aws_cloudwatch_log_group")["cluster"]
+    assert unquote(group["name"]) == "${local.log_group}"
+    assert unquote(group["retention_in_days"]) == "${var.log_retention_days}"
+    assert unquote(group["kms_key_id"]) == "${aws_kms_key.cluster.arn}"
+    cluster = resources("eks", "aws_eks_cluster")["this"]
+    assert "${aws_cloudwatch_log_group.cluster}" in cluster["depends_on"]
+    (first, *_) = load(TERRAFORM / "modules" / "eks" / "main.tf")["locals"]
+    assert unquote(first["log_group"]) == "/aws/eks/${var.name}/cluster"

@@ -16,7 +16,14 @@ from mirante.files import atomic_write
 
 OUTPUTS_DIR = Path(".mirante") / "infra"
 # What the Kubernetes layer reads; every environment's outputs.tf must declare them.
-K8S_READS = ("region", "buckets", "irsa_role_arns", "cluster_name", "cluster_endpoint")
+K8S_READS = (
+    "region",
+    "buckets",
+    "irsa_role_arns",
+    "cluster_name",
+    "cluster_endpoint",
+    "volumes_kms_key_arn",
+)
 
 
 def path(root: Path, env: str) -> Path:

@@ -81,11 +81,11 @@ def aws_of(env: Environment) -> Aws:
 
 def module_settings(aws: Aws) -> dict[str, str]:
     """The region and allowed accounts the root module's AWS provider sets (from its HCL)."""
-    import hcl2
+    from hcl2.api import load as load_hcl
 
     try:
         with (aws.terraform / "main.tf").open() as handle:
-            document: dict[str, Any] = hcl2.load(handle)
+            document: dict[str, Any] = load_hcl(handle)
     except Exception as exc:  # python-hcl2 raises lark's many error types
         raise InfraError(f"{aws.terraform / 'main.tf'} does not parse: {exc}") from None
     for provider in document.get("provider", []):

@@ -1,4 +1,4 @@
-# The prod environment's AWS foundation. Its state is in S3, locked in DynamoDB; run it
+# The prod environment's AWS foundation. Its state is in S3, locked there (use_lockfile); run it
 # through `invoke infra.plan|apply|destroy|output prod`, which checks first that the
 # credentials are account 222222222222 (config/environments.yaml, aws:).
 
@@ -11,11 +11,11 @@ terraform {
     }
   }
   backend "s3" {
-    bucket         = "mirante-tfstate-222222222222"
-    key            = "prod/foundation.tfstate"
-    region         = "eu-west-1"
-    dynamodb_table = "mirante-tflock"
-    encrypt        = true
+    bucket       = "mirante-tfstate-222222222222"
+    key          = "prod/foundation.tfstate"
+    region       = "eu-west-1"
+    use_lockfile = true # S3-native locking (Terraform >= 1.10): no lock table
+    encrypt      = true
   }
 }
 
@@ -37,10 +37,18 @@ module "foundation" {
   single_nat_gateway      = false
   flow_log_retention_days = 365
 
-  kubernetes_version      = "1.33"
-  public_access_cidrs     = []
-  observability_namespace = "monitoring"
-  app_namespace           = "mirante-prod"
+  kubernetes_version = "1.33"
+  # Who reaches the API: it is private to the VPC. Name the VPN or bastion networks that
+  # run k8s.install (api_allowed_cidrs), and the IAM roles of the operators and of CI
+  # (access entries); the cluster's creator is an admin anyway. public_access_cidrs opens
+  # the public endpoint to the ranges it names (0.0.0.0/0 is refused).
+  public_access_cidrs              = []
+  api_allowed_cidrs                = []
+  operator_role_arns               = []
+  ci_role_arns                     = []
+  control_plane_log_retention_days = 365
+  observability_namespace          = "monitoring"
+  app_namespace                    = "mirante-prod"
   monitoring_nodes = {
     instance_types = ["m6i.xlarge"]
     min            = 3
@@ -65,6 +73,7 @@ module "foundation" {
     metrics = 31
     backups = 31
   }
+  bucket_suffix             = "" # the account id: bucket names are global to S3
   noncurrent_days           = 7
   access_log_retention_days = 90
 }

@@ -24,3 +24,8 @@ output "irsa_role_arns" {
   description = "Each service account's IRSA role: loki, tempo, collector, backups."
   value       = module.foundation.irsa_role_arns
 }
+
+output "volumes_kms_key_arn" {
+  description = "The key volumes are encrypted with (the StorageClass k8s.install makes)."
+  value       = module.foundation.volumes_kms_key_arn
+}

@@ -15,5 +15,10 @@ output "oidc_provider_arn" {
 
 output "oidc_issuer" {
   description = "The cluster's OIDC issuer, without https://: the prefix of IRSA conditions."
-  value       = replace(aws_eks_cluster.this.identity[0].oidc[0].issuer, "https://", "")
+  value       = local.oidc
+}
+
+output "volumes_kms_key_arn" {
+  description = "The key volumes are encrypted with (the StorageClass's kmsKeyId)."
+  value       = aws_kms_key.cluster.arn
 }

@@ -22,6 +22,30 @@ variable "public_access_cidrs" {
   }
 }
 
+variable "api_allowed_cidrs" {
+  description = "Networks (a VPN, a bastion's) let in on 443 to the private API endpoint."
+  type        = list(string)
+  validation {
+    condition     = !contains(var.api_allowed_cidrs, "0.0.0.0/0")
+    error_message = "api_allowed_cidrs must not contain 0.0.0.0/0: name the VPN or bastion ranges."
+  }
+}
+
+variable "operator_role_arns" {
+  description = "IAM roles of the people who operate the cluster: each gets an access entry, cluster admin."
+  type        = list(string)
+}
+
+variable "ci_role_arns" {
+  description = "IAM roles CI runs k8s.install as: each gets an access entry, cluster admin (helm installs CRDs)."
+  type        = list(string)
+}
+
+variable "log_retention_days" {
+  description = "Days the control-plane logs (/aws/eks/<name>/cluster) are kept."
+  type        = number
+}
+
 variable "node_groups" {
   description = "One managed node group per namespace: its size, instances and whether it is dedicated (tainted)."
   type = map(object({

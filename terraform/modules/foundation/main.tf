@@ -45,6 +45,10 @@ module "eks" {
   kubernetes_version  = var.kubernetes_version
   subnet_ids          = module.vpc.private_subnet_ids
   public_access_cidrs = var.public_access_cidrs
+  api_allowed_cidrs   = var.api_allowed_cidrs
+  operator_role_arns  = var.operator_role_arns
+  ci_role_arns        = var.ci_role_arns
+  log_retention_days  = var.control_plane_log_retention_days
   node_groups         = local.node_groups
   tags                = local.tags
 }
@@ -52,6 +56,7 @@ module "eks" {
 module "s3" {
   source                    = "../s3"
   name_prefix               = local.name
+  bucket_suffix             = var.bucket_suffix
   buckets                   = local.buckets
   noncurrent_days           = var.noncurrent_days
   access_log_retention_days = var.access_log_retention_days

@@ -22,3 +22,8 @@ output "vpc_id" {
   description = "The VPC."
   value       = module.vpc.vpc_id
 }
+
+output "volumes_kms_key_arn" {
+  description = "The key volumes are encrypted with: the StorageClass k8s.install makes."
+  value       = module.eks.volumes_kms_key_arn
+}

@@ -33,6 +33,31 @@ variable "public_access_cidrs" {
   type        = list(string)
 }
 
+variable "api_allowed_cidrs" {
+  description = "VPN or bastion networks let in to the private API endpoint (443)."
+  type        = list(string)
+}
+
+variable "operator_role_arns" {
+  description = "IAM roles of the cluster's operators (access entries, cluster admin)."
+  type        = list(string)
+}
+
+variable "ci_role_arns" {
+  description = "IAM roles CI runs k8s.install as (access entries, cluster admin)."
+  type        = list(string)
+}
+
+variable "control_plane_log_retention_days" {
+  description = "Days the EKS control-plane logs are kept."
+  type        = number
+}
+
+variable "bucket_suffix" {
+  description = "The end of every bucket name (mirante-<env>-<signal>-<suffix>); empty: the account id."
+  type        = string
+}
+
 variable "observability_namespace" {
   description = "The namespace of the observability releases (config/environments.yaml: namespaces.observability)."
   type        = string

@@ -7,6 +7,15 @@
 # - logging its accesses to the access-log bucket.
 
 data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  # Bucket names are global to S3: the account id (or var.bucket_suffix) keeps
+  # mirante-<env>-<signal> from colliding with anyone else's.
+  suffix      = var.bucket_suffix != "" ? var.bucket_suffix : data.aws_caller_identity.current.account_id
+  names       = { for signal in keys(var.buckets) : signal => "${var.name_prefix}-${signal}-${local.suffix}" }
+  access_logs = "${var.name_prefix}-access-logs-${local.suffix}"
+}
 
 resource "aws_kms_key" "buckets" {
   description         = "${var.name_prefix}: S3 buckets"
@@ -18,7 +27,7 @@ resource "aws_kms_key" "buckets" {
     Statement = [{
       Sid       = "AccountAdministers"
       Effect    = "Allow"
-      Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
+      Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
       Action    = "kms:*"
       Resource  = "*"
     }]
@@ -35,7 +44,7 @@ resource "aws_s3_bucket" "this" {
   # checkov:skip=CKV_AWS_144:Cross-region replication is a choice of the disaster-recovery plan, not of every environment: the backups bucket's objects are copied off the region by docs/disaster-recovery.md
   # checkov:skip=CKV2_AWS_62:Nothing consumes bucket events; Loki and Tempo read their own indexes
   for_each = var.buckets
-  bucket   = "${var.name_prefix}-${each.key}"
+  bucket   = local.names[each.key]
   tags     = merge(var.tags, { "mirante.io/signal" = each.key })
 }
 
@@ -119,8 +128,8 @@ data "aws_iam_policy_document" "tls_only" {
     effect  = "Deny"
     actions = ["s3:*"]
     resources = [
-      "arn:aws:s3:::${var.name_prefix}-${each.key}",
-      "arn:aws:s3:::${var.name_prefix}-${each.key}/*",
+      aws_s3_bucket.this[each.key].arn,
+      "${aws_s3_bucket.this[each.key].arn}/*",
     ]
     principals {
       type        = "*"
@@ -141,7 +150,7 @@ resource "aws_s3_bucket" "access_logs" {
   # checkov:skip=CKV_AWS_144:Access logs stay in the region they describe
   # checkov:skip=CKV2_AWS_62:Nothing consumes access-log events
   # checkov:skip=CKV_AWS_145:S3 server access logs can only be delivered to a bucket encrypted with SSE-S3, not SSE-KMS
-  bucket = "${var.name_prefix}-access-logs"
+  bucket = local.access_logs
   tags   = merge(var.tags, { "mirante.io/signal" = "access-logs" })
 }
 
@@ -206,7 +215,7 @@ data "aws_iam_policy_document" "access_logs" {
     sid       = "S3ServerAccessLogs"
     effect    = "Allow"
     actions   = ["s3:PutObject"]
-    resources = ["arn:aws:s3:::${var.name_prefix}-access-logs/*"]
+    resources = ["${aws_s3_bucket.access_logs.arn}/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]
@@ -222,8 +231,8 @@ data "aws_iam_policy_document" "access_logs" {
     effect  = "Deny"
     actions = ["s3:*"]
     resources = [
-      "arn:aws:s3:::${var.name_prefix}-access-logs",
-      "arn:aws:s3:::${var.name_prefix}-access-logs/*",
+      aws_s3_bucket.access_logs.arn,
+      "${aws_s3_bucket.access_logs.arn}/*",
     ]
     principals {
       type        = "*"

@@ -14,6 +14,15 @@ variable "buckets" {
   }
 }
 
+variable "bucket_suffix" {
+  description = "The end of every bucket name (mirante-<env>-<signal>-<suffix>); empty: the account id."
+  type        = string
+  validation {
+    condition     = can(regex("^([a-z0-9][a-z0-9-]{0,19})?$", var.bucket_suffix))
+    error_message = "bucket_suffix is at most 20 lower-case letters, digits or dashes (empty: the account id)."
+  }
+}
+
 variable "noncurrent_days" {
   description = "Days a replaced or deleted object's previous version is kept (a mistake's undo window)."
   type        = number
