@@ -197,3 +197,19 @@ def delivers(config: Mapping[str, Any], receiver: str) -> bool:
         if candidate.get("name") == receiver:
             return any(k.endswith("_configs") and v for k, v in candidate.items())
     return False
+
+
+def inhibits(
+    config: Mapping[str, Any], source: Mapping[str, str], target: Mapping[str, str]
+) -> bool:
+    """Whether an inhibit rule lets an alert with ``source`` labels hold ``target`` back.
+
+    The labels of the rule's ``equal`` list are taken as equal (both alerts are meant to
+    share them, such as their namespace).
+    """
+    for rule in config.get("inhibit_rules") or []:
+        if all(_matches(m, source) for m in rule.get("source_matchers") or []) and all(
+            _matches(m, target) for m in rule.get("target_matchers") or []
+        ):
+            return True
+    return False

@@ -7,10 +7,10 @@ a user never sees a traceback for one of these.
 Exit codes and the classes that carry them (a unit test keeps this list true):
 
 1: something failed while running (a tool, the stack, a backup step)
-    BackupError, ClusterNotReady, ComposeMissing, DatabaseError, DockerUnavailable,
-    ImageUnavailable, InfraError, KubeCommandError (ToolError), KubeWaitFailed, LockBusy,
-    PolicyRefused, PortInUse, RestoreError, RestoreRefused, ServiceUnhealthy, ToolError,
-    ToolMissing
+    BackupError, ClusterNotReady, ClusterUnreachable (ClusterNotReady), ComposeMissing,
+    DatabaseError, DockerUnavailable, ImageUnavailable, InfraError, KubeCommandError
+    (ToolError), KubeWaitFailed, LockBusy, PolicyRefused, PortInUse, RestoreError,
+    RestoreRefused, ServiceUnhealthy, ToolError, ToolMissing
 2: bad input: a name, a setting, a flag, a file mirante reads; fix it and run again
     BadArgument, BundleError, EnvironmentsError, FactsError, FeaturesError,
     HealthSettingsError, KubeToolMissing, ManifestError, NotUtf8, PricingError, ProjectNotFound,
@@ -338,6 +338,10 @@ class KubeWaitFailed(MiranteError):
 
 class ClusterNotReady(MiranteError):
     """The cluster lacks what a task needs first (a CRD, a Secret); the message says how."""
+
+
+class ClusterUnreachable(ClusterNotReady):
+    """The cluster's API does not answer from here, or does not let this identity in."""
 
 
 # ---------------------------------------------------------------- official

@@ -119,3 +119,63 @@ def send(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
     import requests
 
     requests.post(url, json=payload, timeout=timeout).raise_for_status()
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """A span and a log line sent over OTLP, and whether Tempo and Loki gave them back."""
+
+    trace_id: str
+    via: str
+    trace_found: bool
+    log_found: bool
+    seconds: float
+
+    @property
+    def problems(self) -> list[str]:
+        """What did not come back, one line each."""
+        return ([] if self.trace_found else [f"Tempo did not return trace {self.trace_id}"]) + (
+            [] if self.log_found else [f"Loki did not return the log line of {self.trace_id}"]
+        )
+
+
+def round_trip(
+    route: Route, tempo: str, loki: str, service: str, seconds: float = 60.0
+) -> RoundTrip:
+    """Send one span and one log line by ``route``; read them back from Tempo and Loki.
+
+    Args:
+        route: where the span and the log line are sent.
+        tempo: Tempo's query address (``http://host:3200``).
+        loki: Loki's address (``http://host:3100``, or its gateway).
+        service: the ``service.name`` both carry.
+        seconds: how long each is waited for.
+    """
+    import requests
+
+    from mirante import waits
+
+    started = time.monotonic()
+    trace_id = new_trace_id()
+    send(route.traces, span(trace_id, service, "smoke"))
+    send(route.logs, log(trace_id, service, f"smoke {trace_id}"))
+
+    def trace() -> bool:
+        try:
+            return requests.get(f"{tempo}/api/traces/{trace_id}", timeout=10).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def logged() -> bool:
+        query = f'{{service_name="{service}"}} |= "{trace_id}"'
+        try:
+            answer = requests.get(
+                f"{loki}/loki/api/v1/query_range", params={"query": query}, timeout=10
+            )
+            return answer.ok and bool(answer.json()["data"]["result"])
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return False
+
+    found_trace = bool(waits.until(trace, seconds, 1))
+    found_log = bool(waits.until(logged, seconds, 1))
+    return RoundTrip(trace_id, route.via, found_trace, found_log, time.monotonic() - started)

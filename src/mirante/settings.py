@@ -286,6 +286,34 @@ VARIABLES: tuple[Variable, ...] = (
         secret=True,
     ),
     Variable(
+        "DEV_GRAFANA_DATABASE_URL",
+        "",
+        "postgres-url-or-empty",
+        "k8s.install dev: a Postgres database Grafana shares between its replicas (needed "
+        "when the environment runs more than one)",
+        "grafana_database_urls",
+        key="dev",
+        secret=True,
+    ),
+    Variable(
+        "STAGE_GRAFANA_DATABASE_URL",
+        "",
+        "postgres-url-or-empty",
+        "idem for k8s.install staging",
+        "grafana_database_urls",
+        key="staging",
+        secret=True,
+    ),
+    Variable(
+        "PROD_GRAFANA_DATABASE_URL",
+        "",
+        "postgres-url-or-empty",
+        "idem for k8s.install prod (two Grafanas: required, or the Secret grafana-db made by hand)",
+        "grafana_database_urls",
+        key="prod",
+        secret=True,
+    ),
+    Variable(
         "MIRANTE_S3_BUCKET",
         "",
         "bucket-or-empty",
@@ -476,6 +504,7 @@ class Settings:
     backup_keep_last: int
     backup_keep_days: float
     database_urls: Mapping[str, str]
+    grafana_database_urls: Mapping[str, str]
     environments_file: str
     k8s_timeout: float
     s3_bucket: str
@@ -799,7 +828,13 @@ def load(root: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     environ = os.environ if environ is None else environ
     root = root.resolve() if root else find_root(environ=environ)
     from_file = read_env_file(root / ENV_FILE)
-    fields: dict[str, Any] = {"root": root, "images": {}, "ports": {}, "database_urls": {}}
+    fields: dict[str, Any] = {
+        "root": root,
+        "images": {},
+        "ports": {},
+        "database_urls": {},
+        "grafana_database_urls": {},
+    }
     port_owner: dict[int, str] = {}
     for variable in VARIABLES:
         text = environ.get(variable.name, from_file.get(variable.name, variable.default)).strip()

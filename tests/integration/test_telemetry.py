@@ -59,7 +59,7 @@ def test_every_rule_group_is_loaded_and_healthy(
 ) -> None:
     answer = requests.get(url(stack_settings, "prometheus", "/api/v1/rules"), timeout=5).json()
     groups = answer["data"]["groups"]
-    assert {g["name"] for g in groups} == {"api", "llm", "stack", "golden-signals"}
+    assert {g["name"] for g in groups} == {"api", "llm", "stack", "golden-signals", "backup"}
     loaded = {r["name"] for g in groups for r in g["rules"] if r["type"] == "alerting"}
     assert loaded == {r["alert"] for r in promtools.alerting_rules(repo)}
     for group in groups:

@@ -21,7 +21,7 @@ from tests.helpers import scratch_checkout
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    return scratch_checkout(tmp_path / "checkout", copies=("k8s",))
+    return scratch_checkout(tmp_path / "checkout", copies=("k8s", "prometheus"))
 
 
 def problems(root: Path, env: str = "prod") -> list[str]:
@@ -84,6 +84,99 @@ VALUES = Path("k8s/helm/values")
             VALUES / "common/kube-prometheus-stack.yaml",
             lambda d: d["defaultRules"].pop("disabled"),
             "prod: alert rules: TargetDown is kube-prometheus-stack's too",
+        ),
+        # 1. Every claim names the StorageClass the plan makes (EKS has no default).
+        (
+            "Prometheus's claim without a class",
+            VALUES / "common/kube-prometheus-stack.yaml",
+            lambda d: d["prometheus"]["prometheusSpec"].pop("storageSpec"),
+            "prod: volumes: Prometheus's claim names no StorageClass, which nothing makes",
+        ),
+        (
+            "Loki's write claims on another class",
+            VALUES / "common/loki.yaml",
+            lambda d: d["write"]["persistence"].update(storageClass="gp2"),
+            "prod: volumes: Loki's write's claim names StorageClass 'gp2', which nothing makes",
+        ),
+        # 3. Exemplars are kept, as in the compose stack.
+        (
+            "no exemplar storage",
+            VALUES / "common/kube-prometheus-stack.yaml",
+            lambda d: d["prometheus"]["prometheusSpec"].pop("enableFeatures"),
+            "prod: exemplars: the compose stack's Prometheus runs with "
+            "--enable-feature=exemplar-storage, the cluster's does not",
+        ),
+        # 6. Alerts that fire twice, or never.
+        (
+            "the chart's PrometheusRuleFailures on",
+            VALUES / "common/kube-prometheus-stack.yaml",
+            lambda d: d["defaultRules"]["disabled"].pop("PrometheusRuleFailures"),
+            "prod: alert rules: kube-prometheus-stack's PrometheusRuleFailures reads "
+            "prometheus_rule_evaluation_failures_total, as mirante's "
+            "PrometheusRuleEvaluationFailures does: it notifies twice",
+        ),
+        (
+            "the chart's AlertmanagerFailedToSendAlerts on",
+            VALUES / "common/kube-prometheus-stack.yaml",
+            lambda d: d["defaultRules"]["disabled"].pop("AlertmanagerFailedToSendAlerts"),
+            "prod: alert rules: kube-prometheus-stack's AlertmanagerFailedToSendAlerts reads "
+            "alertmanager_notifications_failed_total, as mirante's "
+            "AlertmanagerNotificationFailures does",
+        ),
+        (
+            "memcached scraped as job tempo",
+            VALUES / "common/tempo-distributed.yaml",
+            lambda d: d["metaMonitoring"]["serviceMonitor"]["relabelings"].pop(),
+            "prod: jobs: tempo-distributed's memcached is scraped as job 'tempo'",
+        ),
+        # 7. One version of each program.
+        (
+            "Loki at the chart's version",
+            VALUES / "common/loki.yaml",
+            lambda d: d["loki"].pop("image"),
+            "prod: versions: loki runs loki at the chart default, the compose stack 3.7.8",
+        ),
+        (
+            "Prometheus at another version",
+            VALUES / "common/kube-prometheus-stack.yaml",
+            lambda d: d["prometheus"]["prometheusSpec"]["image"].update(tag="v3.7.3"),
+            "prod: versions: kube-prometheus-stack runs prometheus v3.7.3, the compose stack "
+            "v3.15.0",
+        ),
+        (
+            "Tempo at another version (tempo-distributed)",
+            VALUES / "common/tempo-distributed.yaml",
+            lambda d: d["tempo"]["image"].update(tag="2.9.0"),
+            "prod: versions: tempo-distributed runs tempo 2.9.0, the compose stack 2.10.0",
+        ),
+        (
+            "the collector's exporters under their deprecated names",
+            VALUES / "common/opentelemetry-collector.yaml",
+            lambda d: d["config"]["exporters"].update(
+                {"otlphttp/loki": d["config"]["exporters"].pop("otlp_http/loki")}
+            ),
+            "prod: versions: the collector's exporter otlphttp/loki uses 'otlphttp', a "
+            "deprecated alias since collector 0.144: name it otlp_http/loki",
+        ),
+        # 8. Grafana HA holds a login.
+        (
+            "two Grafanas on their own databases",
+            VALUES / "prod/kube-prometheus-stack.yaml",
+            lambda d: d["grafana"].pop("envFromSecrets"),
+            "prod: Grafana: 2 replicas, each on its own SQLite database",
+        ),
+        (
+            "two Grafanas on one ReadWriteOnce volume",
+            VALUES / "prod/kube-prometheus-stack.yaml",
+            lambda d: d["grafana"]["persistence"].update(enabled=True),
+            "prod: Grafana: 2 replicas cannot share one ReadWriteOnce volume",
+        ),
+        (
+            "the chart's rules read at another version",
+            Path("k8s/helm/releases.yaml"),
+            lambda d: d["releases"][0].update(version="79.6.0"),
+            "prod: chart rules: k8s/helm/chart-rules.yaml describes kube-prometheus-stack "
+            "79.5.0, k8s/helm/releases.yaml pins 79.6.0",
         ),
     ],
 )
@@ -181,3 +274,106 @@ def test_each_broken_generated_value_is_named(
     monkeypatch.setattr(generated, "cluster_values", broken)
     found = problems(checkout)
     assert any(p.startswith(expected) for p in found), found
+
+
+def test_dev_tempo_with_the_charts_own_generator_block_is_named(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Point 4: the tempo chart hard-codes its metrics_generator block (URL only)."""
+    made = generated.tempo_values
+
+    def chart_default(settings: Any, env: Any, chart: str) -> dict[str, Any]:
+        values = made(settings, env, chart)
+        values.pop("config", None)
+        return values
+
+    monkeypatch.setattr(generated, "tempo_values", chart_default)
+    found = problems(checkout, "dev")
+    assert "dev: env label: Tempo's span metrics carry no env=dev (the tempo chart's config " \
+        "(its metrics_generator block): registry.external_labels)" in found, found  # fmt: skip
+    assert any(p.startswith("dev: exemplars: Tempo writes span metrics without exemplars")
+               for p in found), found  # fmt: skip
+
+
+def test_span_metrics_without_exemplars_are_named_in_tempo_distributed(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = generated.generator_config
+
+    def without(settings: Any, env: Any) -> dict[str, Any]:
+        config = made(settings, env)
+        for write in config["storage"]["remote_write"]:
+            write.pop("send_exemplars")
+        return config
+
+    monkeypatch.setattr(generated, "generator_config", without)
+    found = problems(checkout, "staging")
+    assert any(p.startswith("staging: exemplars: Tempo writes span metrics without exemplars "
+                            "(metricsGenerator.config") for p in found), found  # fmt: skip
+
+
+def test_a_record_the_chart_records_too_is_named(checkout: Path) -> None:
+    """Point 5: the node-exporter recording rules once shared the chart's names."""
+    rules = checkout / "prometheus/rules/golden-signals.yml"
+    rules.write_text(
+        rules.read_text().replace(
+            "record: env_instance:node_cpu_utilisation:rate5m",
+            "record: instance:node_cpu_utilisation:rate5m",
+        )
+    )
+    found = problems(checkout)
+    assert (
+        "prod: recording rules: instance:node_cpu_utilisation:rate5m is recorded by mirante's "
+        "golden-signals.yml and by kube-prometheus-stack's node-exporter.rules with another "
+        "formula: rename mirante's"
+    ) in found, found
+
+
+def test_an_alert_on_a_metric_only_compose_publishes_is_named(checkout: Path) -> None:
+    """BackupTooOld shipped to a cluster, where nothing publishes mirante_backup_*."""
+    rules = checkout / "prometheus/rules"
+    backup = (rules / "backup.yml").read_text()
+    body = backup[backup.index("      - alert: BackupTooOld") :]
+    (rules / "backup.yml").unlink()
+    (rules / "stack.yml").write_text((rules / "stack.yml").read_text() + body)
+    found = problems(checkout)
+    assert any(
+        p.startswith("prod: alert rules: BackupTooOld reads "
+                     "mirante_backup_last_success_timestamp_seconds, which only the compose stack "
+                     "publishes: it could never fire in a cluster") for p in found
+    ), found  # fmt: skip
+
+
+def test_info_alerts_reaching_the_webhook_uninhibited_are_named(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Point 6: replacing the chart's inhibit rules once left InfoInhibitor inhibiting nothing."""
+    made = generated.alertmanager_config
+
+    def without(settings: Any, env: Any) -> dict[str, Any]:
+        config = made(settings, env)
+        config["inhibit_rules"].remove(generated.INFO_INHIBITION)
+        return config
+
+    monkeypatch.setattr(generated, "alertmanager_config", without)
+    found = problems(checkout)
+    info = [p for p in found if "(severity info) reaches 'default' uninhibited" in p]
+    assert {p.split("'s ")[1].split(" ")[0] for p in info} == {
+        "CPUThrottlingHigh", "KubeNodeEviction", "KubeNodePressure", "KubeQuotaAlmostFull",
+        "KubeQuotaFullyUsed", "KubeletTooManyPods", "NodeCPUHighUsage",
+    }, found  # fmt: skip
+
+
+def test_relabelling_follows_prometheus() -> None:
+    rules = [
+        {"action": "replace", "sourceLabels": ["job"], "replacement": "monitoring/x",
+         "targetLabel": "job"},
+        {"action": "replace", "targetLabel": "job", "replacement": "tempo"},
+        {"sourceLabels": [parity.COMPONENT_LABEL], "regex": "mem(.*)", "targetLabel": "job",
+         "replacement": "tempo-$1${2}"},
+    ]  # fmt: skip
+    assert parity.relabelled(rules, {parity.COMPONENT_LABEL: "memcached"})["job"] == (
+        "tempo-cached"
+    )
+    assert parity.relabelled(rules, {parity.COMPONENT_LABEL: "ingester"})["job"] == "tempo"
+    assert parity.tempo_component_jobs(rules[:2], "monitoring")["memcached"] == "tempo"

@@ -48,7 +48,12 @@ def test_install_plan(kube, root: Path) -> None:
         return [*ctx, "create", "namespace", name, "--dry-run=client", "-o", "yaml", "|",
                 *ctx, "apply", "-f", "-"]  # fmt: skip
 
-    expected = [namespace("monitoring")]
+    expected = [
+        # Before anything changes: the EBS CSI driver, without which no volume is made.
+        [*ctx, "get", "csidriver", "ebs.csi.aws.com", "--ignore-not-found", "-o", "name"],
+        [*ctx, "apply", "-f", ".mirante/k8s/dev/storageclass.yaml"],
+        namespace("monitoring"),
+    ]
     for r in RELEASES:
         values = [
             f"k8s/helm/values/common/{r['name']}.yaml",
@@ -96,10 +101,11 @@ def test_install_plan_shows_the_s3_and_irsa_wiring(kube) -> None:
     done = kube("mirante-staging")("k8s.install", "staging", "--dry-run")
     assert done.returncode == 0, done.stderr
     assert (
-        "# note: loki on s3://mirante-staging-logs (eu-west-1), service account loki annotated "
-        "eks.amazonaws.com/role-arn=arn:aws:iam::111111111111:role/mirante-staging-loki"
+        "# note: loki on s3://mirante-staging-logs-111111111111 (eu-west-1), service account "
+        "loki annotated eks.amazonaws.com/role-arn="
+        "arn:aws:iam::111111111111:role/mirante-staging-loki"
     ) in done.stdout
-    assert "# note: tempo on s3://mirante-staging-traces (eu-west-1)" in done.stdout
+    assert "# note: tempo on s3://mirante-staging-traces-111111111111 (eu-west-1)" in done.stdout
     helm = [c for c in commands(done.stdout) if c[:1] == ["helm"]]
     tempo = next(c for c in helm if c[5] == "tempo")
     assert tempo[6] == "tempo-distributed"
@@ -144,6 +150,9 @@ def test_diff_plan_shows_everything_as_new_on_a_fresh_cluster(kube) -> None:
     done = kube("mirante-dev")("k8s.diff", "dev", "--dry-run")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
+    # The StorageClass install makes (cluster-scoped: kubectl diff shows it as new itself).
+    assert shlex.join(["kubectl", "--context", "mirante-dev", "diff", "-f",
+                       ".mirante/k8s/dev/storageclass.yaml"]) in lines  # fmt: skip
     checks = [line for line in lines if line.endswith("--ignore-not-found -o name")]
     assert len(checks) == len(RELEASES) + 1
     assert checks[-1] == shlex.join(
@@ -244,8 +253,56 @@ def test_reset_plan_dumps_and_seeds_when_the_database_is_known(kube) -> None:
     mirante_steps = [line for line in done.stdout.splitlines() if line.startswith("# mirante:")]
     assert mirante_steps[0] == "# mirante: check: the ServiceMonitor CRD exists"
     assert mirante_steps[1].startswith("# mirante: dump of the staging database into ")
-    assert mirante_steps[-1] == "# mirante: seed the staging database"
+    assert mirante_steps[-2] == "# mirante: seed the staging database"
+    # Then the smoke test the reset runbook asks for: does the stack still ingest?
+    assert mirante_steps[-1].startswith("# mirante: smoke test through port-forwards: ")
     assert "secret" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("task", "context"),
+    [(("k8s.install", "dev"), "mirante-dev"), (("staging.reset",), "mirante-staging")],
+)
+def test_install_and_reset_end_with_the_smoke_test(
+    kube, task: tuple[str, ...], context: str
+) -> None:
+    done = kube(context)(*task, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    steps = [line for line in done.stdout.splitlines() if not line.startswith("# note")]
+    env = "dev" if task[0] == "k8s.install" else "staging"
+    assert steps[-1] == (
+        "# mirante: smoke test through port-forwards: a span and a log line sent to the collector "
+        "come back from Tempo and Loki; validate.service against the app's Service (evidence: "
+        f"artifacts/smoke/{env}/)"
+    )
+
+
+def test_the_smoke_test_against_an_unreachable_cluster_fails_with_its_evidence(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real kubectl port-forward, against an API server that does not answer."""
+    import json
+
+    from mirante import errors, settings
+    from mirante.remote import smoke
+    from tests.helpers import write_kubeconfig
+
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "mirante-staging", None)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    config = settings.load(root, environ={})
+    staging = config.environments.get("staging")
+    report = smoke.run(config, staging, smoke.forwards(staging), seconds=1)
+    assert [c.status for c in report.checks if c.name.startswith("reach ")] == ["fail"] * 4
+    assert report.checks[0].reason.startswith(
+        "no port-forward to monitoring/service/opentelemetry-collector:4318: "
+    )
+    assert report.path is not None
+    manifest = json.loads(report.path.read_text())
+    assert manifest["summary"] == {"pass": 0, "fail": 6, "skipped": 0}
+    assert report.path.is_relative_to(root / "artifacts" / "smoke" / "staging")
+    with pytest.raises(errors.ClusterNotReady, match=r"^staging: installed, but the smoke test "
+                       r"failed: reach collector: no port-forward"):  # fmt: skip
+        smoke.verdict(report, root)
 
 
 def test_deploy_plan(kube) -> None:
@@ -308,10 +365,19 @@ def test_provision_validate_only_renders_the_dev_overlay(kube) -> None:
     assert done.stdout.strip() == "k8s/overlays/dev: 5 objects render and check"
 
 
-def test_a_real_run_against_an_unreachable_cluster_fails_in_one_line(kube) -> None:
+def test_a_real_run_against_an_unreachable_cluster_says_what_reaching_it_needs(kube) -> None:
+    """The real kubectl against a server that does not exist, as a private EKS API is."""
     done = kube("mirante-staging")("deploy.history", "app", "--env", "staging")
     assert done.returncode == 1
-    assert done.stderr.startswith("error: `kubectl rollout history deployment/app` exited 1: ")
+    assert done.stderr.startswith(
+        "error: the staging API (https://staging.k8s.mirante.internal:6443) does not answer "
+        "from here (Unable to connect to the server: "
+    ), done.stderr
+    assert done.stderr.rstrip().endswith(
+        "its endpoint is private to the VPC; run from inside it, or over the VPN or bastion "
+        "whose range is in api_allowed_cidrs (terraform/envs/staging), or add your address to "
+        "public_access_cidrs, then `invoke infra.apply staging`; nothing was changed"
+    ), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
 
@@ -334,3 +400,52 @@ def test_the_runbook_scripts_run_the_same_plans(kube, script: str, task: str) ->
     assert wrapped.returncode == 0, direct.stderr + wrapped.stderr
     stamp = re.compile(r"\d{8}T\d{6}Z")  # the reset's snapshot directory is named by the second
     assert stamp.sub("T", wrapped.stdout) == stamp.sub("T", direct.stdout)
+
+
+def test_prod_install_checks_the_grafana_database_before_any_change(kube) -> None:
+    """Two Grafanas share one database: without its URL, a Secret made by hand must hold it."""
+    done = kube("mirante-prod")("k8s.install", "prod", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if not line.startswith("# guard")]
+    check = lines.index(
+        "# mirante: check: it holds GF_DATABASE_TYPE, GF_DATABASE_HOST, GF_DATABASE_NAME, "
+        "GF_DATABASE_USER, GF_DATABASE_PASSWORD"
+    )
+    assert lines[check - 1] == shlex.join(
+        ["kubectl", "--context", "mirante-prod", "--namespace", "monitoring", "get", "secret",
+         "grafana-db", "--ignore-not-found", "-o", "jsonpath={.data}"]
+    )  # fmt: skip
+    changes = [i for i, line in enumerate(lines) if " apply " in line or line.startswith("helm")]
+    assert check < min(changes)  # nothing changes on a cluster that lacks it
+
+
+def test_prod_install_makes_the_grafana_database_secret_from_its_url(kube) -> None:
+    url = "postgresql://grafana:pa%24%24@grafana-db.prod.internal:5432/grafana?sslmode=verify-full"
+    done = kube("mirante-prod")("k8s.install", "prod", "--dry-run", PROD_GRAFANA_DATABASE_URL=url)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "# mirante: Secret monitoring/grafana-db: the database 2 Grafanas share, from "
+        "PROD_GRAFANA_DATABASE_URL (never printed)"
+    ) in done.stdout
+    assert "pa%24" not in done.stdout + done.stderr
+    assert "pa$$" not in done.stdout + done.stderr
+
+
+def test_grafana_database_settings_come_from_the_url() -> None:
+    from mirante.remote.plans import grafana_database_env
+
+    values, bare = grafana_database_env(
+        "postgresql://gra%40fana:pa%24%24@db.internal:6432/grafana?sslmode=verify-full"
+    )
+    assert values == {
+        "GF_DATABASE_TYPE": "postgres",
+        "GF_DATABASE_HOST": "db.internal:6432",
+        "GF_DATABASE_NAME": "grafana",
+        "GF_DATABASE_USER": "gra@fana",
+        "GF_DATABASE_PASSWORD": "pa$$",
+        "GF_DATABASE_SSL_MODE": "verify-full",
+    }
+    assert "pa" not in bare.split("@")[0].split(":", 2)[-1]
+    assert grafana_database_env("postgresql://g:p@db/grafana")[0]["GF_DATABASE_SSL_MODE"] == (
+        "require"
+    )

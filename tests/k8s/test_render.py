@@ -16,6 +16,7 @@ import yaml
 from mirante import errors, settings
 from mirante.remote import generated, plans
 from mirante.remote.kube import HELM_MIN, KUBECTL_MIN, tool_version
+from tests.helpers import scratch_checkout
 
 REPO = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.34.0"
@@ -162,8 +163,6 @@ NEEDS_CHARTS = pytest.mark.skipif(
 
 def chart_objects(env: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
     """Each release rendered with the real chart and exactly the values of the plan."""
-    from tests.helpers import scratch_checkout
-
     root = scratch_checkout(tmp_path / "checkout")
     s = settings.load(root, environ={})
     found = {}
@@ -183,6 +182,13 @@ def chart_objects(env: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
         assert done.returncode == 0, done.stderr
         found[release.name] = [d for d in yaml.safe_load_all(done.stdout) if d]
     return found
+
+
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def s_of(tmp_path: Path) -> settings.Settings:
+    return settings.load(tmp_path / "checkout", environ={})
 
 
 def one(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -254,7 +260,7 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
         or __import__("base64").b64decode(secret["data"]["alertmanager.yaml"]).decode()
     )
     am = yaml.safe_load(text)
-    for alert in parity.compose_alerts(REPO):
+    for alert in parity.shipped_alerts(REPO):
         receiver = alerting.receiver_for(am, {"alertname": alert.name, "severity": alert.severity})
         assert alerting.delivers(am, receiver), alert
     assert f"http://app.mirante-{env}.svc:8000/alerts/webhook" in text
@@ -269,7 +275,10 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
         monitors = [d for d in tempo if d["kind"] == "ServiceMonitor"]
         assert monitors
         for monitor in monitors:
-            assert monitor["spec"]["endpoints"][0]["relabelings"][-1]["replacement"] == "tempo"
+            component = monitor["metadata"]["name"].removeprefix("tempo-")
+            relabelings = monitor["spec"]["endpoints"][0]["relabelings"]
+            job = parity.relabelled(relabelings, {parity.COMPONENT_LABEL: component})["job"]
+            assert job == ("tempo-memcached" if component == "memcached" else "tempo")
     else:
         tempo_service = one(tempo, "Service", "tempo")
         assert "tempo-prom-metrics" in {p["name"] for p in tempo_service["spec"]["ports"]}
@@ -291,7 +300,7 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
     assert otlp["spec"]["namespaceSelector"] == {"matchNames": ["monitoring"]}
 
     # One alert name, one rule: the compose rules are not the chart's too.
-    ours = {a.name for a in parity.compose_alerts(REPO)}
+    ours = {a.name for a in parity.shipped_alerts(REPO)}
     owners: dict[str, set[str]] = {}
     for rule_object in (d for d in kps if d["kind"] == "PrometheusRule"):
         for group in rule_object["spec"]["groups"]:
@@ -317,6 +326,104 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
     assert not monitors & {"kps-kube-controller-manager", "kps-kube-scheduler",
                            "kps-kube-etcd", "kps-kube-proxy"}  # fmt: skip
 
+    # 1. Every claim names the StorageClass the plan makes (EKS has no default class).
+    claims = []
+    for release, documents in objects.items():
+        for d in documents:
+            spec = d.get("spec") or {}
+            if d["kind"] == "PersistentVolumeClaim":
+                claims.append((release, d["metadata"]["name"], spec.get("storageClassName")))
+            for template in spec.get("volumeClaimTemplates") or []:
+                claims.append((release, d["metadata"]["name"],
+                               template["spec"].get("storageClassName")))  # fmt: skip
+            if d["kind"] in ("Prometheus", "Alertmanager"):
+                template = (spec.get("storage") or {}).get("volumeClaimTemplate")
+                assert template, (d["kind"], "no volume")
+                claims.append((release, d["kind"], template["spec"].get("storageClassName")))
+    assert len(claims) >= (4 if env == "prod" else 5), claims
+    assert {c[2] for c in claims} == {generated.STORAGE_CLASS}, claims
+    made = generated.storage_class(s_of(tmp_path), ENVIRONMENTS.get(env))
+    assert made["metadata"]["name"] == generated.STORAGE_CLASS
+    assert made["provisioner"] == "ebs.csi.aws.com"
+    assert made["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert made["parameters"]["encrypted"] == "true"
+    assert made["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == (
+        "true"
+    )
+
+    # 3. Exemplars kept; 4. Tempo's span metrics carry env and send exemplars (both charts).
+    assert "exemplar-storage" in prometheus["spec"]["enableFeatures"]
+    assert config["metrics_generator"]["registry"]["external_labels"]["env"] == env
+    assert all(w.get("send_exemplars") for w in config["metrics_generator"]["storage"][
+        "remote_write"])  # fmt: skip
+
+    # 5, 6. No record or alert name twice across the chart's rules and mirante's; every
+    # info-severity alert inhibited or routed to null.
+    records: dict[str, set[str]] = {}
+    alert_names: dict[str, set[str]] = {}
+    info = set()
+    for rule_object in (d for d in kps if d["kind"] == "PrometheusRule"):
+        owner = rule_object["metadata"]["name"]
+        for group in rule_object["spec"]["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    records.setdefault(rule["record"], set()).add(owner)
+                else:
+                    alert_names.setdefault(rule["alert"], set()).add(owner)
+                    if (rule.get("labels") or {}).get("severity") == "info":
+                        info.add(rule["alert"])
+    assert [r for r, owners in records.items() if len(owners) > 1] == []
+    assert [a for a, owners in alert_names.items() if len(owners) > 1] == []
+    assert "env_instance:node_cpu_utilisation:rate5m" in records
+    assert {"PrometheusRuleFailures", "AlertmanagerFailedToSendAlerts",
+            "BackupTooOld"}.isdisjoint(alert_names)  # fmt: skip
+    assert len(info) >= 7, info
+    for name in info:
+        labels = {"alertname": name, "severity": "info"}
+        receiver = alerting.receiver_for(am, labels)
+        assert not alerting.delivers(am, receiver) or alerting.inhibits(
+            am, {"alertname": "InfoInhibitor"}, labels
+        ), name
+    if distributed:
+        memcached = one(tempo, "ServiceMonitor", "tempo-memcached")["spec"]["endpoints"][0]
+        jobs = parity.tempo_component_jobs(memcached["relabelings"], "monitoring")
+        assert jobs["memcached"] == "tempo-memcached"
+        assert jobs["ingester"] == "tempo"
+
+    # 7. One version of each program: every image of a program compose pins runs its pin.
+    pins = generated.pinned_tags()
+    programs = {"prometheus/prometheus": "prometheus", "prometheus/alertmanager": "alertmanager",
+                "grafana/grafana": "grafana", "prometheus/node-exporter": "node-exporter",
+                "grafana/loki": "loki", "grafana/tempo": "tempo",
+                "otel/opentelemetry-collector-contrib": "otel-collector"}  # fmt: skip
+    images = {c["image"] for r in objects.values() for d in r if d["kind"] in WORKLOADS
+              for c in d["spec"]["template"]["spec"]["containers"]}  # fmt: skip
+    images |= {d["spec"]["image"] for d in kps if d["kind"] in ("Prometheus", "Alertmanager")}
+    seen = set()
+    for image in images:
+        name, tag = image.rsplit(":", 1)
+        for repository, program in programs.items():
+            if name.endswith(repository):
+                assert tag == pins[program], image
+                seen.add(program)
+    assert seen == set(programs.values())
+    relay = yaml.safe_load(one(collector, "ConfigMap", "opentelemetry-collector")["data"]["relay"])
+    assert {"otlp_grpc/tempo", "otlp_http/loki"} <= set(relay["exporters"])
+
+    # 8. prod's Grafanas share one database, from the Secret the plan makes.
+    deployment = one(kps, "Deployment", "kube-prometheus-stack-grafana")
+    if env == "prod":
+        assert deployment["spec"]["replicas"] == 2
+        (grafana_container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"]
+                                if c["name"] == "grafana"]  # fmt: skip
+        assert {"secretRef": {"name": "grafana-db", "optional": False}} in grafana_container[
+            "envFrom"
+        ]
+        assert "sessionAffinity" not in one(kps, "Service", "kube-prometheus-stack-grafana")[
+            "spec"]  # fmt: skip
+    else:
+        assert deployment["spec"]["strategy"]["type"] == "Recreate"  # its volume moves with it
+
     # Grafana: the admin Secret is referenced (the plan creates it), the dashboards load,
     # and the datasources keep their links.
     grafana = one(kps, "Deployment", "kube-prometheus-stack-grafana")["spec"]["template"]["spec"]
@@ -335,3 +442,58 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
         for key in generated.LINK_KEYS:
             if key in (source.get("jsonData") or {}):
                 assert by_uid[uid]["jsonData"][key] == source["jsonData"][key], (uid, key)
+
+
+def default_render(chart: str, version: str, *values: Path) -> list[dict[str, Any]]:
+    """The chart rendered with its own values (and ``values`` files, when given)."""
+    args = [a for p in values for a in ("--values", str(p))]
+    done = subprocess.run(
+        ["helm", "template", chart.split("-distributed")[0], str(Path(CHARTS) /
+         f"{chart}-{version}.tgz"), "--namespace", "monitoring", "--kube-version",
+         KUBERNETES_VERSION, *args],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+@NEEDS_CHARTS
+def test_the_chart_rules_file_is_what_the_pinned_chart_defines() -> None:
+    """k8s/helm/chart-rules.yaml, which the parity gate reads, against the real chart."""
+    from mirante.remote import charts
+
+    kept = charts.load(REPO)
+    documents = default_render(charts.CHART, kept.version)
+    made = charts.facts_of(documents, kept.version)
+    committed = yaml.safe_load((REPO / charts.FACTS_FILE).read_text())
+    assert {k: committed[k] for k in made} == made, (
+        "refresh k8s/helm/chart-rules.yaml (keep kept_beside_mirante):\n"
+        + yaml.safe_dump(made, sort_keys=False)
+    )
+
+
+@NEEDS_CHARTS
+def test_dev_tempo_config_is_the_charts_own_but_for_receivers_and_generator(
+    tmp_path: Path,
+) -> None:
+    s = settings.load(scratch_checkout(tmp_path / "checkout"), environ={})
+    dev = s.environments.get("dev")
+    (release,) = [r for r in plans.releases(s, dev) if r.name == "tempo"]
+    files = [s.root / p for p in plans.values_files(s, dev, release)]
+
+    def config(documents: list[dict[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = yaml.safe_load(one(documents, "ConfigMap", "tempo")["data"][
+            "tempo.yaml"])  # fmt: skip
+        return found
+
+    without = yaml.safe_load(files[-1].read_text())  # the generated values, but for config
+    without.pop("config")
+    (tmp_path / "without.yaml").write_text(yaml.safe_dump(without))
+    ours = config(default_render("tempo", release.version, *files))
+    theirs = config(
+        default_render("tempo", release.version, *files[:-1], tmp_path / "without.yaml")
+    )
+    for key in ("distributor", "metrics_generator"):
+        ours.pop(key)
+        theirs.pop(key)
+    assert ours == theirs

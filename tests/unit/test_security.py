@@ -76,11 +76,13 @@ def test_the_ci_workflow_runs_what_ci_runs_with_pinned_actions_and_read_only_tok
     repo = Path(__file__).resolve().parents[2]
     workflow = yaml.safe_load((repo / ".github" / "workflows" / "ci.yml").read_text())
     assert workflow["permissions"] == {"contents": "read"}
-    (job,) = workflow["jobs"].values()
+    assert set(workflow["jobs"]) == {"ci", "nightly"}
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            if "uses" in step:
+                assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+    job = workflow["jobs"]["ci"]
     steps = job["steps"]
-    for step in steps:
-        if "uses" in step:
-            assert re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
     runs = [step.get("run", "") for step in steps]
     for command in ("bash scripts/ci/bootstrap.sh", "python3 -m nox", "python3 -m nox -s gates",
                     "python3 -m nox -s security"):  # fmt: skip
@@ -91,6 +93,37 @@ def test_the_ci_workflow_runs_what_ci_runs_with_pinned_actions_and_read_only_tok
     ci = (repo / ".ci" / "run").read_text()
     for command in ("python3 -m nox\n", "python3 -m nox -s gates", "python3 -m nox -s security"):
         assert command in ci, command
+
+
+def test_the_nightly_job_runs_the_gates_and_a_backup_round_trip_and_keeps_the_evidence() -> None:
+    """The staging runbook's nightly CI: backups made and restored, evidence manifest kept."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    workflow = yaml.safe_load((repo / ".github" / "workflows" / "ci.yml").read_text())
+    on = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert on["schedule"] == [{"cron": "17 2 * * *"}]
+    nightly = workflow["jobs"]["nightly"]
+    assert (
+        nightly["if"]
+        == "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'"
+    )
+    assert "schedule" not in workflow["jobs"]["ci"]["if"]
+    assert nightly["env"]["MIRANTE_BACKUP_DIR"].startswith("artifacts/")
+    runs = "\n".join(step.get("run", "") for step in nightly["steps"])
+    wanted = [
+        "python3 -m nox -s gates",
+        "python3 -m invoke stack.up",
+        "python3 -m invoke backup\n",
+        "python3 -m invoke backup.verify latest",
+        "python3 -m invoke backup.restore latest --yes",
+        "python3 -m invoke health",
+    ]
+    for command in wanted:
+        assert command in runs, command
+    (upload,) = [s for s in nightly["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert upload["if"] == "always()"  # kept whether the night passed or not
+    assert upload["with"]["path"] == "artifacts/"
 
 
 WORKFLOWS = Path(__file__).resolve().parents[1] / "fixtures" / "workflows"

@@ -378,33 +378,12 @@ def gate_dashboard_queries(ctx: GateContext) -> Verdict:
 
 def gate_ingestion(ctx: GateContext) -> Verdict:
     """A log line and a span sent over OTLP come back from Loki and Tempo."""
-    import requests
-
     if skip := _needs(ctx, "loki", "tempo"):
         return skip
-    trace_id = otlp.new_trace_id()
     route = otlp.route(ctx.settings, ctx.running())
-    otlp.send(route.traces, otlp.span(trace_id, "mirante-gates", "gate-smoke"))
-    otlp.send(route.logs, otlp.log(trace_id, "mirante-gates", f"gate smoke {trace_id}"))
-    trace = _wait(
-        lambda: (
-            requests.get(ctx.url("tempo", f"/api/traces/{trace_id}"), timeout=10).status_code == 200
-        ),
-        60,
-    )
-    logs = _wait(
-        lambda: _get(
-            ctx,
-            "loki",
-            "/loki/api/v1/query_range",
-            query=f'{{service_name="mirante-gates"}} |= "{trace_id}"',
-        )["data"]["result"],
-        60,
-    )
-    problems = ([] if trace else [f"Tempo did not return trace {trace_id} within 60 s"]) + (
-        [] if logs else [f"Loki did not return the log line of {trace_id} within 60 s"]
-    )
-    return verdict_of(problems, f"trace and log {trace_id}, sent {route.via}, read back")
+    trip = otlp.round_trip(route, ctx.url("tempo", ""), ctx.url("loki", ""), "mirante-gates")
+    problems = [f"{p} within 60 s" for p in trip.problems]
+    return verdict_of(problems, f"trace and log {trip.trace_id}, sent {trip.via}, read back")
 
 
 GATES: tuple[Gate, ...] = (

@@ -111,3 +111,24 @@ def helm_waited(
         + " | ".join(waiting[:6])
         + (f" (and {len(waiting) - 6} more)" if len(waiting) > 6 else "")
     )
+
+
+# What kubectl and helm print when the API server cannot be reached at all, or refuses
+# the caller: neither is about the command that was run.
+_UNREACHABLE = re.compile(
+    r"Unable to connect to the server|dial tcp|i/o timeout|no such host|connection refused|"
+    r"TLS handshake timeout|context deadline exceeded \(Client\.Timeout",
+)
+_UNAUTHORISED = re.compile(
+    r"Unauthorized|You must be logged in to the server|provide credentials|"
+    r"is forbidden: User \"[^\"]*\" cannot",
+)
+
+
+def api_problem(stderr: str) -> str:
+    """``unreachable``, ``unauthorised`` or ``""``: why a command never reached the API."""
+    if _UNREACHABLE.search(stderr):
+        return "unreachable"
+    if _UNAUTHORISED.search(stderr):
+        return "unauthorised"
+    return ""

@@ -110,6 +110,9 @@ class Environment:
     storage: Storage | None = None
     # The AWS foundation (None: no Terraform for it; infra.* refuses it).
     aws: Aws | None = None
+    # The KMS key the volumes' StorageClass encrypts with ("": the account's aws/ebs key,
+    # unless Terraform's kept outputs name one).
+    volumes_kms_key: str = ""
 
     @property
     def label(self) -> str:
@@ -206,7 +209,30 @@ def _environment(name: str, body: Any, where: str, root: Path) -> Environment:
         alerting=_alerting(body.get("alerting"), f"{key}.alerting", where),
         storage=_storage(body.get("storage"), f"{key}.storage", where),
         aws=_aws(body.get("aws"), f"{key}.aws", where, root, name),
+        volumes_kms_key=_volumes(body.get("volumes"), f"{key}.volumes", where),
     )
+
+
+_KMS_KEY = re.compile(
+    r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:(key|alias)/[\w/-]{1,256}$"
+)
+
+
+def _volumes(body: Any, key: str, where: str) -> str:
+    """The KMS key ARN the volumes are encrypted with (optional)."""
+    if body is None:
+        return ""
+    body = _mapping(body, key, where)
+    for name in body:
+        if name != "kms_key":
+            raise EnvironmentsError(f"{where}: {key}.{name} is not known; expected kms_key")
+    value = body.get("kms_key") or ""
+    if not isinstance(value, str) or (value and not _KMS_KEY.match(value)):
+        raise EnvironmentsError(
+            f"{where}: {key}.kms_key is {value!r}; expected a KMS key ARN "
+            "(arn:aws:kms:<region>:<account>:key/<id>)"
+        )
+    return value
 
 
 def _urls(body: Any, key: str, where: str) -> dict[str, str]:

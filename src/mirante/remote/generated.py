@@ -34,6 +34,55 @@ TEMPLATES_DIR = "/etc/alertmanager/config"
 # external service.
 CHART_HEARTBEATS = 'alertname=~"Watchdog|InfoInhibitor"'
 LINK_KEYS = ("exemplarTraceIdDestinations", "derivedFields", "tracesToLogsV2", "serviceMap")
+# kube-prometheus-stack's InfoInhibitor fires while info-severity alerts fire alone in a
+# namespace; the chart's own inhibit rule then holds them back. mirante's routes replace
+# the chart's, so the rule is added again: without it the chart's info alerts
+# (CPUThrottlingHigh, KubeQuotaAlmostFull, ...) would reach the app's webhook.
+INFO_INHIBITION = {
+    "source_matchers": ['alertname="InfoInhibitor"'],
+    "target_matchers": ['severity="info"'],
+    "equal": ["namespace"],
+}
+# Rule files of prometheus/rules/ that only the compose stack gets, and why.
+COMPOSE_ONLY_RULES = {
+    "backup": "backups are the compose stack's (`invoke backup`): nothing publishes "
+    "mirante_backup_* in a cluster, so BackupTooOld could never fire there",
+}
+# Metrics only the compose stack publishes (prefixes): no alert shipped to a cluster reads one.
+COMPOSE_ONLY_METRICS = ("mirante_backup_",)
+# The StorageClass every claim names: made by `invoke k8s.install` (storage_class()) on the
+# EBS CSI driver that Terraform installs as an EKS add-on.
+STORAGE_CLASS = "mirante-gp3"
+EBS_CSI_DRIVER = "ebs.csi.aws.com"
+# Where each chart takes the image tag of each program the compose stack pins (the
+# clusters run the same versions: a dashboard or config checked on one runs on the other).
+IMAGE_TAGS: dict[str, dict[str, tuple[str, ...]]] = {
+    "kube-prometheus-stack": {
+        "prometheus": ("prometheus", "prometheusSpec", "image", "tag"),
+        "alertmanager": ("alertmanager", "alertmanagerSpec", "image", "tag"),
+        "grafana": ("grafana", "image", "tag"),
+        "node-exporter": ("prometheus-node-exporter", "image", "tag"),
+    },
+    "loki": {"loki": ("loki", "image", "tag")},
+    "tempo": {"tempo": ("tempo", "tag")},
+    "tempo-distributed": {"tempo": ("tempo", "image", "tag")},
+    "opentelemetry-collector": {"otel-collector": ("image", "tag")},
+}
+
+
+def pinned_tags() -> dict[str, str]:
+    """The tag of each program's image as the compose stack pins it (settings' defaults).
+
+    The committed pins, not a local override: a sandbox's ``.env`` does not change what
+    the clusters run.
+    """
+    from mirante.settings import VARIABLES
+
+    return {
+        v.key: v.default.rsplit(":", 1)[1]
+        for v in VARIABLES
+        if v.field == "images" and ":" in v.default
+    }
 
 
 def webhook_url(env: Environment) -> str:
@@ -78,6 +127,7 @@ def alertmanager_config(settings: Settings, env: Environment) -> dict[str, Any]:
     config["templates"] = [f"{TEMPLATES_DIR}/*.tmpl"]
     config["route"]["routes"].insert(0, {"receiver": "null", "matchers": [CHART_HEARTBEATS]})
     config["receivers"].append({"name": "null"})
+    config.setdefault("inhibit_rules", []).append(copy.deepcopy(INFO_INHIBITION))
     return config
 
 
@@ -91,6 +141,7 @@ def cluster_values(settings: Settings, env: Environment) -> dict[str, Any]:
     rules = {
         path.stem: {"groups": yaml.safe_load(path.read_text())["groups"]}
         for path in sorted((root / "prometheus" / "rules").glob("*.yml"))
+        if path.stem not in COMPOSE_ONLY_RULES
     }
     dashboards = {
         path.stem: {"json": path.read_text()}
@@ -294,6 +345,67 @@ def loki_values(settings: Settings, env: Environment) -> dict[str, Any] | None:
     }
 
 
+# The tempo chart's own ``config`` (tempo 1.24.0's values.yaml), word for word but for two
+# blocks mirante writes itself (tempo_config()): the metrics generator, hard-coded there to
+# a remote write URL and nothing else, and the distributor's receivers, which the chart
+# merges with its Jaeger and OpenCensus ones. tests/k8s/test_render.py checks that the rest
+# renders as the chart's own does.
+TEMPO_CHART_CONFIG = """\
+memberlist:
+  cluster_label: "{{ .Release.Name }}.{{ .Release.Namespace }}"
+multitenancy_enabled: {{ .Values.tempo.multitenancyEnabled }}
+usage_report:
+  reporting_enabled: {{ .Values.tempo.reportingEnabled }}
+compactor:
+  compaction:
+    block_retention: {{ .Values.tempo.retention }}
+ingester:
+  {{- toYaml .Values.tempo.ingester | nindent 2 }}
+server:
+  {{- toYaml .Values.tempo.server | nindent 2 }}
+storage:
+  {{- toYaml .Values.tempo.storage | nindent 2 }}
+querier:
+  {{- toYaml .Values.tempo.querier | nindent 2 }}
+query_frontend:
+  {{- toYaml .Values.tempo.queryFrontend | nindent 2 }}
+overrides:
+  {{- toYaml .Values.tempo.overrides | nindent 2 }}
+"""
+
+
+def generator_config(settings: Settings, env: Environment) -> dict[str, Any]:
+    """Tempo's metrics generator as the compose stack runs it, in ``env``.
+
+    The compose stack's labels on span metrics with this environment's env, and exemplars
+    sent with them to every Prometheus replica (trace ids on the span-metrics histograms).
+    """
+    registry = compose_registry_labels(settings.root)
+    return {
+        "registry": {"external_labels": {**registry, "env": env.name}},
+        "storage": {
+            "path": "/var/tempo/generator/wal",
+            "remote_write": [
+                {"url": url, "send_exemplars": True} for url in remote_write_urls(settings, env)
+            ],
+        },
+        "traces_storage": {"path": "/var/tempo/generator/traces"},
+    }
+
+
+def tempo_config(settings: Settings, env: Environment) -> str:
+    """The tempo chart's ``config`` with mirante's receivers and metrics generator (last).
+
+    The receivers are the compose stack's (OTLP only, ``tempo/tempo.yml``).
+    """
+    compose = yaml.safe_load((settings.root / "tempo" / "tempo.yml").read_text())
+    own = {
+        "distributor": {"receivers": compose["distributor"]["receivers"]},
+        "metrics_generator": generator_config(settings, env),
+    }
+    return TEMPO_CHART_CONFIG + yaml.safe_dump(own, sort_keys=True)
+
+
 def tempo_values(settings: Settings, env: Environment, chart: str) -> dict[str, Any]:
     """Tempo's processors (the compose stack's), where span metrics go, and its storage."""
     processors = {
@@ -308,19 +420,17 @@ def tempo_values(settings: Settings, env: Environment, chart: str) -> dict[str, 
                 "(k8s/helm/releases.yaml)"
             )
         return {
-            "tempo": {"overrides": processors, "metricsGenerator": {"remoteWriteUrl": writes[0]}}
+            "tempo": {"overrides": processors, "metricsGenerator": {"remoteWriteUrl": writes[0]}},
+            "config": tempo_config(settings, env),
         }
-    registry = compose_registry_labels(settings.root)
+    generator = generator_config(settings, env)
     values: dict[str, Any] = {
         "overrides": processors,
         "metricsGenerator": {
             "enabled": True,
             "config": {
-                "storage": {
-                    "remote_write": [{"url": url, "send_exemplars": True} for url in writes]
-                },
-                # The compose stack's labels on span metrics, with this environment's env.
-                "registry": {"external_labels": {**registry, "env": env.name}},
+                "storage": {"remote_write": generator["storage"]["remote_write"]},
+                "registry": generator["registry"],
             },
         },
     }
@@ -340,6 +450,57 @@ def tempo_values(settings: Settings, env: Environment, chart: str) -> dict[str, 
     return values
 
 
+def volumes_key(settings: Settings, env: Environment) -> tuple[str, str]:
+    """The KMS key ARN the volumes are encrypted with, and where it comes from.
+
+    Terraform's kept outputs first, then ``volumes.kms_key`` of the environments file;
+    ("", ...) leaves EBS's default: the account's ``aws/ebs`` key.
+    """
+    kept = infra_outputs.read(settings.root, env.name) or {}
+    if kept.get("volumes_kms_key_arn"):
+        shown = infra_outputs.path(settings.root, env.name).relative_to(settings.root)
+        return str(kept["volumes_kms_key_arn"]), f"Terraform's outputs ({shown})"
+    if env.volumes_kms_key:
+        return env.volumes_kms_key, settings.environments.path.name
+    return "", "EBS's default for the account (aws/ebs): no volumes.kms_key, no kept outputs"
+
+
+def storage_class(settings: Settings, env: Environment) -> dict[str, Any]:
+    """The StorageClass every claim of ``env`` names: gp3 on the EBS CSI driver, encrypted.
+
+    The default class (EKS makes none since 1.30), bound when the pod is scheduled
+    (WaitForFirstConsumer: the volume is made in the pod's zone). Volumes outlive their
+    claim where the environment forbids destructive tasks (prod).
+    """
+    key, _ = volumes_key(settings, env)
+    parameters = {"type": "gp3", "encrypted": "true", "csi.storage.k8s.io/fstype": "ext4"}
+    if key:
+        parameters["kmsKeyId"] = key
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": STORAGE_CLASS,
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            "labels": {"app.kubernetes.io/managed-by": "mirante"},
+        },
+        "provisioner": EBS_CSI_DRIVER,
+        "parameters": parameters,
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+        "reclaimPolicy": "Retain" if env.protection == "no-destructive" else "Delete",
+    }
+
+
+def write_storage_class(settings: Settings, env: Environment) -> Path:
+    """Write :func:`storage_class` under ``.mirante/k8s/<env>/``; its path."""
+    path = settings.state_dir / "k8s" / env.name / "storageclass.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Generated by mirante (`invoke k8s.install ENV` applies it); do not edit.\n"
+    atomic_write(path, header + yaml.safe_dump(storage_class(settings, env), sort_keys=True))
+    return path
+
+
 def release_values(settings: Settings, env: Environment, release: Release) -> dict[str, Any] | None:
     """What mirante generates for one release in ``env`` (None: nothing)."""
     if release.chart == "kube-prometheus-stack":
@@ -350,7 +511,7 @@ def release_values(settings: Settings, env: Environment, release: Release) -> di
         return tempo_values(settings, env, release.chart)
     if release.chart == "opentelemetry-collector":
         otlp = tempo_addresses(settings, env)[1]
-        values: dict[str, Any] = {"config": {"exporters": {"otlp/tempo": {"endpoint": otlp}}}}
+        values: dict[str, Any] = {"config": {"exporters": {"otlp_grpc/tempo": {"endpoint": otlp}}}}
         kept = infra_outputs.read(settings.root, env.name) or {}
         role = (kept.get("irsa_role_arns") or {}).get("collector")
         if role:  # Terraform made the collector a role: its service account assumes it

@@ -14,7 +14,9 @@ import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +89,58 @@ def _run(
         raise KubeCommandError(list(argv), 124, f"timed out after {timeout:g} s") from None
 
 
+_FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
+
+
+@contextmanager
+def forwarded(command: Command, seconds: float = 30.0) -> Iterator[int]:
+    """Run ``kubectl port-forward`` for the block; yields the local port it listens on.
+
+    The command names the remote port only (``:4318``): kubectl picks a free local one
+    and says which.
+
+    Raises:
+        KubeToolMissing: kubectl is not on PATH.
+        KubeCommandError: kubectl stopped, or said nothing within ``seconds``, with what it
+            printed (an unreachable API, a Service that does not exist).
+    """
+    try:
+        process = subprocess.Popen(
+            list(command.argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    except FileNotFoundError:
+        raise KubeToolMissing(f"`{command.argv[0]}` is not on PATH: {INSTALL_HINT}") from None
+    said: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None  # noqa: S101 (Popen with stdout=PIPE)
+        for line in process.stdout:
+            said.append(line)
+            if _FORWARDING.search(line):
+                ready.set()
+        ready.set()  # kubectl ended
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        ready.wait(seconds)
+        port = next((int(m.group(1)) for line in said if (m := _FORWARDING.search(line))), 0)
+        if not port:
+            process.kill()
+            process.wait(timeout=10)
+            stderr = process.stderr.read() if process.stderr else ""
+            reason = stderr or "".join(said) or f"no port within {seconds:g} s"
+            raise KubeCommandError(list(command.argv), process.returncode or 1, reason)
+        yield port
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 def _version(text: str) -> tuple[int, int]:
     found = re.search(r"v?(\d+)\.(\d+)", text)
     return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
@@ -138,6 +192,10 @@ class Kubectl:
             "--namespace", namespace, "rollout", "status", f"deployment/{deployment}",
             f"--timeout={timeout:g}s",
         )  # fmt: skip
+
+    def port_forward(self, namespace: str, service: str, port: int) -> Command:
+        """``kubectl port-forward`` of a Service's port to a free local one (see forwarded)."""
+        return self("--namespace", namespace, "port-forward", f"service/{service}", f":{port}")
 
     @staticmethod
     def kustomize(overlay: Path) -> Command:

@@ -24,6 +24,7 @@ import yaml
 
 from mirante.errors import (
     ClusterNotReady,
+    ClusterUnreachable,
     GuardRefused,
     KubeCommandError,
     KubeWaitFailed,
@@ -99,12 +100,15 @@ class Plan:
         if self.guard.status != "ok":
             raise GuardRefused(f"{self.task}: {self.guard.detail}")
         output = ""
-        for step in self.steps:
+        for done, step in enumerate(self.steps):
             before(step)
             if step.command is not None:
                 try:
                     output = run(step.command, timeout=timeout + 60, cwd=root).stdout
                 except KubeCommandError as exc:
+                    problem = diagnose.api_problem(exc.stderr)
+                    if problem:
+                        raise api_refusal(self.env, problem, exc, done) from None
                     if step.on_failure is None:
                         raise
                     raise step.on_failure(exc) from None
@@ -116,6 +120,30 @@ class Plan:
                 atomic_write(target, output, mode=0o600)
                 output = f"saved {len(output.splitlines())} lines to {step.save_to}"
             after(step, output)
+
+
+def api_refusal(env: Environment, problem: str, exc: KubeCommandError, done: int) -> MiranteError:
+    """Why the cluster's API was not reached, and what an operator needs for it.
+
+    EKS's API is private to its VPC (terraform/modules/eks), and only identities with an
+    access entry may use it.
+    """
+    said = " ".join(str(exc).split(": ", 1)[-1].split())
+    changed = "nothing was changed" if done == 0 else f"{done} step(s) had run"
+    terraform = f"terraform/envs/{env.name}"
+    if problem == "unreachable":
+        return ClusterUnreachable(
+            f"the {env.name} API ({env.api_server}) does not answer from here ({said}): its "
+            f"endpoint is private to the VPC; run from inside it, or over the VPN or bastion "
+            f"whose range is in api_allowed_cidrs ({terraform}), or add your address to "
+            f"public_access_cidrs, then `invoke infra.apply {env.name}`; {changed}"
+        )
+    return ClusterUnreachable(
+        f"the {env.name} API refuses this identity ({said}): EKS lets in the cluster's "
+        f"creator and the roles with an access entry; add your role to operator_role_arns or "
+        f"ci_role_arns ({terraform}) and `invoke infra.apply {env.name}`, then refresh the "
+        f"kubeconfig (aws eks update-kubeconfig); {changed}"
+    )
 
 
 # -- what is installed ------------------------------------------------------------------
@@ -412,15 +440,145 @@ def _tools(env: Environment) -> tuple[Kubectl, Helm]:
     return Kubectl(env.context), Helm(env.context, tool_version("helm")[0])
 
 
+def volume_steps(settings: Settings, env: Environment, kubectl: Kubectl) -> tuple[list[Step], Step]:
+    """The EBS CSI driver must be there (checks); then the StorageClass every claim names.
+
+    Without the driver (the aws-ebs-csi-driver add-on) no volume is ever made: every
+    release with one would wait, time out and roll back. Checked before anything changes.
+    """
+    driver = generated.EBS_CSI_DRIVER
+
+    def check(listed: str) -> str:
+        if not diagnose.object_names(listed):
+            raise ClusterNotReady(
+                f"the {env.name} cluster has no EBS CSI driver ({driver}): no volume can be "
+                "made, so every release with one would time out and roll back; install the "
+                f"aws-ebs-csi-driver add-on (`invoke infra.apply {env.name}` does, "
+                "terraform/modules/eks); nothing was changed"
+            )
+        return f"the EBS CSI driver ({driver}) is installed"
+
+    made = relative(settings, generated.write_storage_class(settings, env))
+    _, source = generated.volumes_key(settings, env)
+    checks = [
+        Step(
+            "the EBS CSI driver must exist (the aws-ebs-csi-driver add-on)",
+            kubectl("get", "csidriver", driver, "--ignore-not-found", "-o", "name"),
+        ),
+        Step("check: the EBS CSI driver exists", action=check),
+    ]
+    return checks, Step(
+        f"StorageClass {generated.STORAGE_CLASS}: gp3, encrypted (key: {source}), the default, "
+        "bound where the pod is scheduled",
+        kubectl("apply", "-f", str(made)),
+    )
+
+
+GRAFANA_DB_SECRET = "grafana-db"  # noqa: S105 (a Secret's name; the prod values read it)
+GRAFANA_DB_KEYS = ("GF_DATABASE_TYPE", "GF_DATABASE_HOST", "GF_DATABASE_NAME",
+                   "GF_DATABASE_USER", "GF_DATABASE_PASSWORD")  # fmt: skip
+
+
+def grafana_database_steps(
+    settings: Settings, env: Environment, kubectl: Kubectl
+) -> tuple[list[Step], list[Step]]:
+    """Several Grafanas share a Postgres database, read from the Secret grafana-db.
+
+    Returns the checks (run before anything changes) and the changes. The Secret is made
+    from the environment's Grafana database URL when it is set (never printed); otherwise
+    one made by hand must hold the GF_DATABASE_* keys. Nothing where one Grafana keeps
+    its own database.
+    """
+    from mirante.remote import parity
+
+    kps = parity.release_values(settings, env, generated.GENERATED_RELEASE)
+    replicas = parity.grafana_replicas(kps)
+    if replicas <= 1:
+        return [], []
+    ns = env.observability_namespace
+    scope = ("--namespace", ns)
+    variable = next(
+        v.name for v in VARIABLES if v.field == "grafana_database_urls" and v.key == env.name
+    )
+    url = settings.grafana_database_urls.get(env.name, "")
+    if url:
+
+        def write(_: str) -> str:
+            values, bare = grafana_database_env(url)
+            with _env_file(values) as path:
+                run(
+                    Command(
+                        kubectl(*scope, "create", "secret", "generic", GRAFANA_DB_SECRET,
+                                f"--from-env-file={path}", "--dry-run=client", "-o", "yaml").argv,
+                        kubectl("apply", "-f", "-").argv,
+                    )
+                )  # fmt: skip
+            return f"Secret {ns}/{GRAFANA_DB_SECRET} holds Grafana's database {bare}"
+
+        title = (
+            f"Secret {ns}/{GRAFANA_DB_SECRET}: the database {replicas} Grafanas share, from "
+            f"{variable} (never printed)"
+        )
+        return [], [Step(title, action=write)]
+
+    def check(listed: str) -> str:
+        import json
+
+        have = set(json.loads(listed or "{}")) if listed.strip() else set()
+        missing = [key for key in GRAFANA_DB_KEYS if key not in have]
+        if missing:
+            raise ClusterNotReady(
+                f"{env.name} runs {replicas} Grafanas, which share one Postgres database: set "
+                f"{variable} (postgresql://user:password@host:5432/grafana) in .env, or make "
+                f"the Secret {ns}/{GRAFANA_DB_SECRET} with {', '.join(GRAFANA_DB_KEYS)} "
+                f"(missing: {', '.join(missing)}); nothing was changed"
+            )
+        return f"Secret {ns}/{GRAFANA_DB_SECRET} holds Grafana's database (made by hand)"
+
+    listed = kubectl(
+        *scope, "get", "secret", GRAFANA_DB_SECRET, "--ignore-not-found", "-o", "jsonpath={.data}"
+    )
+    checks = [
+        Step(f"the keys of Secret {ns}/{GRAFANA_DB_SECRET} (no {variable}: made by hand)", listed),
+        Step(f"check: it holds {', '.join(GRAFANA_DB_KEYS)}", action=check),
+    ]
+    return checks, []
+
+
+def grafana_database_env(url: str) -> tuple[dict[str, str], str]:
+    """Grafana's GF_DATABASE_* settings from a postgres URL, and the URL without password."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from mirante.postgres import split_password
+
+    bare, password = split_password(url)
+    parts = urlsplit(bare)
+    ssl = parse_qs(parts.query).get("sslmode", ["require"])[0]
+    return {
+        "GF_DATABASE_TYPE": "postgres",
+        "GF_DATABASE_HOST": f"{parts.hostname or ''}:{parts.port or 5432}",
+        "GF_DATABASE_NAME": parts.path.lstrip("/"),
+        "GF_DATABASE_USER": unquote(parts.username or ""),
+        "GF_DATABASE_PASSWORD": password,
+        "GF_DATABASE_SSL_MODE": ssl,
+    }, bare
+
+
 def install_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
     """Run helm upgrade --install of every release, then the app's overlay and its rollouts."""
     guard = guarded(env, dry_run)
     documents = render_overlay(env)
     kubectl, helm = _tools(env)
     ns = env.observability_namespace
+    volume_checks, storage_class = volume_steps(settings, env, kubectl)
+    grafana_checks, grafana_database = grafana_database_steps(settings, env, kubectl)
     steps = [
+        *volume_checks,  # checks first: nothing changes on a cluster that lacks them
+        *grafana_checks,
+        storage_class,
         namespace_step(kubectl, ns),
         grafana_secret_step(env, kubectl),
+        *grafana_database,
         *alerting_secret_steps(env, kubectl),
     ]
     steps += [
@@ -442,8 +600,24 @@ def install_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
             "without a database and GET /catalog answers 503"
         )
     steps += apply_and_wait(settings, env, kubectl, documents)
+    steps.append(smoke_step(settings, env))
     notes += storage_notes(settings, env)
     return Plan(f"k8s.install {env.name}", env, guard, steps, notes, ask=authorise(env, "change"))
+
+
+def smoke_step(settings: Settings, env: Environment) -> Step:
+    """The end of install and reset: the stack ingests, and the app honours the contract."""
+    from mirante.remote import smoke
+
+    def check(_: str) -> str:
+        return smoke.verdict(smoke.run(settings, env, smoke.forwards(env)), settings.root)
+
+    return Step(
+        "smoke test through port-forwards: a span and a log line sent to the collector come "
+        "back from Tempo and Loki; validate.service against the app's Service (evidence: "
+        f"artifacts/smoke/{env.name}/)",
+        action=check,
+    )
 
 
 def storage_notes(settings: Settings, env: Environment) -> list[str]:
@@ -498,7 +672,13 @@ def diff_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
     documents = render_overlay(env)
     kubectl, _ = _tools(env)
     ns = env.observability_namespace
-    steps = []
+    made = relative(settings, generated.write_storage_class(settings, env))
+    steps = [
+        Step(
+            f"StorageClass {generated.STORAGE_CLASS} (cluster-wide)",
+            kubectl("diff", "-f", str(made), ok_codes=(0, 1)),
+        )
+    ]
     for r in releases(settings, env):
         template = Helm.template(r, ns, values_files(settings, env, r))
         diff = Command(template.argv, kubectl("--namespace", ns, "diff", "-f", "-").argv, (0, 1))
@@ -700,6 +880,7 @@ def reset_plan(
         notes.append(f"no database URL for {env.name}: the database is neither dumped nor seeded")
     if seed is not None:
         steps.append(Step(f"seed the {env.name} database", action=lambda _: seed()))
+    steps.append(smoke_step(settings, env))
     return Plan(f"staging.reset ({env.name})", env, guard, steps, notes)
 
 
