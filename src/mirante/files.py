@@ -6,17 +6,19 @@ the same thing.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from mirante import waits
-from mirante.errors import LockBusy, NotUtf8
+from mirante.errors import LockBusy, NotUtf8, UnsafePath
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -50,20 +52,56 @@ def remove_stale_temps(path: Path) -> list[Path]:
     return stale
 
 
+def open_private(path: Path) -> int:
+    """Open (or create, 0600) ``path`` for reading and writing, never through a link.
+
+    A lock file is truncated and written: opened through a symbolic link or a hard link
+    that a copied directory (``rsync -a``) or another user brought, it would clobber the
+    file it points at, as root. Only a regular file of one link is accepted.
+
+    Raises:
+        UnsafePath: ``path`` is a symbolic link, a hard link, or not a regular file.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePath(str(path), "a symbolic link") from None
+        raise
+    info = os.fstat(fd)
+    what = (
+        "not a regular file"
+        if not stat.S_ISREG(info.st_mode)
+        else f"a file with {info.st_nlink} hard links"
+        if info.st_nlink > 1
+        else ""
+    )
+    if what:
+        os.close(fd)
+        raise UnsafePath(str(path), what)
+    os.set_blocking(fd, True)
+    return fd
+
+
 @contextmanager
 def locked(
-    path: Path, timeout: float, holders: str, waiting: Callable[[str], None] | None = None
+    path: Path,
+    timeout: float,
+    holders: str,
+    waiting: Callable[[str], None] | None = None,
+    owner: str = "",
 ) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created 0600); wait up to ``timeout`` seconds.
 
-    The holder's pid is written into the file for the message a waiting command gives;
-    ``waiting`` is told once, when the lock is not free at once, who holds it.
+    The holder's pid (and ``owner``, such as its checkout) is written into the file for the
+    message a waiting command gives; ``waiting`` is told once, when the lock is not free at
+    once, who holds it.
 
     Raises:
         LockBusy: naming ``holders`` (what takes this lock) when the wait runs out.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_private(path)
 
     def take() -> bool:
         try:
@@ -73,7 +111,9 @@ def locked(
         return True
 
     def holder() -> str:
-        return os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        said = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        pid, _, where = said.partition(" ")
+        return f"{pid or 'unknown'}{', in ' + where if where and where != owner else ''}"
 
     try:
         taken = take()
@@ -86,7 +126,7 @@ def locked(
             )
         with suppress(OSError):  # the holder's pid is for messages only (a full disk: none)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            os.pwrite(fd, f"{os.getpid()} {owner}".strip().encode(), 0)
         yield
     finally:
         with suppress(OSError):

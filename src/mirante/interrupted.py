@@ -1,12 +1,17 @@
 """What a backup or restore changes, written down before it changes it.
 
 A kill -9 runs no ``finally``: a backup killed while Alertmanager is stopped leaves it
-stopped, a Prometheus snapshot pinning blocks, and a ``.partial`` set. So each operation
-keeps a journal (``.mirante/interrupted/<operation>-<pid>.json``) of what it has changed
-and not yet put back; it removes the journal when it ends, however it ends, short of a
-kill. The next ``stack.up``, backup or restore calls :func:`repair` (holding the stack's
-lock): for each journal whose process is gone, it starts again what was stopped, removes
-the snapshot and the partial set, and says so.
+stopped, a Prometheus snapshot pinning blocks, and a ``.partial`` set. Ctrl-C and SIGTERM
+run them, but reach the ``docker compose`` that would start the service again too. So
+each operation keeps a journal (``.mirante/interrupted/<operation>-<pid>.json``) of what it
+has changed and not yet put back. When the operation ends with nothing outstanding, the
+journal goes; when it ends (an error, Ctrl-C) with something still outstanding, the
+journal stays, marked ended, exactly as a kill leaves it. The next ``stack.up``, backup
+or restore calls :func:`repair` (holding the stack's lock): for each journal whose
+operation is over, it starts again what was stopped, puts volume data back, removes the
+snapshot, the fresh volumes and databases, and the partial set, and says so. What it says
+is kept (``repaired.json``) until a command has shown it (:func:`acknowledge`): a repair
+done by a command that is itself killed is reported by the next one.
 """
 
 from __future__ import annotations
@@ -41,7 +46,18 @@ class Journal:
     partial: str = ""  # the set directory it is writing
     swapped: list[str] = field(default_factory=list)  # volumes holding their previous data
     kept: list[str] = field(default_factory=list)  # of those, the ones whose new data stays
+    fresh: list[str] = field(default_factory=list)  # scratch volumes a restore extracts into
+    databases: list[str] = field(default_factory=list)  # scratch databases of a restore
+    ended: bool = False  # the operation is over, with what is recorded still outstanding
     path: Path = field(default=Path(), repr=False, compare=False)
+
+    @property
+    def outstanding(self) -> bool:
+        """Whether anything it changed is not put back yet."""
+        return bool(
+            self.stopped or self.snapshot or self.partial or self.swapped or self.fresh
+            or self.databases
+        )  # fmt: skip
 
     def save(self) -> None:
         """Write the journal down (atomically, before the change it announces)."""
@@ -75,6 +91,18 @@ class Journal:
             self.swapped.append(volume)
         self.save()
 
+    def scratch(self, *, volume: str = "", database: str = "", gone: bool = False) -> None:
+        """Record a scratch volume or database about to be made (``gone``: removed)."""
+        for name, recorded in ((volume, self.fresh), (database, self.databases)):
+            if not name:
+                continue
+            if gone:
+                with suppress(ValueError):
+                    recorded.remove(name)
+            elif name not in recorded:
+                recorded.append(name)
+        self.save()
+
     def set(self, *, snapshot: str | None = None, partial: str | None = None) -> None:
         """Record a snapshot or a partial set ('' once it is gone or final)."""
         if snapshot is not None:
@@ -86,7 +114,12 @@ class Journal:
 
 @contextmanager
 def recording(settings: Settings, operation: str) -> Iterator[Journal]:
-    """A journal for the operation, removed when the block ends (an error too)."""
+    """A journal for the operation, for the block.
+
+    It is removed when the block ends with nothing outstanding; with something outstanding
+    (an error, Ctrl-C, SIGTERM turned into an exception), it stays, marked ended, for the
+    next command's :func:`repair`.
+    """
     directory = settings.state_dir / DIRECTORY
     directory.mkdir(parents=True, exist_ok=True)
     journal = Journal(operation, os.getpid(), path=directory / f"{operation}-{os.getpid()}.json")
@@ -94,7 +127,11 @@ def recording(settings: Settings, operation: str) -> Iterator[Journal]:
     try:
         yield journal
     finally:
-        journal.path.unlink(missing_ok=True)
+        if journal.outstanding:
+            journal.ended = True
+            journal.save()
+        else:
+            journal.path.unlink(missing_ok=True)
 
 
 def left_behind(settings: Settings) -> list[Journal]:
@@ -102,6 +139,8 @@ def left_behind(settings: Settings) -> list[Journal]:
     directory = settings.state_dir / DIRECTORY
     found = []
     for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        if path.name == NOTES:
+            continue
         try:
             data = json.loads(path.read_text())
             journal = Journal(
@@ -112,13 +151,39 @@ def left_behind(settings: Settings) -> list[Journal]:
                 str(data["partial"]),
                 [str(v) for v in data.get("swapped", [])],
                 [str(v) for v in data.get("kept", [])],
+                [str(v) for v in data.get("fresh", [])],
+                [str(v) for v in data.get("databases", [])],
+                bool(data.get("ended", False)),
                 path=path,
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             journal = Journal("unknown operation", 0, path=path)
-        if journal.pid != os.getpid() and not alive(journal.pid):
+        if journal.ended or (journal.pid != os.getpid() and not alive(journal.pid)):
             found.append(journal)
     return found
+
+
+NOTES = "repaired.json"
+
+
+def pending(settings: Settings) -> list[str]:
+    """What repairs said that no command has shown yet."""
+    path = settings.state_dir / DIRECTORY / NOTES
+    try:
+        notes = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return []
+    return [str(n) for n in notes] if isinstance(notes, list) else []
+
+
+def _remember(settings: Settings, notes: list[str]) -> None:
+    path = settings.state_dir / DIRECTORY / NOTES
+    atomic_write(path, json.dumps(pending(settings) + notes) + "\n", 0o600)
+
+
+def acknowledge(settings: Settings) -> None:
+    """The repairs' notes have been shown: forget them."""
+    (settings.state_dir / DIRECTORY / NOTES).unlink(missing_ok=True)
 
 
 def repair(settings: Settings, client: Callable[[], DockerClient]) -> list[str]:
@@ -130,49 +195,100 @@ def repair(settings: Settings, client: Callable[[], DockerClient]) -> list[str]:
     """
     found = left_behind(settings)
     if not found:
-        return []
+        return pending(settings)
+    notes: list[str] = []
+    for journal in found:
+        said = _repair_one(settings, client, journal)
+        _remember(settings, said)  # before the next one: a kill now loses no note
+        notes += said
+    return pending(settings)
+
+
+def _repair_one(
+    settings: Settings, client: Callable[[], DockerClient], journal: Journal
+) -> list[str]:
+    """Put back what one journal records; its notes. The journal goes once all is back."""
     from mirante import stack
     from mirante.backup.create import helper
     from mirante.backup.sets import volume_name
 
-    notes = []
-    for journal in found:
-        what = f"an interrupted {journal.operation} (pid {journal.pid})"
+    notes: list[str] = []
+    what = f"an interrupted {journal.operation} (pid {journal.pid})"
+    try:
+        notes += _finish_swaps(settings, client, journal, what)
+        notes += _drop_scratch(settings, client, journal, what)
+    except MiranteError as exc:
+        notes.append(f"{what} was replacing data; putting it back failed: {exc}")
+        return notes  # keep the journal: the next command tries again
+    down = []
+    if journal.stopped:
+        states = stack.container_states(client(), settings)
+        down = [s for s in journal.stopped if s in states and not stack.is_running(states[s])]
+    if down:
         try:
-            notes += _finish_swaps(settings, client, journal, what)
+            stack.compose_up(settings, down, pull=False, timeout=settings.stack_timeout)
+            notes.append(f"{what} had stopped {', '.join(down)}: started again")
         except MiranteError as exc:
-            notes.append(f"{what} was replacing volume data; putting it back failed: {exc}")
-            continue  # keep the journal: the next command tries again
-        down = []
-        if journal.stopped:
-            states = stack.container_states(client(), settings)
-            down = [s for s in journal.stopped if s in states and not stack.is_running(states[s])]
-        if down:
-            try:
-                stack.compose_up(settings, down, pull=False, timeout=settings.stack_timeout)
-                notes.append(f"{what} had stopped {', '.join(down)}: started again")
-            except MiranteError as exc:
-                notes.append(f"{what} had stopped {', '.join(down)}; starting failed: {exc}")
-                continue  # keep the journal: the next command tries again
-        if journal.snapshot.startswith("/data/snapshots/"):
-            try:
-                helper(
-                    settings,
-                    client(),
-                    'rm -rf -- "$1"',
-                    [(volume_name(settings, "prometheus"), "/data", "rw")],
-                    as_root=True,
-                    args=(journal.snapshot,),
-                )
-                notes.append(f"{what} had left Prometheus snapshot {journal.snapshot}: removed")
-            except MiranteError as exc:
-                notes.append(f"{what} left snapshot {journal.snapshot}; removing failed: {exc}")
-                continue
-        partial = Path(journal.partial)
-        if journal.partial and partial.name.endswith(".partial") and partial.is_dir():
-            shutil.rmtree(partial, ignore_errors=True)
-            notes.append(f"{what} had left {partial}: removed")
-        journal.path.unlink(missing_ok=True)
+            notes.append(f"{what} had stopped {', '.join(down)}; starting failed: {exc}")
+            return notes  # keep the journal: the next command tries again
+    journal.stopped.clear()
+    journal.save()
+    if journal.snapshot.startswith("/data/snapshots/"):
+        try:
+            helper(
+                settings,
+                client(),
+                'rm -rf -- "$1"',
+                [(volume_name(settings, "prometheus"), "/data", "rw")],
+                as_root=True,
+                args=(journal.snapshot,),
+            )
+            notes.append(f"{what} had left Prometheus snapshot {journal.snapshot}: removed")
+        except MiranteError as exc:
+            notes.append(f"{what} left snapshot {journal.snapshot}; removing failed: {exc}")
+            return notes
+    partial = Path(journal.partial)
+    if journal.partial and partial.name.endswith(".partial") and partial.is_dir():
+        shutil.rmtree(partial, ignore_errors=True)
+        notes.append(f"{what} had left {partial}: removed")
+    journal.path.unlink(missing_ok=True)
+    return notes
+
+
+def _drop_scratch(
+    settings: Settings, client: Callable[[], DockerClient], journal: Journal, what: str
+) -> list[str]:
+    """Remove the scratch volumes and databases an interrupted restore made."""
+    if not (journal.fresh or journal.databases):
+        return []
+    from mirante.docker import docker_errors
+
+    docker = client()
+    notes = []
+    with docker_errors():
+        for volume in list(journal.fresh):
+            if docker.volume.exists(volume):
+                docker.volume.remove(volume)
+                notes.append(f"{what} had left scratch volume {volume}: removed")
+            journal.scratch(volume=volume, gone=True)
+    if journal.databases:
+        from mirante import stack
+        from mirante.postgres import StackPostgres, quote_identifier, quote_literal
+
+        state = stack.container_states(docker, settings).get("postgres")
+        if state is None or not stack.is_up(state):
+            raise MiranteError(
+                f"it left scratch database(s) {', '.join(journal.databases)}, and postgres is "
+                "not running to drop them"
+            )
+        pg = StackPostgres(settings, docker, state)
+        for database in list(journal.databases):
+            named = quote_literal(database)
+            found = pg.sql(f"select count(*) from pg_database where datname = {named}")  # noqa: S608
+            pg.sql(f"drop database if exists {quote_identifier(database)} with (force)")
+            if found != "0":
+                notes.append(f"{what} had left scratch database {database}: dropped")
+            journal.scratch(database=database, gone=True)
     return notes
 
 

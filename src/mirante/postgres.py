@@ -73,6 +73,16 @@ class StackPostgres:
             self.docker.container.execute(self.container, ["rm", "-f", inside], user="root")
 
 
+def quote_identifier(identifier: str) -> str:
+    """An SQL identifier, double-quoted (a database or role name)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """An SQL string literal, single-quoted."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def split_password(url: str) -> tuple[str, str]:
     """The URL without its password, and the password (``""`` when it has none)."""
     parts = urlsplit(url)

@@ -14,13 +14,14 @@ import math
 import os
 import re
 import secrets
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mirante.errors import ProjectNotFound, SettingsError
-from mirante.files import atomic_write, locked, read_utf8
+from mirante.files import atomic_write, locked
 
 if TYPE_CHECKING:
     from mirante.remote.environments import Environments
@@ -572,8 +573,8 @@ class Settings:
 
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$")
-_DURATION_RE = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9.-]+(:\d{1,5})?$", re.ASCII)
+_DURATION_RE = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$", re.ASCII)
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
@@ -701,12 +702,37 @@ def _parse_regex(pattern: re.Pattern[str], accepted: str) -> Callable[[Variable,
     return parse
 
 
+_POSTGRES_URL = re.compile(r"^postgres(ql)?://[^\s/]+(/[^\s]*)?$")
+POSTGRES_URL_FORM = "a URL like postgresql://user:password@host:5432/dbname (or empty)"
+
+
+def _parse_postgres_url_or_empty(v: Variable, text: str) -> str:
+    """A libpq URL whose host and port libpq and mirante can both read (or empty)."""
+    from urllib.parse import urlsplit
+
+    if not text:
+        return ""
+    if not _POSTGRES_URL.match(text):
+        raise SettingsError(v.name, text, POSTGRES_URL_FORM)
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError: "abc", 99999, an unclosed "[::1"
+        host = parts.hostname
+    except ValueError:
+        raise SettingsError(
+            v.name, text, f"{POSTGRES_URL_FORM}, with a port from 1 to 65535"
+        ) from None
+    if not host or port == 0:
+        raise SettingsError(v.name, text, f"{POSTGRES_URL_FORM}, naming a host")
+    return text
+
+
 def _parse_url_or_empty(v: Variable, text: str) -> str:
     return _parse_url(v, text) if text else ""
 
 
 def _parse_host_or_empty(v: Variable, text: str) -> str:
-    if text and not re.match(r"^[A-Za-z0-9.-]+:\d{1,5}$", text):
+    if text and not re.match(r"^[A-Za-z0-9.-]+:\d{1,5}$", text, re.ASCII):
         raise SettingsError(v.name, text, "host:port, such as smtp.example.org:587 (or empty)")
     return text
 
@@ -730,10 +756,7 @@ PARSERS: dict[str, Callable[[Variable, str], Any]] = {
     "positive-int": _parse_positive_int,
     "count": _parse_count,
     "days": _number(0, 3650, "a number of days from 0 to 3650"),
-    "postgres-url-or-empty": _parse_regex(
-        re.compile(r"^$|^postgres(ql)?://[^\s/]+(/[^\s]*)?$"),
-        "a URL like postgresql://user:password@host:5432/dbname (or empty)",
-    ),
+    "postgres-url-or-empty": _parse_postgres_url_or_empty,
     "bucket-or-empty": _parse_regex(
         re.compile(r"^$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), "an S3 bucket name (or empty)"
     ),
@@ -789,6 +812,11 @@ def find_root(start: Path | None = None, environ: Mapping[str, str] | None = Non
     )
 
 
+def _char_name(char: str) -> str:
+    names = {"\r": "a carriage return (CR)", "\x0b": "a vertical tab", "\x0c": "a form feed"}
+    return names.get(char) or f"U+{ord(char):04X} ({unicodedata.name(char, 'a control')})"
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse a dotenv file: ``KEY=VALUE`` lines, ``#`` comments, optional quotes, no expansion.
 
@@ -798,7 +826,25 @@ def read_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    for number, raw in enumerate(read_utf8(path).splitlines(), start=1):
+    from mirante import loader
+    from mirante.errors import Unreadable
+
+    try:
+        text = loader.read_text(path, 256 << 10)
+    except Unreadable as exc:
+        raise SettingsError(path.name, "<not shown>", f"a dotenv file ({exc.reason})") from None
+    # Lines are what an editor shows: split at \n only (str.splitlines() also splits at a
+    # bare \r and at U+2028, and would name a line number no editor has).
+    for number, raw in enumerate(text.split("\n"), start=1):
+        raw = raw.removesuffix("\r")
+        if odd := [c for c in raw if c in "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"]:
+            key = raw.partition("=")[0].strip()[:40]
+            raise SettingsError(
+                f"{path.name} line {number}",
+                f"{key}=<value not shown>",
+                f"one line per KEY=VALUE: it holds {_char_name(odd[0])} "
+                "inside, which editors show as a line break or not at all; remove it",
+            )
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -26,12 +26,20 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from mirante import alerting, images, official
-from mirante.docker import cli, client, compose_args, docker_errors, service_states
+from mirante.docker import (
+    cli,
+    client,
+    compose_args,
+    docker_errors,
+    project_directories,
+    service_states,
+)
 from mirante.docker import image_tags as tags
 from mirante.errors import (
     ImageUnavailable,
     MiranteError,
     PortInUse,
+    ProjectTaken,
     ServiceUnhealthy,
     ToolError,
 )
@@ -123,11 +131,12 @@ KILLED = 137  # 128 + SIGKILL
 
 @dataclass(frozen=True)
 class DownReport:
-    """What ``down`` removed."""
+    """What ``down`` removed, and what the user should know (a service killed on stop)."""
 
     containers: list[str]
     volumes: list[str]
     networks: list[str]
+    notes: list[str] = field(default_factory=list)
 
 
 STACK_LOCK = "stack.lock"
@@ -146,7 +155,36 @@ def locked(
         LockBusy: the other command did not finish in time.
     """
     timeout = max(settings.lock_timeout, settings.stack_timeout)
-    return file_lock(settings.state_dir / STACK_LOCK, timeout, STACK_LOCK_HOLDERS, waiting)
+    return file_lock(
+        project_lock(settings), timeout, STACK_LOCK_HOLDERS, waiting, owner=str(settings.root)
+    )
+
+
+def project_lock(settings: Settings) -> Path:
+    """The stack lock's file: one per compose project on this machine, not per checkout.
+
+    Two checkouts with the same MIRANTE_PROJECT_NAME drive the same containers: their
+    commands must wait for each other. The file lives in a directory of this user's own
+    (mode 0700); where none can be had safely, in the checkout (as before).
+    """
+    import os
+    import stat as stat_mod
+    import tempfile
+
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    directory = base / f"mirante-{os.getuid()}"
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        info = directory.lstat()
+        if (
+            stat_mod.S_ISDIR(info.st_mode)
+            and info.st_uid == os.getuid()
+            and not (info.st_mode & 0o022)
+        ):
+            return directory / f"{settings.project_name}.{STACK_LOCK.lstrip('.')}"
+    except OSError:
+        pass
+    return settings.state_dir / STACK_LOCK
 
 
 def env_file(settings: Settings) -> Path:
@@ -406,6 +444,22 @@ class Prepared:
         return compose_names(self.startable, self.already)
 
 
+def check_owner(settings: Settings, directories: set[str]) -> None:
+    """Refuse to take over containers another checkout started under the same project name.
+
+    Raises:
+        ProjectTaken: naming the other checkout and what to do.
+    """
+    ours = str(settings.compose_file.parent)
+    others = sorted(d for d in directories if d != ours)
+    if others:
+        raise ProjectTaken(
+            f"compose project {settings.project_name} runs from another checkout "
+            f"({others[0]}): stop it there (`invoke stack.down`), or set MIRANTE_PROJECT_NAME "
+            "to another name here"
+        )
+
+
 def prepare(settings: Settings, services: Sequence[str] = (), strict: bool = False) -> Prepared:
     """Everything ``up`` does before ``compose up``.
 
@@ -416,13 +470,15 @@ def prepare(settings: Settings, services: Sequence[str] = (), strict: bool = Fal
     # python-on-whales is needed only once compose has started: import it meanwhile.
     threading.Thread(target=importlib.import_module, args=("python_on_whales",)).start()
     # Independent look-ups, each a network or CLI round trip: run them side by side.
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         probing = pool.submit(images.effective_source, settings)
         listing = pool.submit(tags)
         inspecting = pool.submit(service_states, settings.project_name)
+        owners = pool.submit(project_directories, settings.project_name)
         project = write_project_files(settings)
         settings = project.settings
         source, present, before = probing.result(), listing.result(), inspecting.result()
+        check_owner(settings, owners.result())
     choices = images.plan(settings, SERVICES, source, present)
     unavailable = [choices[s.name] for s in selected if not choices[s.name].available]
     if strict and unavailable:
@@ -492,6 +548,12 @@ def report(ready: Prepared, seconds: Mapping[str, float], done: float) -> UpRepo
         name: images.label(choice, facts, settings.images.get(name, choice.image))
         for name, choice in ready.choices.items()
     }
+    # stack.status shows the same cell: it reads what this up resolved (no registry probe).
+    atomic_write(
+        settings.state_dir / IMAGES_SHOWN,
+        json.dumps({n: {"image": c.image, "label": shown[n]} for n, c in ready.choices.items()})
+        + "\n",
+    )
     rows = [
         ServiceState(s.name, "healthy", s.url(settings), None, "already running", shown[s.name])
         if s.name in ready.already and s.name not in seconds
@@ -678,20 +740,34 @@ def status(settings: Settings) -> list[ServiceState]:
     settings, docker = project.settings, project.docker
     states = container_states(docker, settings)
     facts = official.load(settings.root)
+    recorded = _images_shown(settings)
+
+    def cell(name: str) -> str:
+        running = str(states[name].config.image or "") if name in states else ""
+        known = recorded.get(name) or {}
+        if known.get("label") and (not running or running == known.get("image")):
+            return str(known["label"])  # what stack.up showed for it
+        pinned = settings.images.get(name, "")
+        return images.running_label(name, running or pinned, facts, pinned)
+
     return [
-        ServiceState(
-            s.name,
-            describe(states.get(s.name)),
-            s.url(settings),
-            image=images.running_label(
-                s.name,
-                str(states[s.name].config.image or "") if s.name in states else "",
-                facts,
-                settings.images.get(s.name, ""),
-            ),
-        )
+        ServiceState(s.name, describe(states.get(s.name)), s.url(settings), image=cell(s.name))
         for s in SERVICES
     ]
+
+
+IMAGES_SHOWN = "images-shown.json"
+
+
+def _images_shown(settings: Settings) -> dict[str, dict[str, str]]:
+    """The image cells the last ``stack.up`` showed, by service ({} when none)."""
+    try:
+        found = json.loads((settings.state_dir / IMAGES_SHOWN).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): v for k, v in found.items() if isinstance(v, dict)}
 
 
 def logs(
@@ -709,8 +785,11 @@ def logs(
         stream = docker.compose.logs(
             names, tail=str(tail) if tail else None, follow=follow, stream=True
         )
-        for _source, chunk in stream:
-            yield from chunk.decode(errors="replace").splitlines()
+        for source, chunk in stream:
+            # The services' lines are compose's stdout; its stderr is about compose itself
+            # (a daemon that does not answer), which the error raised at the end says.
+            if source == "stdout":
+                yield from chunk.decode(errors="replace").splitlines()
 
 
 def restart(
@@ -718,26 +797,68 @@ def restart(
     services: Sequence[str] = (),
     timeout: float = 0,
     waiting: Callable[[str], None] | None = None,
-) -> list[ServiceState]:
-    """Restart services that have a container, then wait until they are healthy again."""
+) -> RestartReport:
+    """Restart services that have a container, then wait until they are healthy again.
+
+    Tempo is flushed and stopped first (:func:`flush_and_stop`), then started with the rest.
+    """
     selected = select(services)
+    notes: list[str] = []
     with locked(settings, waiting):
         project = write_project_files(settings)
         settings, docker = project.settings, project.docker
         existing = container_states(docker, settings)
         names = [s.name for s in selected if s.name in existing]
+        notes += flush_and_stop(settings, docker, names, existing)
         if names:
             with docker_errors():
                 docker.compose.restart(names)
         seconds, done = _up_and_wait(project, names, False, timeout or settings.stack_timeout)
+    return RestartReport(
+        [
+            ServiceState(
+                s.name,
+                "healthy" if s.name in names else "not created",
+                s.url(settings),
+                seconds.get(s.name, done) if s.name in names else None,
+            )
+            for s in selected
+        ],
+        notes,
+    )
+
+
+@dataclass
+class RestartReport:
+    """What ``restart`` did: a row per service, and what the user should know."""
+
+    rows: list[ServiceState]
+    notes: list[str] = field(default_factory=list)
+
+
+def flush_and_stop(
+    settings: Settings, docker: DockerClient, names: Iterable[str], existing: Mapping[str, Any]
+) -> list[str]:
+    """Stop, flushing first, the running services that hold data in memory (Tempo).
+
+    Every path that stops Tempo goes through here or :func:`stop_service`: its ingester is
+    flushed before the stop, so a SIGKILL at the grace period loses nothing. A line for
+    each service that had to be killed.
+    """
+    stopped = [
+        stop_service(settings, docker, name)
+        for name in names
+        if name in FLUSH_BEFORE_STOP and is_running(existing.get(name))
+    ]
+    return [note for s in stopped if (note := s.note())]
+
+
+def killed_notes(stopped: Mapping[str, Any]) -> list[str]:
+    """A line for each container that ended by SIGKILL (not out of memory) on a stop."""
     return [
-        ServiceState(
-            s.name,
-            "healthy" if s.name in names else "not created",
-            s.url(settings),
-            seconds.get(s.name, done) if s.name in names else None,
-        )
-        for s in selected
+        f"{name} did not stop on SIGTERM within its grace period and was killed"
+        for name, container in sorted(stopped.items())
+        if container.state.exit_code == KILLED and not container.state.oom_killed
     ]
 
 
@@ -749,13 +870,21 @@ def down(
     settings, docker = project.settings, project.docker
     label = _project_label(settings)
     with locked(settings, waiting), docker_errors():
-        containers = [c.name for c in container_states(docker, settings).values()]
+        existing = container_states(docker, settings)
+        containers = [c.name for c in existing.values()]
         networks = [n.name for n in docker.network.list(filters=[label])]
         vols = [v.name for v in docker.volume.list(filters=[label])] if volumes else []
+        notes = flush_and_stop(settings, docker, existing, existing)
+        # Stopped first, so that a service killed at its grace period can be named.
+        running = [name for name, c in existing.items() if is_running(c)]
+        if running:
+            docker.compose.stop(running)
+            stopped = container_states(docker, settings)
+            notes += killed_notes({n: stopped[n] for n in running if n in stopped})
         # Every profile: the one-shots (in one) are left behind otherwise.
         every_profile = client(settings, env_file(settings), profiles=["*"])
         every_profile.compose.down(volumes=volumes, remove_orphans=True, quiet=True)
-    return DownReport(containers, vols, networks)
+    return DownReport(containers, vols, networks, notes)
 
 
 def config(settings: Settings) -> str:
@@ -764,11 +893,30 @@ def config(settings: Settings) -> str:
     settings, docker = project.settings, project.docker
     with docker_errors():
         rendered: dict[str, Any] = docker.compose.config(return_json=True)
-    text = yaml.safe_dump(rendered, sort_keys=False)
-    for variable in SECRET_VARIABLES:  # the rendering is for reading, not for leaking
-        if value := settings.value_of(variable):
-            text = text.replace(value, f"<{variable.name} from .env>")
-    return text
+    secrets = {
+        value: f"<{variable.name} from .env>"
+        for variable in SECRET_VARIABLES
+        if (value := settings.value_of(variable))
+    }
+    # The rendering is for reading, not for leaking: secrets go before the YAML is written
+    # (it would escape, quote or fold them), in compose's spelling too ($ written $$).
+    return yaml.safe_dump(
+        redacted(rendered, secrets), sort_keys=False, allow_unicode=True, width=1 << 16
+    )
+
+
+def redacted(value: Any, secrets: Mapping[str, str]) -> Any:
+    """``value`` (a parsed document) with every secret replaced by its placeholder."""
+    if isinstance(value, str):
+        for secret, placeholder in sorted(secrets.items(), key=lambda s: -len(s[0])):
+            value = value.replace(secret.replace("$", "$$"), placeholder)
+            value = value.replace(secret, placeholder)
+        return value
+    if isinstance(value, Mapping):
+        return {redacted(k, secrets): redacted(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(item, secrets) for item in value]
+    return value
 
 
 def _project_label(settings: Settings) -> tuple[Literal["label"], str]:

@@ -1,9 +1,11 @@
 """Fault injection on the real stack, seeded and bounded in time.
 
-SIGKILL of `invoke backup` and of `invoke backup.restore` at random moments, each followed
-by the next run of the same command; two `stack.up` at once; a hand-edited set. What every
-trial must leave: no service down, no byte of an earlier set lost, no traceback. The
-figures are printed in pytest's summary (``faults:`` lines).
+SIGKILL of `invoke backup` and of `invoke backup.restore` at random moments, and SIGINT to
+the process group (what a terminal's Ctrl-C sends) of backup, restore and `stack.up`, each
+followed by the next run of the same command; two `stack.up` at once; databases whose
+names Postgres could cut; hand-edited and hostile sets; secrets compose would spell
+otherwise. What every trial must leave: no service down, no row and no byte of an earlier
+set lost, no traceback. The figures are printed in pytest's summary (``faults:`` lines).
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ from tests.helpers import REPO, docker_out, invoke
 pytestmark = pytest.mark.xdist_group("stack")
 
 SEED = int(os.environ.get("MIRANTE_TEST_FAULT_SEED", "20261201"))
-TRIALS = 3
+TRIALS = 2  # per signal and command
 SERVICES = "alertmanager,prometheus"  # one stopped for its copy, one snapshot
 
 
 def popen(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """The command in a process group of its own: Ctrl-C's SIGINT reaches it all."""
     return subprocess.Popen(
         [sys.executable, "-m", "invoke", *args],
         cwd=REPO,
@@ -45,7 +48,20 @@ def popen(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
     )
+
+
+def interrupt(process: subprocess.Popen[str], how: signal.Signals) -> bool:
+    """SIGKILL the command, or SIGINT its whole group as a terminal does; whether it ran."""
+    if process.poll() is not None:
+        return False
+    if how == signal.SIGINT:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(how)
+    return True
 
 
 def services_down(config: settings.Settings) -> list[str]:
@@ -128,18 +144,30 @@ def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
     good = backup.list_sets(fault_settings)[-1].name
     before = fingerprints(fault_settings.backup_dir)
     outputs = [first.stdout + first.stderr]
-    kills = repaired = 0
+    kills = interrupts = repaired = trials = 0
     for command in (
         ("backup", "--services", SERVICES),
         ("backup.restore", good, "--services", "alertmanager", "--yes"),
+        ("stack.up",),
     ):
-        for _ in range(TRIALS):
+        hows = [signal.SIGINT] * TRIALS
+        if command[0] != "stack.up":
+            hows = [signal.SIGKILL, signal.SIGINT] * TRIALS
+        else:  # from stopped containers, so that the signal comes mid-start
+            assert invoke(fault_env, "stack.down").returncode == 0
+            began = time.monotonic()
+            assert invoke(fault_env, "stack.up").returncode == 0
+            duration = time.monotonic() - began
+        for how in hows:
+            trials += 1
+            if command[0] == "stack.up":
+                assert invoke(fault_env, "stack.down").returncode == 0
             process = popen(fault_env, *command)
             delay = rng.uniform(0.2, duration)
             time.sleep(delay)
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                kills += 1
+            if interrupt(process, how):
+                kills += how == signal.SIGKILL
+                interrupts += how == signal.SIGINT
             outputs.append(process.communicate()[0])
             waits.until(lambda: not helpers_running(), 30, 0.2)  # the kill orphaned them
             after = invoke(fault_env, *command)
@@ -147,7 +175,7 @@ def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
             assert after.returncode == 0, after.stdout + after.stderr
             repaired += after.stdout.count("note: an interrupted")
             said = (
-                f"{command[0]} killed at {delay:.2f} s:\n{outputs[-2][-1500:]}\n"
+                f"{command[0]} sent {how.name} at {delay:.2f} s:\n{outputs[-2][-1500:]}\n"
                 f"then:\n{outputs[-1][-1500:]}"
             )
             assert services_down(fault_settings) == [], said
@@ -159,9 +187,9 @@ def test_killed_backups_and_restores_leave_nothing_down_lost_or_behind(
     verified = invoke(fault_env, "backup.verify", good)
     record_property(
         "faults",
-        f"faults: {2 * TRIALS} trials (seed {SEED}), {kills} kills, {repaired} repairs said, "
-        f"{len(services_down(fault_settings))} services left down, {len(lost)} files of "
-        f"earlier sets changed, {tracebacks} tracebacks",
+        f"faults: {trials} trials (seed {SEED}), {kills} kill -9, {interrupts} SIGINT to the "
+        f"group, {repaired} repairs said, {len(services_down(fault_settings))} services left "
+        f"down, {len(lost)} files of earlier sets changed, {tracebacks} tracebacks",
     )
     assert lost == []
     assert tracebacks == 0
@@ -286,3 +314,160 @@ def test_every_hand_edited_set_is_refused_before_anything_runs(
     assert good.name in listed.stdout
     verified = invoke(fault_env, "backup.verify", good.name)  # the good set is untouched
     assert verified.returncode == 0, verified.stdout
+
+
+def psql(config: settings.Settings, sql: str, database: str = "postgres") -> str:
+    done = subprocess.run(
+        ["docker", "exec", "-u", "postgres", f"{config.project_name}-postgres-1",
+         "psql", "-U", config.postgres_user, "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_databases_whose_names_postgres_could_cut_are_restored_whole(
+    record_property: Callable[[str, object], None],
+    running_stack: stack.UpReport,
+    fault_env: dict[str, str],
+    fault_settings: settings.Settings,
+) -> None:
+    """63 characters: the restore once dropped the live database; 54-62: swapped it back."""
+    names = {n: "d" if n == 1 else f"d{n:02d}" + "x" * (n - 3) for n in (1, 54, 62, 63)}
+    rows = {length: 100 + length for length in names}
+    for length, name in names.items():
+        psql(fault_settings, f'drop database if exists "{name}"')
+        psql(fault_settings, f'create database "{name}"')
+        fill = f"insert into t select g from generate_series(1, {rows[length]}) g"  # noqa: S608
+        psql(fault_settings, f"create table t (id int primary key); {fill}", name)
+    made = invoke(fault_env, "backup", "--services", "postgres")
+    assert made.returncode == 0, made.stderr
+    for name in names.values():  # what the restore must undo
+        psql(fault_settings, "delete from t where id > 10", name)
+    restored = invoke(fault_env, "backup.restore", "latest", "--services", "postgres", "--yes")
+    said = restored.stdout + restored.stderr
+    found = {length: int(psql(fault_settings, "select count(*) from t", name) or 0)
+             for length, name in names.items()}  # fmt: skip
+    leftovers = psql(
+        fault_settings, "select datname from pg_database where datname like 'mirante\\_%'"
+    ).split()
+    lost = sum(rows[n] - found[n] for n in names)
+    record_property(
+        "faults",
+        f"faults: database names of {', '.join(map(str, names))} characters restored, "
+        f"{lost} rows lost, {len(leftovers)} scratch databases left, "
+        f"{int('Traceback' in said)} tracebacks",
+    )
+    assert restored.returncode == 0, said
+    assert found == rows, said
+    assert leftovers == []
+    for name in names.values():
+        psql(fault_settings, f'drop database "{name}"')
+
+
+def test_hostile_sets_are_refused_by_name_with_nothing_touched(
+    record_property: Callable[[str, object], None],
+    running_stack: stack.UpReport,
+    fault_env: dict[str, str],
+    fault_settings: settings.Settings,
+    tmp_path: Path,
+) -> None:
+    """What a copied directory can bring: every one refused in one line, no traceback."""
+    import io
+    import tarfile
+
+    import zstandard
+
+    made = invoke(fault_env, "backup", "--services", "alertmanager")
+    assert made.returncode == 0, made.stderr
+    good = backup.list_sets(fault_settings)[-1]
+    root = fault_settings.backup_dir
+
+    def copy(name: str) -> Path:
+        target = root / name
+        shutil.copytree(good.path, target)
+        manifest = json.loads((target / backup.MANIFEST).read_text())
+        manifest["set"] = name
+        (target / backup.MANIFEST).write_text(json.dumps(manifest))
+        return target
+
+    def with_member(name: str, member: tarfile.TarInfo) -> Path:
+        target = copy(name)
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            tar.addfile(member)
+        archive = target / "alertmanager.tar.zst"
+        archive.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(raw.getvalue()))
+        manifest = json.loads((target / backup.MANIFEST).read_text())
+        manifest["archives"][0].update(size=archive.stat().st_size,
+                                       sha256=files.sha256_of(archive))  # fmt: skip
+        (target / backup.MANIFEST).write_text(json.dumps(manifest))
+        return target
+
+    def tarinfo(name: str, kind: bytes, **attrs: Any) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        for key, value in attrs.items():
+            setattr(info, key, value)
+        return info
+
+    def edited(name: str, change: Callable[[dict[str, Any]], None]) -> Path:
+        target = copy(name)
+        manifest = json.loads((target / backup.MANIFEST).read_text())
+        change(manifest)
+        (target / backup.MANIFEST).write_text(json.dumps(manifest))
+        return target
+
+    cases: list[tuple[str, Callable[[], Path], str]] = [
+        ("a size of 10**400", lambda: edited(
+            "20000201T000000Z", lambda m: m["archives"][0].update(size=10**400)), "damaged"),
+        ("a deep manifest", lambda: (copy("20000202T000000Z") / backup.MANIFEST).write_text(
+            "[" * 200_000 + "]" * 200_000) and root / "20000202T000000Z", "damaged"),
+        ("a service named [/x]", lambda: edited(
+            "20000203T000000Z", lambda m: m["archives"][0].update(service="[/x]")), "damaged"),
+        ("a device node", lambda: with_member(
+            "20000204T000000Z", tarinfo("./sda", tarfile.BLKTYPE, devmajor=8)), "device node"),
+        ("a setuid file", lambda: with_member(
+            "20000205T000000Z", tarinfo("./sh", tarfile.REGTYPE, mode=0o4755)), "setuid"),
+        ("a fifo", lambda: with_member(
+            "20000206T000000Z", tarinfo("./p", tarfile.FIFOTYPE)), "is a fifo"),
+        ("a link to /etc/shadow", lambda: with_member(
+            "20000207T000000Z", tarinfo("./s", tarfile.SYMTYPE, linkname="/etc/shadow")),
+         "outside the volume"),
+    ]  # fmt: skip
+    tracebacks = refused = 0
+    for what, make, says in cases:
+        made_set = make()
+        for args in (("backup.verify", made_set.name), ("backup.restore", made_set.name, "--yes")):
+            result = invoke(fault_env, *args)
+            said = f"{what}: {result.stdout}{result.stderr}"
+            tracebacks += "Traceback" in said
+            assert result.returncode in (1, 2), said
+            assert says in said, said
+            refused += 1
+    # A fullwidth-digit "set" and a symlinked set: not sets, never verified through.
+    (root / "\uff12\uff10\uff12\uff100101T000000Z").symlink_to(good.path)
+    (root / "20000301T000000Z").symlink_to(tmp_path)
+    lock = root / backup.LOCK
+    lock.unlink(missing_ok=True)
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    lock.symlink_to(victim)
+    pruned = invoke(fault_env, "backup.prune", "--keep-last", "1")
+    tracebacks += "Traceback" in pruned.stderr
+    listed = invoke(fault_env, "backup.list")
+    tracebacks += "Traceback" in listed.stderr
+    intact = victim.read_text() == "precious"
+    record_property(
+        "faults",
+        f"faults: {len(cases)} hostile sets and a .lock link, {refused} commands refused, "
+        f"{tracebacks} tracebacks, the .lock's target {'intact' if intact else 'CLOBBERED'}",
+    )
+    assert pruned.returncode == 2, pruned.stderr
+    assert "is a symbolic link" in pruned.stderr
+    assert victim.read_text() == "precious"
+    assert tracebacks == 0
+    assert services_down(fault_settings) == []
+    lock.unlink()
+    verified = invoke(fault_env, "backup.verify", good.name)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -70,7 +70,10 @@ def journal(config: settings.Settings, kept: bool) -> None:
 
 
 def repair(config: settings.Settings) -> list[str]:
-    return interrupted.repair(config, lambda: stack.write_project_files(config).docker)
+    """What the repair says, shown once (as a command prints it, then forgets it)."""
+    notes = interrupted.repair(config, lambda: stack.write_project_files(config).docker)
+    interrupted.acknowledge(config)
+    return notes
 
 
 def test_killed_while_moving_aside_gives_every_entry_back(swap_settings: settings.Settings) -> None:

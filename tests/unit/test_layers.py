@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
-GROUND = {"settings", "errors", "files", "waits", "expand", "remote.environments", "infra.outputs"}
+GROUND = {
+    "settings", "errors", "files", "waits", "expand", "loader", "remote.environments",
+    "infra.outputs",
+}  # fmt: skip
 TOOL_WRAPPERS = {"docker", "promtools", "remote.kube", "infra.terraform"}
 LAYERS = {"ground": 0, "tool wrappers": 1, "domain": 2, "tasks": 3}
 

@@ -279,3 +279,65 @@ def test_a_stop_that_ended_in_sigkill_says_so_and_a_clean_one_says_nothing() -> 
     assert killed.note().startswith("tempo did not stop on SIGTERM and was killed after 15 s")
     assert "flushed to disk first" in killed.note()
     assert stack.Stopped("tempo", 5.4, killed=False, flushed=True).note() == ""
+
+
+def test_redaction_happens_on_the_document_before_any_yaml_spelling() -> None:
+    secrets = {"pa$word-long": "<P>", "s\u00e9nha-long": "<S>"}
+    document = {
+        "services": {
+            "grafana": {"environment": {"GF_PASSWORD": "pa$$word-long", "X": "s\u00e9nha-long"}},
+            "app": {"command": ["--dsn=postgres://u:pa$word-long@db/x"]},
+        },
+        "s\u00e9nha-long": 1,
+    }
+    assert stack.redacted(document, secrets) == {
+        "services": {
+            "grafana": {"environment": {"GF_PASSWORD": "<P>", "X": "<S>"}},
+            "app": {"command": ["--dsn=postgres://u:<P>@db/x"]},
+        },
+        "<S>": 1,
+    }
+
+
+def test_two_checkouts_of_one_project_share_one_stack_lock(tmp_path: Path) -> None:
+    """Once each checkout locked its own file: both ran compose on the same containers."""
+    from mirante.errors import LockBusy
+    from tests.helpers import scratch_checkout
+
+    first, second, other = (
+        settings.load(scratch_checkout(tmp_path / n), environ={"MIRANTE_PROJECT_NAME": p,
+                      "MIRANTE_LOCK_TIMEOUT": "0.2", "MIRANTE_STACK_TIMEOUT": "0.2"})
+        for n, p in (("a", "shared"), ("b", "shared"), ("c", "mine"))
+    )  # fmt: skip
+    assert stack.project_lock(first) == stack.project_lock(second)
+    assert stack.project_lock(first) != stack.project_lock(other)
+    with stack.locked(first), pytest.raises(LockBusy) as caught, stack.locked(second):
+        pass
+    assert f"in {first.root}" in str(caught.value)
+    with stack.locked(first), stack.locked(other):
+        pass  # another project: no wait
+
+
+def test_containers_another_checkout_started_are_not_taken_over(tmp_path: Path) -> None:
+    from mirante.errors import ProjectTaken
+    from tests.helpers import scratch_checkout
+
+    config = settings.load(scratch_checkout(tmp_path / "a"), environ={})
+    stack.check_owner(config, {str(config.compose_file.parent)})  # ours: fine
+    stack.check_owner(config, set())  # none yet
+    with pytest.raises(ProjectTaken, match=r"runs from another checkout \(/elsewhere/compose\)"):
+        stack.check_owner(config, {"/elsewhere/compose"})
+
+
+def test_loki_and_tempo_wait_for_no_ring_before_ready() -> None:
+    """One binary, one ring member: the 15 s of min_ready_duration protect nothing here."""
+    import yaml
+
+    from tests.helpers import REPO
+
+    loki = yaml.safe_load((REPO / "loki" / "loki.yml").read_text())
+    tempo = yaml.safe_load((REPO / "tempo" / "tempo.yml").read_text())
+    assert loki["ingester"]["lifecycler"]["min_ready_duration"] == "0s"
+    assert loki["frontend"]["scheduler_dns_lookup_period"] == "1s"
+    assert loki["frontend_worker"]["dns_lookup_duration"] == "1s"
+    assert tempo["ingester"]["lifecycler"]["min_ready_duration"] == "0s"

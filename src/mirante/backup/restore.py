@@ -14,7 +14,7 @@ Nothing is touched before every archive of the set passes verification. Per serv
 
 from __future__ import annotations
 
-import re
+import hashlib
 import tempfile
 from collections.abc import Callable, Collection, Sequence
 from contextlib import suppress
@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirante import backup, interrupted, stack, waits
+from mirante.backup import globals as globals_mod
 from mirante.docker import docker_errors
 from mirante.errors import MiranteError, RestoreError, RestoreRefused
 from mirante.postgres import StackPostgres
+from mirante.postgres import quote_identifier as _quote
+from mirante.postgres import quote_literal as _literal
 from mirante.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,8 +37,7 @@ if TYPE_CHECKING:
     from mirante.interrupted import Journal
 
 PREVIOUS = ".mirante-previous"
-RESTORING_SUFFIX = "_mirante_restore"
-PREVIOUS_SUFFIX = "_mirante_previous"
+RESTORING_SUFFIX = "_mirante_restore"  # of a fresh volume: <volume>_mirante_restore
 
 
 @dataclass
@@ -103,12 +105,13 @@ def plan(
             for archive in archives:
                 if archive.method == "pg_dump":
                     database = _database_of(archive.file)
+                    fresh, _ = scratch_databases(database)
                     steps.append(
                         Step(
                             service,
                             archive.file,
                             [
-                                f"pg_restore into a fresh database {database}{RESTORING_SUFFIX}",
+                                f"pg_restore into a fresh database {fresh}",
                                 f"rename it to {database} (the current {database} is dropped "
                                 "after the rename)",
                             ],
@@ -174,7 +177,7 @@ def restore(
                 by_service.setdefault(archive.service, []).append(archive)
         for service, archives in by_service.items():
             if service == "postgres":
-                _restore_postgres(settings, docker, backup_set, archives)
+                _restore_postgres(settings, docker, backup_set, archives, journal)
             else:
                 (archive,) = archives
                 path = backup.archive_path(backup_set, archive)
@@ -184,6 +187,18 @@ def restore(
 
 def _fresh_volume(volume: str) -> str:
     return f"{volume}{RESTORING_SUFFIX}"
+
+
+def scratch_databases(database: str) -> tuple[str, str]:
+    """The fresh and the previous database of restoring ``database``: never the live one.
+
+    Postgres cuts a name at 63 bytes. ``<db>_mirante_restore`` was cut back to the live name
+    itself (a 63-character name) or to the same name as ``<db>_mirante_previous`` (54 to 62
+    characters): both names here are short, fixed-length, distinct, and tied to the database
+    by a digest.
+    """
+    digest = hashlib.sha256(database.encode()).hexdigest()[:16]
+    return f"mirante_restore_{digest}", f"mirante_previous_{digest}"
 
 
 def _database_of(file: str) -> str:
@@ -197,10 +212,15 @@ def _database_of(file: str) -> str:
 # puts back after a kill -9: MOVING (some entries moved, nothing copied) or PREVIOUS (all
 # moved, the copy maybe partial).
 MOVING = f"{PREVIOUS}.moving"
+LEFTOVER_EXIT = 3  # SWAP found the previous data of an interrupted restore: refused
 SWAP = f"""
 prev=/data/{PREVIOUS}
 moving=/data/{MOVING}
-rm -rf "$prev" "$moving" && mkdir "$moving"
+if [ -e "$prev" ] || [ -e "$moving" ]; then
+  echo "it holds {PREVIOUS} of an interrupted restore that no journal records" >&2
+  exit {LEFTOVER_EXIT}
+fi
+mkdir "$moving"
 find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} ! -name {MOVING} -exec mv -t "$moving" {{}} +
 mv "$moving" "$prev"
 if ! cp -a /fresh/. /data/; then
@@ -245,6 +265,7 @@ def _restore_volume(
     volume = backup.volume_name(settings, service)
     fresh = _fresh_volume(volume)
     target = [(volume, "/data", "rw"), (fresh, "/fresh", "ro")]
+    journal.scratch(volume=fresh)
     with docker_errors():
         if docker.volume.exists(fresh):
             docker.volume.remove(fresh)  # left by an interrupted restore
@@ -271,8 +292,17 @@ def _restore_volume(
             journal.swapping(volume)
             backup.helper(settings, docker, SWAP, target, as_root=True)
         except MiranteError as exc:
-            if running:
-                _start(docker, service, settings)
+            # The swap put the previous data back itself (or never moved it).
+            journal.swapping(volume, done=True)
+            if running and _start(docker, service, settings):
+                journal.started(service)
+            if f"exited {LEFTOVER_EXIT}" in str(exc):
+                raise RestoreRefused(
+                    f"volume {volume} holds {PREVIOUS}, the data of an interrupted restore "
+                    "that no journal records: nothing was replaced; look at it (`docker run "
+                    f"--rm -v {volume}:/data busybox ls -la /data/{PREVIOUS}`), move it out or "
+                    "delete it, then restore again"
+                ) from None
             raise RestoreError(service, "swap", str(exc)) from None
         if running:
             try:
@@ -281,7 +311,9 @@ def _restore_volume(
                 with suppress(MiranteError), docker_errors():
                     docker.compose.stop([service])
                 backup.helper(settings, docker, ROLLBACK, target, as_root=True)
-                _start(docker, service, settings)
+                journal.swapping(volume, done=True)
+                if _start(docker, service, settings):
+                    journal.started(service)
                 raise RestoreError(
                     service, "start", f"it did not turn healthy on the restored data ({exc})"
                 ) from None
@@ -294,19 +326,16 @@ def _restore_volume(
     finally:
         with suppress(MiranteError), docker_errors():
             docker.volume.remove(fresh)
+            journal.scratch(volume=fresh, gone=True)
 
 
-def _start(docker: DockerClient, service: str, settings: Settings) -> None:
-    with suppress(MiranteError):
+def _start(docker: DockerClient, service: str, settings: Settings) -> bool:
+    """Start ``service`` again after a failed step; whether it came up."""
+    try:
         stack.compose_up(settings, [service], pull=False, timeout=settings.stack_timeout)
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    except MiranteError:
+        return False
+    return True
 
 
 def _restore_postgres(
@@ -314,6 +343,7 @@ def _restore_postgres(
     docker: DockerClient,
     backup_set: backup.BackupSet,
     archives: list[backup.Archive],
+    journal: Journal,
 ) -> None:
     pg = StackPostgres(settings, docker, stack.container_states(docker, settings)["postgres"])
     for archive in archives:
@@ -322,7 +352,7 @@ def _restore_postgres(
     for archive in archives:
         if archive.method == "pg_dump":
             path = backup.archive_path(backup_set, archive)
-            _restore_database(pg, _database_of(archive.file), path)
+            _restore_database(pg, _database_of(archive.file), path, journal)
     # The app's role and its grants, as the settings have them (a set made before the role
     # existed restores tables it cannot read otherwise).
     try:
@@ -331,25 +361,13 @@ def _restore_postgres(
         raise RestoreError("postgres", "the app's role (postgres-roles)", str(exc)) from None
 
 
-ROLE_LINE = re.compile(r'^(CREATE|ALTER) ROLE ("(?:[^"]|"")+"|\S+?)[ ;]')
-
-
 def globals_to_apply(globals_sql: str, existing_roles: set[str], own_roles: Collection[str]) -> str:
     """The globals dump without the stack's own roles and without re-creating existing roles.
 
-    The stack's roles (its superuser and the app's) keep the passwords of the current
-    settings; the other roles are created when missing and get back the attributes they had.
+    Raises:
+        RestoreRefused: a statement ``pg_dumpall --globals-only`` never writes.
     """
-    kept = []
-    for line in globals_sql.splitlines():
-        found = ROLE_LINE.match(line)
-        if found:
-            role = found.group(2)
-            role = role[1:-1].replace('""', '"') if role.startswith('"') else role
-            if role in own_roles or (found.group(1) == "CREATE" and role in existing_roles):
-                continue
-        kept.append(line)
-    return "\n".join(kept) + "\n"
+    return globals_mod.to_apply(globals_sql, existing_roles, own_roles)
 
 
 def _restore_globals(pg: StackPostgres, path: Path) -> None:
@@ -380,8 +398,12 @@ def _restore_globals(pg: StackPostgres, path: Path) -> None:
         raise RestoreError("postgres", "roles (globals)", str(exc)) from None
 
 
-def _restore_database(pg: StackPostgres, database: str, dump: Path) -> None:
-    fresh, previous = database + RESTORING_SUFFIX, database + PREVIOUS_SUFFIX
+def _restore_database(pg: StackPostgres, database: str, dump: Path, journal: Journal) -> None:
+    fresh, previous = scratch_databases(database)
+    if database in (fresh, previous):
+        raise RestoreRefused(f"database {database} has the name of a restore's scratch database")
+    journal.scratch(database=fresh)
+    journal.scratch(database=previous)
     inside = pg.copy_in(dump, f"mirante-restore-{database}.dump")
     try:
         pg.sql(f"drop database if exists {_quote(fresh)} with (force)")
@@ -401,8 +423,12 @@ def _restore_database(pg: StackPostgres, database: str, dump: Path) -> None:
         with suppress(MiranteError):
             pg.sql(f"drop database if exists {_quote(fresh)} with (force)")
         raise RestoreError("postgres", f"rename over {database}", str(exc)) from None
-    with suppress(MiranteError):
+    journal.scratch(database=fresh, gone=True)  # renamed: it is the live one now
+    try:
         pg.sql(f"drop database if exists {_quote(previous)} with (force)")
+    except MiranteError:
+        return  # the journal keeps it: the next command drops it, and says so
+    journal.scratch(database=previous, gone=True)
 
 
 def _swap_databases(pg: StackPostgres, database: str, fresh: str, previous: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, suppress
@@ -13,8 +11,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from mirante import files, waits
-from mirante.errors import BackupError, SetNotFound
+from mirante import files, loader, waits
+from mirante.errors import BackupError, MiranteError, NotUtf8, SetNotFound, Unreadable
 from mirante.settings import Settings
 
 MANIFEST = "manifest.json"
@@ -26,7 +24,9 @@ VERIFIED = "verified.json"
 LOCK = ".lock"
 
 
-SET_NAME = re.compile(r"^\d{8}T\d{6}Z$")
+# ASCII digits only: \d matches any Unicode digit, and a name of fullwidth digits would
+# sort after every real set (prune keeps "the newest").
+SET_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
 
 
 STOPPED_WHILE_ARCHIVED = ("alertmanager", "grafana", "loki", "tempo")
@@ -178,18 +178,27 @@ class Damaged(ValueError):
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise Damaged(f"{where} is {value!r}, not a number")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Damaged(f"{where} is {_shown(value)}, not a number")
     if value < 0:
-        raise Damaged(f"{where} is negative ({value})")
+        raise Damaged(f"{where} is negative ({_shown(value)})")
+    if not loader.finite(value, 1e15):  # 10**400: no float holds it
+        raise Damaged(f"{where} is {_shown(value)}, not a number from 0 to 10**15")
     return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _text(value: Any, where: str, pattern: re.Pattern[str] | None = None) -> str:
     if not isinstance(value, str):
-        raise Damaged(f"{where} is {value!r}, not text")
+        raise Damaged(f"{where} is {_shown(value)}, not text")
     if pattern is not None and not pattern.fullmatch(value):
-        raise Damaged(f"{where} {value!r} is not an allowed value")
+        raise Damaged(f"{where} {_shown(value)} is not an allowed value")
+    if len(value) > 1024:
+        raise Damaged(f"{where} is longer than 1024 characters")
     return value
 
 
@@ -266,16 +275,19 @@ def read_set(path: Path) -> BackupSet:
     try:
         if path.is_symlink():
             raise Damaged("the set's directory is a symbolic link")
-        data = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-        backup_set = parse_manifest(data, path)
+        if (path / MANIFEST).is_symlink():
+            raise Damaged(f"its {MANIFEST} is a symbolic link")
+        backup_set = parse_manifest(loader.load_json(path / MANIFEST), path)
     except FileNotFoundError:
         raise SetNotFound(f"{path.name} is not a mirante backup set (no {MANIFEST})") from None
-    except (OSError, ValueError) as exc:  # Damaged, JSONDecodeError, UnicodeDecodeError
+    except Unreadable as exc:
+        raise SetNotFound(f"set {path.name} is damaged: {MANIFEST}: {exc.reason}") from None
+    except (OSError, ValueError, NotUtf8) as exc:  # Damaged, UnicodeDecodeError
         raise SetNotFound(f"set {path.name} is damaged: {exc}") from None
     verified = path / VERIFIED
-    if verified.is_file():
-        with suppress(ValueError, OSError, TypeError, KeyError):
-            backup_set.verified = json.loads(verified.read_text())["ok"] is True
+    if verified.is_file() and not verified.is_symlink():
+        with suppress(MiranteError, OSError, TypeError, KeyError):
+            backup_set.verified = loader.load_json(verified, 4096)["ok"] is True
     return backup_set
 
 
@@ -340,7 +352,12 @@ def resolve_set(settings: Settings, name: str) -> Path:
     )
     if not SET_NAME.match(name):
         raise SetNotFound(f"{name!r} is not a backup set name (like 20260101T120000Z); {hint}")
-    path = (settings.backup_dir / name).resolve()
-    if path.parent != settings.backup_dir.resolve() or not (path / MANIFEST).is_file():
+    path = settings.backup_dir.resolve() / name
+    if path.is_symlink():
+        raise SetNotFound(
+            f"set {name} is damaged: its directory is a symbolic link (a set is never read "
+            f"or written through one); {hint}"
+        )
+    if not (path / MANIFEST).is_file():
         raise SetNotFound(f"no backup set {name!r} in {settings.backup_dir}; {hint}")
     return path

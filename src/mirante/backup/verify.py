@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+import zstandard
 
 from mirante.backup.create import helper
 from mirante.backup.metrics import write_metrics
@@ -52,6 +55,41 @@ def _zstd_test(settings: Settings, path: Path) -> tuple[bool, str]:
     except ToolError as exc:
         return False, exc.stderr.strip()
     return True, ""
+
+
+def unsafe_member(path: Path) -> str:
+    """The first member of a ``.tar.zst`` a restore must not write into a volume ("": none).
+
+    A set may have been copied from anywhere, and the extraction runs as root: an absolute
+    or ``..`` name, a link pointing out of the volume, a device node, a fifo or a setuid /
+    setgid file is refused, by name, before anything is touched.
+    """
+    import posixpath
+
+    def outside(name: str, base: str = "") -> bool:
+        joined = posixpath.normpath(posixpath.join(base, name))
+        return name.startswith("/") or joined == ".." or joined.startswith("../")
+
+    with (
+        path.open("rb") as raw,
+        zstandard.ZstdDecompressor().stream_reader(raw) as stream,
+        tarfile.open(fileobj=stream, mode="r|") as tar,
+    ):
+        for member in tar:
+            name = member.name
+            shown = repr(name if len(name) <= 80 else name[:77] + "...")
+            if outside(name):
+                return f"member {shown} would be written outside the volume"
+            if member.isdev() or member.isfifo():
+                kind = "a fifo" if member.isfifo() else "a device node"
+                return f"member {shown} is {kind}"
+            if member.issym() and outside(member.linkname, posixpath.dirname(name)):
+                return f"member {shown} is a link to {member.linkname!r}, outside the volume"
+            if member.islnk() and outside(member.linkname):
+                return f"member {shown} is a hard link to {member.linkname!r}, outside it"
+            if member.mode & 0o6000:
+                return f"member {shown} is setuid or setgid ({oct(member.mode)})"
+    return ""
 
 
 def verify(
@@ -104,6 +142,14 @@ def verify(
             ok, detail = _zstd_test(settings, file)
             if not ok:
                 checks.append(ArchiveCheck(archive.file, False, f"zstd check failed: {detail}"))
+                continue
+        if archive.file.endswith(".tar.zst"):
+            try:
+                unsafe = unsafe_member(file)
+            except (OSError, EOFError, ValueError, tarfile.TarError, zstandard.ZstdError) as exc:
+                unsafe = f"not a readable tar archive: {type(exc).__name__}"
+            if unsafe:
+                checks.append(ArchiveCheck(archive.file, False, f"refused: {unsafe}"))
                 continue
         checks.append(
             ArchiveCheck(

@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from mirante.errors import PricingError
+from mirante import loader
+from mirante.errors import MiranteError, PricingError
 from mirante.load.signals import Figure, Ingest, Usage
 from mirante.settings import Settings, duration_seconds
 
@@ -67,10 +68,10 @@ def load_pricing(path: Path) -> Pricing:
         PricingError: naming the file and the key that is missing or wrong.
     """
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = loader.load_yaml(path)
     except FileNotFoundError:
         raise PricingError(f"{path} does not exist: restore it from git or write one") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (MiranteError, OSError) as exc:  # Unreadable, NotUtf8
         raise PricingError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
     if not isinstance(document, dict):
         raise PricingError(f"{path}: expected a mapping with prices:, node: and assumptions:")

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from mirante.errors import EnvironmentsError, UnknownEnvironment
+from mirante import loader
+from mirante.errors import EnvironmentsError, NotUtf8, UnknownEnvironment, Unreadable
 
 PROTECTIONS = ("none", "confirm", "no-destructive")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -27,8 +26,8 @@ ALERTING_KEYS = ("slack_channel", "email_to", "smtp_smarthost", "smtp_from", "sm
 # password from, mounted by the operator at /etc/alertmanager/secrets/<name>/.
 ALERTING_SECRET = "mirante-alerting"  # noqa: S105 (a Secret's name, not its value)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_HOSTPORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
-_REGISTRY = re.compile(r"^$|^[A-Za-z0-9.-]+(:\d{1,5})?(/[a-z0-9._-]+)*$")
+_HOSTPORT = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$", re.ASCII)
+_REGISTRY = re.compile(r"^$|^[A-Za-z0-9.-]+(:\d{1,5})?(/[a-z0-9._-]+)*$", re.ASCII)
 FORBIDDEN_KINDS = frozenset({"all", "namespaces", "namespace", "ns", "*"})
 
 
@@ -147,18 +146,16 @@ def load_environments(path: Path, root: Path) -> Environments:
     """
     where = _shown(path)
     try:
-        text = path.read_text()
+        document = loader.load_yaml(path)
     except FileNotFoundError:
         raise EnvironmentsError(
             f"{where} does not exist; create it (see the one in the mirante repository) or "
             "point MIRANTE_ENVIRONMENTS_FILE at yours"
         ) from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise EnvironmentsError(f"{where} is not valid YAML{at}: {exc.problem}") from None
+    except Unreadable as exc:
+        raise EnvironmentsError(f"{where}: {exc.reason}") from None
+    except NotUtf8 as exc:
+        raise EnvironmentsError(str(exc)) from None
     envs = _mapping(document, "the top level", where).get("environments")
     envs = _mapping(envs, "environments", where)
     if not envs:
@@ -214,7 +211,7 @@ def _environment(name: str, body: Any, where: str, root: Path) -> Environment:
 
 
 _KMS_KEY = re.compile(
-    r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:(key|alias)/[\w/-]{1,256}$"
+    r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:(key|alias)/[\w/-]{1,256}$", re.ASCII
 )
 
 
@@ -283,9 +280,9 @@ def _alerting(body: Any, key: str, where: str) -> Alerting:
     return Alerting(**values)
 
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$", re.ASCII)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,128}$")
+_ROLE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,128}$", re.ASCII)
 
 
 def _storage(body: Any, key: str, where: str) -> Storage | None:
@@ -312,8 +309,8 @@ def _storage(body: Any, key: str, where: str) -> Storage | None:
     )
 
 
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$", re.ASCII)
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$", re.ASCII)
 
 
 def _aws(body: Any, key: str, where: str, root: Path, name: str) -> Aws | None:

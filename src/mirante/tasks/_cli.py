@@ -101,19 +101,33 @@ def confirm(question: str, assume_yes: bool, type_name: str = "") -> None:
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    """Print a table (plain text when output is not a terminal)."""
+    """Print a table (plain text when output is not a terminal).
+
+    Every cell and the title are plain text, never Rich markup: a set, a flag, a service
+    or an environment named ``[/x]`` or ``[bold]`` is shown as it is.
+    """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    grid = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    grid = Table(title=Text(title), title_justify="left", show_edge=False, pad_edge=False)
     for column in columns:
-        grid.add_column(column)
+        grid.add_column(Text(column))
     for row in rows:
-        grid.add_row(*("" if cell is None else str(cell) for cell in row))
+        grid.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)  # logs and CI: do not fold rows at 80 columns
     console.print(grid)
+
+
+def show_notes(config: settings_mod.Settings, notes: Iterable[str]) -> None:
+    """Print a command's notes; what repairs said is then forgotten (it has been shown)."""
+    from mirante import interrupted
+
+    for note in notes:
+        print(f"note: {note}")
+    interrupted.acknowledge(config)
 
 
 @contextlib.contextmanager
@@ -132,7 +146,9 @@ def progress_bar(what: str) -> Iterator[Callable[[int, int], None]]:
     )
 
     columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(f"[bold]{what}", *columns, transient=True) as bar:
+    from rich.markup import escape
+
+    with Progress(f"[bold]{escape(what)}", *columns, transient=True) as bar:
         job = bar.add_task(what, total=None)
         shown = [-1]
         plain = not bar.console.is_terminal

@@ -16,7 +16,15 @@ if TYPE_CHECKING:
     from mirante.backup import restore as restore_mod
 
 from mirante.files import human_size as size
-from mirante.tasks._cli import confirm, exits_cleanly, flag_number, split_names, table, tell
+from mirante.tasks._cli import (
+    confirm,
+    exits_cleanly,
+    flag_number,
+    show_notes,
+    split_names,
+    table,
+    tell,
+)
 
 
 @task(
@@ -32,8 +40,9 @@ def create(c: Context, services: list[str] | None = None, dest: str = "") -> Non
     """Back up the stack's data into a new set."""
     from mirante import backup
 
+    config = settings_mod.load()
     made = backup.create(
-        settings_mod.load(),
+        config,
         split_names(services or []),
         Path(dest) if dest else None,
         waiting=tell,
@@ -43,8 +52,7 @@ def create(c: Context, services: list[str] | None = None, dest: str = "") -> Non
         ("service", "method", "file", "size", "sha256"),
         [(a.service, a.method, a.file, size(a.size), a.sha256[:16]) for a in made.archives],
     )
-    for note in made.notes:
-        print(f"note: {note}")
+    show_notes(config, made.notes)
     print(f"written to {made.path}")
 
 
@@ -119,8 +127,9 @@ def restore(
             yes,
         )
 
+    config = settings_mod.load()
     done = restore_mod.restore(
-        settings_mod.load(),
+        config,
         "" if name == "latest" else name,
         split_names(services or []),
         dry_run=dry_run,
@@ -132,8 +141,7 @@ def restore(
         print("dry run: the set verified; nothing was changed")
         return
     restored = ", ".join(sorted({s.service for s in done.steps}))
-    for note in done.notes:
-        print(f"note: {note}")
+    show_notes(config, done.notes)
     print(f"restored {restored} from {done.backup_set.name}")
 
 

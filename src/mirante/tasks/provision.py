@@ -53,4 +53,4 @@ def provision(
         lines = len(rendered.splitlines())
         print(f"{settings.compose_file.relative_to(settings.root)}: valid ({lines} lines)")
     else:
-        show_up(stack.up(settings))
+        show_up(settings, stack.up(settings))

@@ -16,6 +16,7 @@ from mirante.tasks._cli import (
     confirm,
     exits_cleanly,
     flag_number,
+    show_notes,
     split_names,
     table,
     tell,
@@ -54,14 +55,16 @@ def up(
     """Start the stack and wait until every service is healthy."""
     # The table's imports load while compose waits for health, not after it.
     threading.Thread(target=importlib.import_module, args=("rich.table",), daemon=True).start()
+    config = settings_mod.load()
     show_up(
+        config,
         stack.up(
-            settings_mod.load(),
+            config,
             split_names(services or []),
             seconds_flag(timeout),
             strict,
             waiting=tell,
-        )
+        ),
     )
 
 
@@ -70,14 +73,13 @@ def seconds_flag(text: str) -> float:
     return flag_number("timeout", text, 0, 86400, "a number of seconds above 0", above_low=True)
 
 
-def show_up(report: stack.UpReport) -> None:
+def show_up(config: settings_mod.Settings, report: stack.UpReport) -> None:
     """What ``stack.up`` prints: generated secrets, builds, the state table, what is missing."""
     for name in report.generated_secrets:
         print(f"generated {name} into .env (mode 0600); it stays there for the next runs")
     for build in report.built:
         print(f"built {build.image} in {build.seconds:.1f} s")
-    for note in report.notes:
-        print(f"note: {note}")
+    show_notes(config, report.notes)
     table(f"mirante stack (images: {report.source})", STATE_COLUMNS, state_rows(report.rows))
     if report.unavailable:
         print(
@@ -105,6 +107,8 @@ def down(c: Context, volumes: bool = False, yes: bool = False) -> None:
             yes,
         )
     report = stack.down(settings, volumes=volumes, waiting=tell)
+    for note in report.notes:
+        print(f"note: {note}")
     print(
         f"removed {len(report.containers)} container(s), {len(report.networks)} network(s)"
         + (f", {len(report.volumes)} volume(s)" if volumes else "")
@@ -149,13 +153,15 @@ def logs(c: Context, service: str, follow: bool = False, tail: str = "") -> None
 @exits_cleanly
 def restart(c: Context, service: str, timeout: str = "") -> None:
     """Restart services and wait until they are healthy again."""
-    rows = stack.restart(
+    done = stack.restart(
         settings_mod.load(),
         [] if service == "all" else [service],
         seconds_flag(timeout),
         waiting=tell,
     )
-    table("restarted", STATE_COLUMNS[:4], [r[:4] for r in state_rows(rows)])
+    for note in done.notes:
+        print(f"note: {note}")
+    table("restarted", STATE_COLUMNS[:4], [r[:4] for r in state_rows(done.rows)])
 
 
 @task

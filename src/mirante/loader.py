@@ -1,0 +1,129 @@
+"""One loader for what a user or a copied directory brings: bounded, and never trusted.
+
+Backup manifests, ``verified.json``, the YAML files of ``config/`` and ``.env`` go through
+it. Each is read only below a size limit, parsed with a depth limit (a 200,000-deep
+``[[...]]`` is refused in one line, not a ``RecursionError``), and any failure comes back
+as one :class:`Unreadable` naming the file and what to do. Numbers that no float holds
+(``10**400``) are for the readers' schemas, which :func:`whole` and :func:`finite` serve.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from mirante.errors import NotUtf8, Unreadable
+
+MAX_BYTES = 1 << 20  # a manifest lists a handful of archives; config files are pages long
+MAX_DEPTH = 32
+
+
+def read_text(path: Path, limit: int = MAX_BYTES) -> str:
+    """A UTF-8 text file, refused when it is over ``limit`` bytes.
+
+    Raises:
+        Unreadable: too large, or unreadable (with the reason).
+        NotUtf8: naming the first line that is not UTF-8.
+        FileNotFoundError: it does not exist (the caller says what that means).
+    """
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Unreadable(path, exc.strerror or str(exc)) from None
+    if len(data) > limit:
+        raise Unreadable(path, f"it is over {limit >> 10} KiB, more than such a file ever holds")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NotUtf8(str(path), data[: exc.start].count(b"\n") + 1) from None
+
+
+def depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deep ``value`` nests (each object visited once: YAML aliases do not multiply it).
+
+    Raises:
+        ValueError: it nests deeper than ``limit``.
+    """
+    deepest = 0
+    seen: set[int] = set()
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if not isinstance(item, dict | list) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if level > limit:
+            raise ValueError(f"it nests deeper than {limit} levels")
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, level + 1) for child in children)
+        if isinstance(item, dict):
+            stack.extend((key, level + 1) for key in item)
+    return deepest
+
+
+def load_json(path: Path, limit: int = MAX_BYTES) -> Any:
+    """A JSON file, bounded in size and depth.
+
+    Raises:
+        Unreadable, NotUtf8, FileNotFoundError.
+    """
+    text = read_text(path, limit)
+    try:
+        value = json.loads(text)
+        depth(value)
+    except RecursionError:
+        raise Unreadable(path, f"it nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise Unreadable(path, str(exc)) from None
+    return value
+
+
+def parse_yaml(text: str, path: Path) -> Any:
+    """YAML text (``yaml.safe_load``), bounded in depth.
+
+    Raises:
+        Unreadable: not YAML (with the line and column), or too deep.
+    """
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+        depth(value)
+    except RecursionError:
+        raise Unreadable(path, f"it nests deeper than {MAX_DEPTH} levels") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise Unreadable(path, f"it is not valid YAML{at}: {exc.problem}") from None
+    except (yaml.YAMLError, ValueError) as exc:
+        raise Unreadable(path, f"it is not valid YAML: {exc}") from None
+    return value
+
+
+def load_yaml(path: Path, limit: int = MAX_BYTES) -> Any:
+    """A YAML file, bounded in size and depth.
+
+    Raises:
+        Unreadable, NotUtf8, FileNotFoundError.
+    """
+    return parse_yaml(read_text(path, limit), path)
+
+
+def whole(value: Any, high: int = 1 << 62) -> bool:
+    """Whether ``value`` is a whole number from 0 to ``high`` (never a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high
+
+
+def finite(value: Any, high: float = 1e12) -> bool:
+    """Whether ``value`` is a number from 0 to ``high`` (``10**400`` is not: no float holds it)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, int):
+        return 0 <= value <= high
+    return math.isfinite(value) and 0 <= value <= high
