@@ -15,6 +15,7 @@ from mirante.tasks import (
     load,
     provision,
     security,
+    service,
     stack,
     staging,
     validate,
@@ -37,3 +38,4 @@ ns.add_task(security.security)
 ns.add_task(load.load)
 ns.add_collection(features.namespace)
 ns.add_collection(validate.namespace)
+ns.add_collection(service.namespace)

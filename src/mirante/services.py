@@ -71,7 +71,8 @@ SERVICES: tuple[Service, ...] = (
         "node-exporter", "node-exporter", "/metrics", "node-exporter", (("node-exporter", 9100),)
     ),
     Service("postgres", "postgres", "/", recipe="postgres"),
-    Service("app", "app", "/healthcheck", "app", (("app", 8000),), oneshots=("postgres-roles",)),
+    # Scraped as an observed service (config/services.yaml), like any other one.
+    Service("app", "app", "/healthcheck", "app", oneshots=("postgres-roles",)),
 )
 # Every job Prometheus discovers from a targets file (prometheus/prometheus.yml names them).
 SCRAPE_JOBS = tuple(job for s in SERVICES for job, _ in s.scrape)

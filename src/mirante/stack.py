@@ -255,9 +255,13 @@ LOCAL_ENV = "local"
 def write_targets(settings: Settings, running: Iterable[str]) -> None:
     """One file_sd file per scrape job: the service's target when it runs, else empty.
 
-    Each target carries ``service`` and ``env`` labels.
+    Each target carries ``service`` and ``env`` labels. The observed services
+    (``config/services.yaml``, the sample app among them) get theirs under ``observed/``.
     """
+    from mirante import observed
+
     running = set(running)
+    observed.write_targets(settings, running)
     directory = settings.state_dir / "targets"
     directory.mkdir(parents=True, exist_ok=True)
     for service in SERVICES:

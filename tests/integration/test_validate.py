@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import requests
 
-from mirante import otlp, stack
+from mirante import contract, otlp, stack
 from tests.helpers import TEST_PORTS, invoke
 
 from .test_stack import wait_for
@@ -59,22 +60,34 @@ def test_the_sample_app_honours_the_contract(
 @pytest.fixture
 def plain_page(running_stack: stack.UpReport, stack_env: dict[str, str]) -> Iterator[str]:
     """The app's own (locally built) image serving a plain directory listing."""
+    with app_image(stack_env, "mirante-validate-plain", "--entrypoint", "python3", "-",
+                   "-m", "http.server", "8000") as url:  # fmt: skip
+        wait_for(lambda: _answers(url), 30, "the plain page")
+        yield url
+
+
+@contextmanager
+def app_image(stack_env: dict[str, str], name: str, *args: str) -> Iterator[str]:
+    """A container of the sample app's image on PLAIN_PORT: its URL, removed after.
+
+    ``args`` are docker run's options, then "-", then the command, if any.
+    """
     container = f"{stack_env['MIRANTE_PROJECT_NAME']}-app-1"
     image = subprocess.run(
         ["docker", "inspect", "--format", "{{.Config.Image}}", container],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
-    name = "mirante-validate-plain"
+    options, command = (
+        (args[: args.index("-")], args[args.index("-") + 1 :]) if "-" in args else (args, ())
+    )
     subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     subprocess.run(
         ["docker", "run", "-d", "--rm", "--name", name, "-p", f"127.0.0.1:{PLAIN_PORT}:8000",
-         "--entrypoint", "python3", image, "-m", "http.server", "8000"],
+         *options, image, *command],
         check=True, capture_output=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{PLAIN_PORT}"
     try:
-        wait_for(lambda: _answers(url), 30, "the plain page")
-        yield url
+        yield f"http://127.0.0.1:{PLAIN_PORT}"
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
 
@@ -102,3 +115,26 @@ def test_a_plain_page_fails_with_a_fix_for_each_check(
     assert "expose GET /metrics in the Prometheus text format" in done.stdout
     assert done.stderr.startswith("error: ")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_service_whose_exports_never_go_out_fails_the_otlp_check(
+    running_stack: stack.UpReport, stack_env: dict[str, str]
+) -> None:
+    """A service that reports "nothing exported yet" forever fails: it is not a pass.
+
+    The checks' own requests make spans; an exporter that never sends them (a batch delay
+    of 10 minutes here, an exporter wired to no processor in real life) reports nothing,
+    forever. Waiting a moment for the first outcome tells the two apart.
+    """
+    quiet = ("-e", "MIRANTE_TRAFFIC_RPS=0", "-e", "OTEL_BSP_SCHEDULE_DELAY=600000",
+             "-e", "OTEL_BLRP_SCHEDULE_DELAY=600000")  # fmt: skip
+    with app_image(stack_env, "mirante-validate-quiet", *quiet) as url:
+        wait_for(lambda: _answers(f"{url}/healthcheck"), 60, "the quiet app")
+        checks = {c.name: c for c in contract.validate(url, export_wait=3)}
+    otlp_check = checks[contract.OTLP_CHECK]
+    assert not otlp_check.ok, otlp_check
+    assert "traces" in otlp_check.detail
+    assert "no export finished within 3 s" in otlp_check.detail
+    assert "batch processor" in otlp_check.fix
+    assert checks["health endpoint"].ok
+    assert checks["/metrics endpoint"].ok

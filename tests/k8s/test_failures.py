@@ -70,7 +70,7 @@ def test_diff_on_a_fresh_cluster_lists_the_objects_as_new(config: Any) -> None:
     assert last.action is not None
     said = last.action("")  # `kubectl get namespace mirante-dev --ignore-not-found`: nothing
     lines = said.splitlines()
-    assert lines[0] == "namespace mirante-dev does not exist: all 5 objects are new"
+    assert lines[0] == "namespace mirante-dev does not exist: all 4 objects are new"
     assert "+ Deployment/app" in lines
     assert "+ ServiceMonitor/otlp-metrics" in lines
 

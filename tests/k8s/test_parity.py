@@ -21,7 +21,7 @@ from tests.helpers import scratch_checkout
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    return scratch_checkout(tmp_path / "checkout", copies=("k8s", "prometheus"))
+    return scratch_checkout(tmp_path / "checkout", copies=("k8s", "prometheus", "config"))
 
 
 def problems(root: Path, env: str = "prod") -> list[str]:
@@ -213,11 +213,6 @@ def test_the_single_binary_tempo_of_dev_is_checked_too(checkout: Path) -> None:
     ("path", "change", "expected"),
     [
         (
-            "k8s/base/servicemonitor.yaml",
-            lambda d: d["spec"].pop("sampleLimit"),
-            "prod: scrape limits: job 'app' has sampleLimit None, the compose stack 5000",
-        ),
-        (
             "k8s/base/otlp-metrics-servicemonitor.yaml",
             lambda d: d["spec"]["endpoints"][0].pop("relabelings"),
             "prod: scrape limits: job 'otlp-metrics' is not scraped",
@@ -377,3 +372,39 @@ def test_relabelling_follows_prometheus() -> None:
     )
     assert parity.relabelled(rules, {parity.COMPONENT_LABEL: "ingester"})["job"] == "tempo"
     assert parity.tempo_component_jobs(rules[:2], "monitoring")["memcached"] == "tempo"
+
+
+def test_an_observed_service_scraped_without_its_limits_or_labels_is_named(
+    checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = generated.service_monitors
+
+    def broken(*args: Any) -> list[dict[str, Any]]:
+        monitors = made(*args)
+        monitors[0].pop("sampleLimit")
+        monitors[0]["endpoints"][0]["relabelings"] = monitors[0]["endpoints"][0]["relabelings"][:2]
+        return monitors
+
+    monkeypatch.setattr(generated, "service_monitors", broken)
+    found = problems(checkout)
+    assert "prod: scrape limits: job 'app' has sampleLimit None, the compose stack 5000" in found
+    assert any(p.startswith("prod: observed services: app is declared in prod") for p in found)
+
+
+def test_a_service_declared_in_an_environment_is_scraped_and_alerted_there(
+    checkout: Path,
+) -> None:
+    """service.add NAME --env ENV ...: its ServiceMonitor in that environment only."""
+    services = checkout / "config" / "services.yaml"
+    services.write_text(
+        services.read_text()
+        + "  shop:\n    metrics: http://127.0.0.1:8081/metrics\n    contract: [http]\n"
+        "    environments:\n      staging: {namespace: shop, service: shop-api, port: metrics}\n"
+    )
+    config = settings.load(checkout, environ={})
+    staging = config.environments.get("staging")
+    names = [m["name"] for m in generated.service_monitors(config, staging)]
+    assert names == ["observed-app", "observed-shop"]
+    assert [m["name"] for m in generated.service_monitors(config, config.environments.get("dev"))
+            ] == ["observed-app"]  # fmt: skip
+    assert problems(checkout, "staging") == []

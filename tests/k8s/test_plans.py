@@ -159,9 +159,14 @@ def test_diff_plan_shows_everything_as_new_on_a_fresh_cluster(kube) -> None:
         ["kubectl", "--context", "mirante-dev", "get", "namespace", "mirante-dev",
          "--ignore-not-found", "-o", "name"]
     )  # fmt: skip
-    assert lines[-1] == (
+    steps = [line for line in lines if not line.startswith("# note")]
+    assert steps[-1] == (
         "# mirante: kubectl --context mirante-dev diff -k k8s/overlays/dev  (or every object "
         "as new, without the namespace)"
+    )
+    # The observed services it scrapes there, ServiceMonitors of the generated values.
+    assert "# note: observed services scraped and alerted on: app (mirante-dev/app, port http)" in (
+        lines
     )
 
 
@@ -362,7 +367,7 @@ def test_uninstall_plan_deletes_the_app_then_the_releases_in_reverse(kube) -> No
 def test_provision_validate_only_renders_the_dev_overlay(kube) -> None:
     done = kube("")("provision", "--profile", "k8s", "--validate-only")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "k8s/overlays/dev: 5 objects render and check"
+    assert done.stdout.strip() == "k8s/overlays/dev: 4 objects render and check"
 
 
 def test_a_real_run_against_an_unreachable_cluster_says_what_reaching_it_needs(kube) -> None:

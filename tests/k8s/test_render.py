@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,7 +39,7 @@ def test_the_installed_tools_are_recent_enough() -> None:
 def test_every_overlay_renders_and_validates_against_the_kubernetes_schemas(env: str) -> None:
     documents = rendered(env)
     kinds = sorted(d["kind"] for d in documents)
-    expected = ["Deployment", "Namespace", "Service", "ServiceMonitor", "ServiceMonitor"]
+    expected = ["Deployment", "Namespace", "Service", "ServiceMonitor"]  # otlp-metrics
     assert kinds == sorted([*expected, "PodDisruptionBudget"] if env == "prod" else expected)
     for doc in documents:
         if doc["kind"] == "ServiceMonitor":
@@ -73,12 +74,19 @@ def test_labels_namespace_image_probes_and_resources(env: str) -> None:
     assert volumes["features"]["configMap"] == {"name": "mirante-features", "optional": True}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts["features"] == "/etc/mirante/config"
-    service, monitor = documents["Service"], documents["ServiceMonitor"]
-    assert (
-        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
-    )
+    # The app is scraped as an observed service: its generated ServiceMonitor keeps its
+    # Service by name, on a port the Service has, in its namespace.
+    service = documents["Service"]
+    config = settings.load(REPO, environ={})
+    (monitor,) = [m for m in generated.service_monitors(config, ENVIRONMENTS.get(env))
+                  if m["name"] == "observed-app"]  # fmt: skip
+    assert monitor["namespaceSelector"] == {"matchNames": [namespace]}
+    (endpoint,) = monitor["endpoints"]
+    keep = endpoint["relabelings"][0]
+    assert keep == {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"],
+                    "regex": service["metadata"]["name"]}  # fmt: skip
     ports = {p["name"] for p in service["spec"]["ports"]}
-    assert {e["port"] for e in monitor["spec"]["endpoints"]} <= ports
+    assert endpoint["port"] in ports
     assert {p["name"] for p in container["ports"]} >= ports
 
 
@@ -150,6 +158,9 @@ def test_helm_template_of_every_release_with_our_values(env: str) -> None:
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         for doc in yaml.safe_load_all(done.stdout):
+            if doc and doc["kind"] == "List":  # the observed services' ServiceMonitors
+                assert {i["kind"] for i in doc["items"]} == {"ServiceMonitor"}
+                continue
             if doc and doc["apiVersion"].split("/")[0] in ("v1", "apps", "policy", "batch"):
                 kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
@@ -161,9 +172,15 @@ NEEDS_CHARTS = pytest.mark.skipif(
 )
 
 
-def chart_objects(env: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
-    """Each release rendered with the real chart and exactly the values of the plan."""
-    root = scratch_checkout(tmp_path / "checkout")
+def chart_objects(env: str, tmp_path: Path, services: str = "") -> dict[str, list[dict[str, Any]]]:
+    """Each release rendered with the real chart and exactly the values of the plan.
+
+    ``services``: entries appended to the checkout's config/services.yaml first.
+    """
+    root = scratch_checkout(tmp_path / "checkout", copies=("config",) if services else ())
+    if services:
+        path = root / "config" / "services.yaml"
+        path.write_text(path.read_text() + services)
     s = settings.load(root, environ={})
     found = {}
     for release in plans.releases(s, s.environments.get(env)):
@@ -410,6 +427,16 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
     relay = yaml.safe_load(one(collector, "ConfigMap", "opentelemetry-collector")["data"]["relay"])
     assert {"otlp_grpc/tempo", "otlp_http/loki"} <= set(relay["exporters"])
 
+    # Every observed service placed here (config/services.yaml) is scraped as its own job,
+    # with the labels the API and LLM alerts select on and the compose limits.
+    (listed,) = [d for d in kps if d["kind"] == "List"]
+    monitors = {m["metadata"]["name"]: m for m in listed["items"]}
+    app_monitor = monitors["observed-app"]["spec"]
+    assert app_monitor["namespaceSelector"] == {"matchNames": [f"mirante-{env}"]}
+    assert (app_monitor["sampleLimit"], app_monitor["labelLimit"]) == (5000, 30)
+    labels = parity.relabelled(app_monitor["endpoints"][0]["relabelings"], {})
+    assert labels == {"job": "app", "service": "app", "contract": "http", "llm": "true"}
+
     # 8. prod's Grafanas share one database, from the Secret the plan makes.
     deployment = one(kps, "Deployment", "kube-prometheus-stack-grafana")
     if env == "prod":
@@ -442,6 +469,62 @@ def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_pat
         for key in generated.LINK_KEYS:
             if key in (source.get("jsonData") or {}):
                 assert by_uid[uid]["jsonData"][key] == source["jsonData"][key], (uid, key)
+
+
+@NEEDS_CHARTS
+def test_a_service_added_to_staging_is_scraped_and_alerted_on_there(tmp_path: Path) -> None:
+    """service.add shop --env staging ...: the real chart renders its ServiceMonitor and rules.
+
+    Read as the operator would: the Prometheus of the release selects the monitor (its
+    release label), the monitor finds the shop's Service by name in its namespace on its
+    named port, and the API alerts, which select by label, cover the job it makes.
+    """
+    from mirante.remote import parity
+
+    shop = (
+        "  shop:\n    metrics: http://127.0.0.1:8081/metrics\n    contract: [http]\n"
+        "    environments:\n"
+        "      staging: {namespace: shop, service: shop-api, port: metrics}\n"
+    )
+    kps = chart_objects("staging", tmp_path, services=shop)["kube-prometheus-stack"]
+    (listed,) = [d for d in kps if d["kind"] == "List"]
+    monitors = {m["metadata"]["name"]: m for m in listed["items"]}
+    assert set(monitors) == {"observed-app", "observed-shop"}
+    monitor = monitors["observed-shop"]
+    (prometheus,) = [d for d in kps if d["kind"] == "Prometheus"]
+    spec_of = prometheus["spec"]
+    assert selects(spec_of.get("serviceMonitorSelector"), monitor["metadata"].get("labels"))
+    assert selects(spec_of.get("serviceMonitorNamespaceSelector"), {})  # any namespace
+    spec = monitor["spec"]
+    assert spec["namespaceSelector"] == {"matchNames": ["shop"]}
+    assert (spec["sampleLimit"], spec["labelLimit"]) == (5000, 30)
+    (endpoint,) = spec["endpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("metrics", "/metrics")
+    # Of every Service in the namespace, only the one named is kept (Prometheus's keep).
+    keeps = [r for r in endpoint["relabelings"] if r.get("action") == "keep"]
+    assert [(r["sourceLabels"], r["regex"]) for r in keeps] == [
+        (["__meta_kubernetes_service_name"], "shop-api")
+    ]
+    assert re.fullmatch(keeps[0]["regex"], "shop-api")
+    assert not re.fullmatch(keeps[0]["regex"], "shop-api-canary")
+    labels = parity.relabelled(endpoint["relabelings"], {})
+    assert labels == {"job": "shop", "service": "shop", "contract": "http", "llm": "false"}
+    rules = [d for d in kps if d["kind"] == "PrometheusRule"]
+    api_down = [r for d in rules for g in d["spec"]["groups"] for r in g["rules"]
+                if r.get("alert") == "APIDown"]  # fmt: skip
+    assert [r["expr"] for r in api_down] == ['up{contract="http"} == 0']
+    assert all(selects(spec_of.get("ruleSelector"), d["metadata"].get("labels")) for d in rules)
+
+
+def selects(selector: dict[str, Any] | None, labels: dict[str, str] | None) -> bool:
+    """Whether a label selector (matchLabels only; {} is everything) selects ``labels``.
+
+    A nil selector selects nothing, as the Prometheus Operator reads it.
+    """
+    if selector is None:
+        return False
+    assert set(selector) <= {"matchLabels"}, selector
+    return (selector.get("matchLabels") or {}).items() <= (labels or {}).items()
 
 
 def default_render(chart: str, version: str, *values: Path) -> list[dict[str, Any]]:

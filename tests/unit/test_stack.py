@@ -180,9 +180,14 @@ def test_compose_env_file_resolves_images_and_is_private(config: settings.Settin
 def test_targets_list_running_services_and_empty_the_others(config: settings.Settings) -> None:
     stack.write_targets(config, ["app", "node-exporter"])
     targets = config.state_dir / "targets"
-    assert json.loads((targets / "app.json").read_text())[0]["targets"] == ["app:8000"]
+    (app,) = json.loads((targets / "observed" / "app.json").read_text())
+    assert app["targets"] == ["app:8000"]
+    assert app["labels"] == {"job": "app", "service": "app", "contract": "http", "llm": "true",
+                             "env": "local", "__metrics_path__": "/metrics"}  # fmt: skip
     assert json.loads((targets / "loki.json").read_text()) == []
     assert {p.stem for p in targets.glob("*.json")} == set(services.SCRAPE_JOBS)
+    stack.write_targets(config, ["node-exporter"])  # the app stopped: not scraped
+    assert json.loads((targets / "observed" / "app.json").read_text()) == []
 
 
 def test_a_taken_port_names_its_variable_before_anything_starts(config: settings.Settings) -> None:

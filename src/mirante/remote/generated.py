@@ -131,6 +131,58 @@ def alertmanager_config(settings: Settings, env: Environment) -> dict[str, Any]:
     return config
 
 
+def observed_limits(root: Path) -> dict[str, int]:
+    """The scrape limits of the compose stack's ``observed`` job (prometheus.yml)."""
+    config = yaml.safe_load((root / "prometheus" / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "observed")
+    names = {"sample_limit": "sampleLimit", "label_limit": "labelLimit",
+             "label_value_length_limit": "labelValueLengthLimit"}  # fmt: skip
+    return {names[k]: int(v) for k, v in job.items() if k in names}
+
+
+def service_monitors(settings: Settings, env: Environment) -> list[dict[str, Any]]:
+    """A ServiceMonitor per observed service placed in ``env`` (config/services.yaml).
+
+    Scraped as in the compose stack: the job is the service's name, its targets carry the
+    labels the API and LLM alerts and the dashboards select on, with the same limits. The
+    Service is found by its name in its namespace (a ServiceMonitor selects by labels:
+    every Service there, then only the one named is kept).
+    """
+    from mirante import observed
+
+    limits = observed_limits(settings.root)
+    monitors = []
+    for service in observed.load(settings):
+        place = service.environments.get(env.name)
+        if place is None:
+            continue
+        labels = {k: v for k, v in service.labels().items() if k != "job"}
+        relabelings = [
+            {"action": "keep", "sourceLabels": ["__meta_kubernetes_service_name"],
+             "regex": place.service},
+            {"action": "replace", "targetLabel": "job", "replacement": service.name},
+            *({"action": "replace", "targetLabel": k, "replacement": v}
+              for k, v in sorted(labels.items())),
+        ]  # fmt: skip
+        monitors.append(
+            {
+                "name": f"observed-{service.name}",
+                "namespaceSelector": {"matchNames": [place.namespace]},
+                "selector": {},
+                **limits,
+                "endpoints": [
+                    {
+                        "port": place.port,
+                        "path": service.path,
+                        "interval": "15s",
+                        "relabelings": relabelings,
+                    }
+                ],
+            }
+        )
+    return monitors
+
+
 def cluster_values(settings: Settings, env: Environment) -> dict[str, Any]:
     """kube-prometheus-stack values generated for ``env`` from the compose stack's files.
 
@@ -181,6 +233,7 @@ def cluster_values(settings: Settings, env: Environment) -> dict[str, Any]:
         alertmanager["alertmanagerSpec"] = {"secrets": [ALERTING_SECRET]}
     return {
         "additionalPrometheusRulesMap": rules,
+        "prometheus": {"additionalServiceMonitors": service_monitors(settings, env)},
         "alertmanager": alertmanager,
         "grafana": {
             "dashboardProviders": {

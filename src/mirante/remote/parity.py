@@ -166,6 +166,13 @@ def scraped_jobs(
             service = str(services[selected[0]].get(spec["jobLabel"], service))
         for endpoint in spec.get("endpoints") or []:
             jobs[_job_relabel(endpoint.get("relabelings")) or service] = spec
+    kps = release_values(settings, env, generated.GENERATED_RELEASE)
+    for monitor in _dig(kps, "prometheus", "additionalServiceMonitors") or []:
+        for endpoint in monitor.get("endpoints") or []:
+            relabelled_labels = relabelled(endpoint.get("relabelings"), {})
+            jobs[relabelled_labels.get("job") or str(monitor.get("name"))] = {
+                **monitor, "labels": relabelled_labels,
+            }  # fmt: skip
     ns = env.observability_namespace
     loki = release_values(settings, env, "loki")
     if _dig(loki, "monitoring", "serviceMonitor", "enabled"):
@@ -296,7 +303,23 @@ def problems(
                 f"{where}: jobs: the rules read job {job!r} ({users}), which nothing scrapes "
                 f"as {job!r} (scraped: {', '.join(sorted(jobs)) or 'none'})"
             )
-    for job, limits in sorted(compose_limits(root).items()):
+    from mirante import observed
+
+    placed = [s for s in observed.load(settings) if env.name in s.environments]
+    limits_by_job = dict(compose_limits(root))
+    shared = limits_by_job.pop("observed", {})
+    limits_by_job.update({s.name: shared for s in placed})
+    for service in placed:
+        spec = jobs.get(service.name)
+        labels = (spec or {}).get("labels") or {}
+        wanted = {k: v for k, v in service.labels().items() if k != "job"}
+        if spec is None or any(labels.get(k) != v for k, v in wanted.items()):
+            found.append(
+                f"{where}: observed services: {service.name} is declared in {where} "
+                "(config/services.yaml) but nothing scrapes it as job "
+                f"{service.name!r} with the labels the alerts select on ({wanted})"
+            )
+    for job, limits in sorted(limits_by_job.items()):
         spec = jobs.get(job)
         if spec is None:
             found.append(f"{where}: scrape limits: job {job!r} is not scraped")

@@ -601,8 +601,23 @@ def install_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
         )
     steps += apply_and_wait(settings, env, kubectl, documents)
     steps.append(smoke_step(settings, env))
-    notes += storage_notes(settings, env)
+    notes += storage_notes(settings, env) + observed_notes(settings, env)
     return Plan(f"k8s.install {env.name}", env, guard, steps, notes, ask=authorise(env, "change"))
+
+
+def observed_notes(settings: Settings, env: Environment) -> list[str]:
+    """The observed services ``env`` scrapes (ServiceMonitors in the generated values)."""
+    from mirante import observed
+
+    placed = [
+        f"{s.name} ({s.environments[env.name].namespace}/{s.environments[env.name].service}, "
+        f"port {s.environments[env.name].port})"
+        for s in observed.load(settings)
+        if env.name in s.environments
+    ]
+    if not placed:
+        return [f"no observed service is declared in {env.name} (config/services.yaml)"]
+    return [f"observed services scraped and alerted on: {', '.join(placed)}"]
 
 
 def smoke_step(settings: Settings, env: Environment) -> Step:
@@ -685,7 +700,7 @@ def diff_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
         steps += diff_or_new(kubectl, ns, diff, functools.partial(_rendered, template))
     overlay = kubectl("diff", "-k", str(relative(settings, env.overlay)), ok_codes=(0, 1))
     steps += diff_or_new(kubectl, env.app_namespace, overlay, lambda: _names(documents))
-    return Plan(f"k8s.diff {env.name}", env, guard, steps)
+    return Plan(f"k8s.diff {env.name}", env, guard, steps, observed_notes(settings, env))
 
 
 def diff_or_new(
