@@ -305,6 +305,22 @@ def test_no_table_renders_data_as_markup(capsys: pytest.CaptureFixture[str], hos
     assert out.count(hostile) == 4, out
 
 
+def test_a_state_word_is_coloured_never_shown_as_markup(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The state columns (security, health, load) colour a word; the word alone is printed."""
+    from mirante.tasks import health, security
+
+    rows = [(name, _cli.styled(name, style), "") for name, style in security.STYLES.items()]
+    rows += [(name, _cli.styled(name, style), "") for name, style in health.STYLES.items()]
+    rows.append(("figure", _cli.styled("not measured", "yellow") + ": no data", ""))
+    _cli.table("states", ("check", "state", "reason"), rows)
+    out = capsys.readouterr().out
+    assert "[" not in out, out
+    for name in (*security.STYLES, *health.STYLES, "not measured: no data"):
+        assert out.count(name) >= 1, name
+
+
 @pytest.mark.parametrize(
     ("content", "says"),
     [

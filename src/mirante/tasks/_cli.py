@@ -104,7 +104,8 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     """Print a table (plain text when output is not a terminal).
 
     Every cell and the title are plain text, never Rich markup: a set, a flag, a service
-    or an environment named ``[/x]`` or ``[bold]`` is shown as it is.
+    or an environment named ``[/x]`` or ``[bold]`` is shown as it is. Only a cell made by
+    :func:`styled` has a colour.
     """
     from rich.console import Console
     from rich.table import Table
@@ -114,11 +115,20 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     for column in columns:
         grid.add_column(Text(column))
     for row in rows:
-        grid.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
+        grid.add_row(
+            *(c if isinstance(c, Text) else Text("" if c is None else str(c)) for c in row)
+        )
     console = Console()
     if not console.is_terminal:
         console = Console(width=160)  # logs and CI: do not fold rows at 80 columns
     console.print(grid)
+
+
+def styled(text: str, style: str) -> Any:
+    """``text`` in a colour for :func:`table` (a ``rich.text.Text``, never parsed as markup)."""
+    from rich.text import Text
+
+    return Text(text, style=style)
 
 
 def show_notes(config: settings_mod.Settings, notes: Iterable[str]) -> None:

@@ -7,9 +7,9 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from mirante import settings as settings_mod
-from mirante.tasks._cli import exits_cleanly, table
+from mirante.tasks._cli import exits_cleanly, styled, table
 
-STYLES = {"OK": "[green]OK[/]", "WARN": "[yellow]WARN[/]", "CRITICAL": "[bold red]CRITICAL[/]"}
+STYLES = {"OK": "green", "WARN": "yellow", "CRITICAL": "bold red"}
 
 
 @task(
@@ -30,7 +30,10 @@ def health(c: Context, env: str = "local", json: bool = False) -> None:
         table(
             f"mirante health: {env} ({report.seconds:.1f} s)",
             ("component", "status", "reason"),
-            [(r.component, STYLES.get(r.status, r.status), r.reason) for r in report.rows],
+            [
+                (r.component, styled(r.status, STYLES.get(r.status, "")), r.reason)
+                for r in report.rows
+            ],
         )
         print(f"overall: {report.status}")
     if report.exit_code:

@@ -12,7 +12,7 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from mirante import settings as settings_mod
-from mirante.tasks._cli import exits_cleanly, flag_number, table
+from mirante.tasks._cli import exits_cleanly, flag_number, styled, table
 
 if TYPE_CHECKING:
     from mirante.load import Result
@@ -132,7 +132,7 @@ def _render(result: Result) -> None:
         [
             (name, f"{f.value:,.2f} {f.unit}")
             if f.value is not None
-            else (name, f"[yellow]not measured[/]: {f.reason}")
+            else (name, styled("not measured", "yellow") + f": {f.reason}")
             for name, f in figures
         ],
     )

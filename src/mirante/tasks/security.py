@@ -7,9 +7,9 @@ from invoke.exceptions import Exit
 from invoke.tasks import task
 
 from mirante import settings as settings_mod
-from mirante.tasks._cli import exits_cleanly, table
+from mirante.tasks._cli import exits_cleanly, styled, table
 
-STYLES = {"pass": "[green]pass[/]", "fail": "[bold red]fail[/]", "skipped": "[yellow]skipped[/]"}
+STYLES = {"pass": "green", "fail": "bold red", "skipped": "yellow"}
 
 
 @task()
@@ -23,7 +23,10 @@ def security(c: Context) -> None:
     table(
         "security",
         ("check", "status", "reason"),
-        [(ch.name, STYLES.get(ch.status, ch.status), ch.reason) for ch in report.checks],
+        [
+            (ch.name, styled(ch.status, STYLES.get(ch.status, "")), ch.reason)
+            for ch in report.checks
+        ],
     )
     print(f"evidence: {report.evidence.relative_to(root)}")
     counts = {s: sum(ch.status == s for ch in report.checks) for s in ("pass", "fail", "skipped")}
