@@ -13,8 +13,6 @@ it at all (one bound to 127.0.0.1 cannot: that is said, never shown as a silent 
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import socket
 import time
 from collections.abc import Callable
@@ -70,24 +68,6 @@ def otlp_hint(settings: Settings, service: Observed) -> str:
     )
 
 
-def gateway_ip() -> str:
-    """The address containers reach this machine at (``host-gateway``: Docker's bridge)."""
-    from mirante.docker import cli
-
-    try:
-        found = cli(["network", "inspect", "bridge", "-f", "{{json .IPAM.Config}}"])
-        config = json.loads(found)[0]
-    except (MiranteError, ValueError, IndexError, KeyError):
-        return ""
-    if config.get("Gateway"):
-        return str(config["Gateway"])
-    # Some daemons (Debian's 20.10) leave the bridge's Gateway out: it is the subnet's first host.
-    try:
-        return str(next(ipaddress.ip_network(config.get("Subnet", "")).hosts()))
-    except (ValueError, StopIteration):
-        return ""
-
-
 def answers(host: str, port: int, timeout: float = 1.0) -> bool:
     """Whether something accepts a TCP connection at ``host:port``."""
     try:
@@ -99,21 +79,9 @@ def answers(host: str, port: int, timeout: float = 1.0) -> bool:
 
 def container_ip(settings: Settings, name: str) -> str:
     """The address of a container on the stack's network, from this machine ("": none)."""
-    from mirante.docker import cli
+    from mirante.docker import network_address
 
-    network = f"{settings.project_name}_default"
-    try:
-        found = cli(
-            [
-                "inspect",
-                "-f",
-                f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}',
-                name,
-            ]
-        )
-    except MiranteError:
-        return ""
-    return found.strip() if found.strip() not in ("", "<no value>") else ""
+    return network_address(f"{settings.project_name}_default", name)
 
 
 def local_base(settings: Settings, service: Observed) -> str:
@@ -144,14 +112,16 @@ def local_base(settings: Settings, service: Observed) -> str:
 
 def reach_from_containers(service: Observed) -> Signal:
     """For a process on this machine: can Prometheus, in a container, reach it?"""
-    _, port = service.host_port
-    gateway = gateway_ip()
+    from mirante.docker import bridge_gateway
+
     if not service.on_host:
         return Signal(
             "reachable from Prometheus",
             OK,
             f"a container on the stack's network ({service.target})",
         )
+    _, port = service.host_port
+    gateway = bridge_gateway()
     if not gateway:
         return Signal(
             "reachable from Prometheus", SKIPPED, "Docker's bridge network is not known here"

@@ -8,6 +8,8 @@ python-on-whales costs about 0.3 s to import, so it is imported inside these fun
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import re
 import shutil
@@ -18,7 +20,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from mirante.errors import ComposeMissing, DockerUnavailable, ToolError
+from mirante.errors import ComposeMissing, DockerUnavailable, MiranteError, ToolError
 from mirante.settings import Settings, read_env_file
 
 if TYPE_CHECKING:
@@ -148,15 +150,8 @@ def service_states(project: str) -> dict[str, str]:
 
     ``healthy`` / ``starting`` / ``unhealthy`` / ``running`` / ``exited`` / ...
     """
-    listing = cli(
-        [
-            "ps",
-            "--all",
-            "--filter",
-            f"label=com.docker.compose.project={project}",
-            "--format",
-            '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}',
-        ]
+    listing = _project_ps(
+        project, '{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}'
     )
     states = {}
     for line in listing.splitlines():
@@ -168,17 +163,44 @@ def service_states(project: str) -> dict[str, str]:
 
 def project_directories(project: str) -> set[str]:
     """The project directories compose recorded on the containers of ``project``."""
-    listing = cli(
-        [
-            "ps",
-            "--all",
-            "--filter",
-            f"label=com.docker.compose.project={project}",
-            "--format",
-            '{{.Label "com.docker.compose.project.working_dir"}}',
-        ]
-    )
+    listing = _project_ps(project, '{{.Label "com.docker.compose.project.working_dir"}}')
     return {line.strip() for line in listing.splitlines() if line.strip()}
+
+
+def bridge_gateway() -> str:
+    """The address containers reach this machine at (``host-gateway``: the default bridge).
+
+    "" when Docker does not say.
+    """
+    try:
+        config = json.loads(cli(["network", "inspect", "bridge", "-f", "{{json .IPAM.Config}}"]))[0]
+    except (MiranteError, ValueError, IndexError, KeyError):
+        return ""
+    if config.get("Gateway"):
+        return str(config["Gateway"])
+    # Some daemons (Debian's 20.10) leave the bridge's Gateway out: it is the subnet's first host.
+    try:
+        return str(next(ipaddress.ip_network(config.get("Subnet", "")).hosts()))
+    except (ValueError, StopIteration):
+        return ""
+
+
+def network_address(network: str, container: str) -> str:
+    """The address of ``container`` on ``network`` ("" when it is not there)."""
+    template = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+    try:
+        found = cli(["inspect", "-f", template, container]).strip()
+    except MiranteError:
+        return ""
+    return "" if found in ("", "<no value>") else found
+
+
+def _project_ps(project: str, template: str) -> str:
+    """``docker ps --all`` of the containers of compose project ``project``, one per line."""
+    return cli(
+        ["ps", "--all", "--filter", f"label=com.docker.compose.project={project}",
+         "--format", template]
+    )  # fmt: skip
 
 
 def container_usage(docker: DockerClient, project: str) -> dict[str, tuple[float, float]]:
