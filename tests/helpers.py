@@ -9,6 +9,9 @@ Imported as ``tests.helpers`` (pytest puts the repository on ``sys.path``, see
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from invoke.program import Program
 
 from mirante import backup, files, settings, stack
 from mirante.backup import sets
@@ -52,6 +56,44 @@ def run_as_user(
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Said:
+    """What a command run in-process ended with: its exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(env: Mapping[str, str], *args: str) -> Said:
+    """Run `invoke ARGS` in this process, as the ``invoke`` program runs tasks.py's tasks.
+
+    The same parser, tasks and exits as :func:`invoke` without a new interpreter: with
+    ``env`` over the environment, from the repository, and no terminal on stdin.
+    """
+    import tasks
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_environ, saved_stdin, saved_cwd = dict(os.environ), sys.stdin, Path.cwd()
+    code: object = 0
+    try:
+        os.environ.update(env)
+        os.chdir(REPO)
+        sys.stdin = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                Program(namespace=tasks.ns, binary="inv[oke]").run(["invoke", *args])
+            except SystemExit as exc:
+                code = exc.code
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        sys.stdin = saved_stdin
+        os.chdir(saved_cwd)
+    returncode = code if isinstance(code, int) else (0 if code is None else 1)
+    return Said(returncode, out.getvalue(), err.getvalue())
 
 
 def invoke_argv(*args: str) -> list[str]:

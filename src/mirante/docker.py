@@ -2,7 +2,7 @@
 
 One factory builds the :class:`~python_on_whales.DockerClient` the whole library uses;
 :func:`docker_errors` turns python-on-whales exceptions into :mod:`mirante.errors`;
-:func:`run` is the one way to call any other program (an argv list, never a shell string).
+the docker CLI itself runs through :mod:`mirante.runner`, as every other program does.
 python-on-whales costs about 0.3 s to import, so it is imported inside these functions.
 """
 
@@ -13,13 +13,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from mirante import runner
 from mirante.errors import ComposeMissing, DockerUnavailable, MiranteError, ToolError
 from mirante.settings import Settings, read_env_file
 
@@ -116,7 +115,7 @@ def cli(argv: Sequence[str], timeout: float | None = None, env_file: Path | None
     shadowed = _shadowed(env_file)
     env = {k: v for k, v in os.environ.items() if k not in shadowed} if shadowed else None
     try:
-        return run(["docker", *argv], timeout=timeout, env=env).stdout
+        return runner.run(["docker", *argv], timeout=timeout, env=env).stdout
     except ToolError as exc:
         raise _classified(exc) from None
 
@@ -254,18 +253,8 @@ def save_stream(docker: DockerClient, refs: Sequence[str]) -> Iterator[IO[bytes]
         ToolError: docker save failed (an image is missing, the daemon went away).
     """
     argv = [*map(str, docker.client_config.docker_cmd), "image", "save", *refs]
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
-        assert process.stdout is not None  # noqa: S101 (PIPE)
-        try:
-            yield process.stdout
-        except BaseException:
-            process.kill()
-            raise
-        finally:
-            process.stdout.close()
-            code = process.wait()
-        _said(argv, code, errors)
+    with runner.reading(argv) as stream:
+        yield stream
 
 
 def load_stream(docker: DockerClient, chunks: Iterator[bytes]) -> list[str]:
@@ -275,77 +264,8 @@ def load_stream(docker: DockerClient, chunks: Iterator[bytes]) -> list[str]:
         ToolError: docker load refused the stream.
     """
     argv = [*map(str, docker.client_config.docker_cmd), "image", "load"]
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT
-        )
-        assert process.stdin is not None  # noqa: S101 (PIPE)
-        try:
-            for chunk in chunks:
-                process.stdin.write(chunk)
-        except BrokenPipeError:
-            pass  # docker load stopped reading: its exit code and output say why
-        except BaseException:
-            process.kill()  # the stream broke off: load nothing half-read
-            process.wait()
-            raise
-        finally:
-            with suppress(BrokenPipeError):
-                process.stdin.close()
-        said = _said(argv, process.wait(), output)
+    said = runner.feeding(argv, chunks)
     return [line.split(" ", 2)[-1].strip() for line in said.splitlines() if "Loaded image" in line]
-
-
-def _said(argv: Sequence[str], code: int, output: IO[bytes]) -> str:
-    """What a streamed docker command wrote to ``output``; a ToolError when it failed."""
-    output.seek(0)
-    said = output.read().decode(errors="replace")
-    if code != 0:
-        raise ToolError(list(argv), code, said)
-    return said
-
-
-def run(
-    argv: Sequence[str | Path],
-    *,
-    check: bool = True,
-    input_bytes: bytes | None = None,
-    cwd: Path | None = None,
-    timeout: float | None = None,
-    env: Mapping[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run one external program.
-
-    Args:
-        argv: the program and its arguments; never a shell string.
-        check: raise :class:`ToolError` on a non-zero exit.
-        input_bytes: bytes for standard input.
-        cwd: working directory.
-        timeout: seconds before the program is killed.
-        env: the program's whole environment (default: this process's).
-
-    Raises:
-        ToolError: when ``check`` and the program fails or cannot be started.
-    """
-    args = [str(a) for a in argv]
-    try:
-        completed = subprocess.run(
-            args,
-            input=input_bytes.decode() if input_bytes is not None else None,
-            capture_output=True,
-            text=True,
-            cwd=cwd,
-            timeout=timeout,
-            check=False,
-            env=dict(env) if env is not None else None,
-        )
-    except FileNotFoundError:
-        raise ToolError(args, 127, f"{args[0]}: command not found") from None
-    except subprocess.TimeoutExpired:
-        raise ToolError(args, 124, f"timed out after {timeout:g} s") from None
-    if check and completed.returncode != 0:
-        raise ToolError(args, completed.returncode, completed.stderr or completed.stdout)
-    return completed
 
 
 # testcontainers reads its settings when first imported. On machines without a registry
@@ -423,7 +343,6 @@ def start_compose(compose: DockerCompose, deadline: float, oneshots: Collection[
         ToolError: compose failed, a service exited or turned unhealthy, or time ran out.
     """
     import time
-    from subprocess import CalledProcessError
 
     from testcontainers.compose.compose import ComposeContainer
     from testcontainers.core.exceptions import ContainerIsNotRunning
@@ -451,7 +370,7 @@ def start_compose(compose: DockerCompose, deadline: float, oneshots: Collection[
     command = ["docker", "compose", "up", "--detach", *services]
     try:
         compose.start()
-    except CalledProcessError as exc:
+    except runner.ProcessFailed as exc:
         said = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
         raise ToolError(command, exc.returncode, said) from None
     except (ContainerIsNotRunning, RuntimeError, TimeoutError) as exc:

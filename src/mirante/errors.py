@@ -1,23 +1,26 @@
-"""The error hierarchy of mirante.
+"""The error tree of mirante: every expected failure, in the category that sets its exit code.
 
 Every expected failure is a :class:`MiranteError` whose message says what failed, why,
-and what to do next. The task layer turns them into a one-line message and an exit code;
-a user never sees a traceback for one of these.
+and what to do next. The task layer turns one into a one-line message and the exit code
+of its category; a user never sees a traceback for one of these. A caller catches a
+category (``except UsageError``) as well as one class.
 
-Exit codes and the classes that carry them (a unit test keeps this list true):
+The tree (a unit test keeps it true; the number is the exit code):
 
-1: something failed while running (a tool, the stack, a backup step)
-    BackupError, ClusterNotReady, ClusterUnreachable (ClusterNotReady), ComposeMissing,
-    DatabaseError, DockerUnavailable, ImageUnavailable, InfraError, KubeCommandError
-    (ToolError), KubeWaitFailed, LockBusy, PolicyRefused, PortInUse, RestoreError,
-    RestoreRefused, ServiceUnhealthy, ToolError, ToolMissing
-2: bad input: a name, a setting, a flag, a file mirante reads; fix it and run again
-    BadArgument, BundleError, EnvironmentsError, FactsError, FeaturesError,
-    HealthSettingsError, KubeToolMissing, ManifestError, NotUtf8, PricingError, ProjectNotFound,
-    ProjectTaken, ServicesError, ServiceUnreachable, SetNotFound, SettingsError,
-    UnknownEnvironment, UnknownGate, UnknownService, Unreadable, UnsafePath
-3: refused by a guard (the kube context, an environment's protection)
-    GuardRefused, ProtectionRefused
+MiranteError
+    UsageError 2: bad input: a name, a setting, a flag, a file mirante reads; fix it, run again
+        BadArgument, BundleError, EnvironmentsError, FactsError, FeaturesError,
+        HealthSettingsError, ManifestError, NotUtf8, PricingError, ProjectNotFound,
+        ProjectTaken, ServicesError, ServiceUnreachable, SetNotFound, SettingsError,
+        UnknownEnvironment, UnknownGate, UnknownService, Unreadable, UnsafePath
+    Refused 3: a guard said no (the kube context, an environment's protection, a policy)
+        GuardRefused, PolicyRefused, ProtectionRefused
+    Failed 1: something failed while running (the stack, a backup step, a cluster)
+        BackupError, ClusterNotReady, ClusterUnreachable, ComposeMissing, DatabaseError,
+        DockerUnavailable, ImageUnavailable, InfraError, KubeWaitFailed, LockBusy,
+        NotRestorable, PortInUse, RestoreError, ServiceUnhealthy
+        ToolError 1: an external program failed, or is not there
+            KubeCommandError, ToolNotFound
 """
 
 from __future__ import annotations
@@ -32,10 +35,26 @@ class MiranteError(Exception):
     exit_code = 1
 
 
-class SettingsError(MiranteError):
-    """A setting has a value mirante cannot use."""
+class UsageError(MiranteError):
+    """Bad input: a name, a setting, a flag or a file mirante reads. Fix it and run again."""
 
     exit_code = 2
+
+
+class Refused(MiranteError):
+    """A guard said no: the kube context, an environment's protection, a keep policy."""
+
+    exit_code = 3
+
+
+class Failed(MiranteError):
+    """Something failed while running: the stack, a backup step, a cluster, a tool."""
+
+    exit_code = 1
+
+
+class SettingsError(UsageError):
+    """A setting has a value mirante cannot use."""
 
     def __init__(self, variable: str, value: str, accepted: str) -> None:
         self.variable = variable
@@ -47,28 +66,22 @@ class SettingsError(MiranteError):
         )
 
 
-class BadArgument(MiranteError):
+class BadArgument(UsageError):
     """A command-line flag has a value mirante cannot use."""
-
-    exit_code = 2
 
     def __init__(self, flag: str, value: str, accepted: str) -> None:
         super().__init__(f"--{flag} {value!r}: expected {accepted}")
 
 
-class NotUtf8(MiranteError):
+class NotUtf8(UsageError):
     """A text file mirante reads is not UTF-8."""
-
-    exit_code = 2
 
     def __init__(self, path: str, line: int) -> None:
         super().__init__(f"{path} line {line} is not UTF-8 text; save the file as UTF-8")
 
 
-class Unreadable(MiranteError):
+class Unreadable(UsageError):
     """A file a user or a copied directory brought is too large, too deep, or not parsable."""
-
-    exit_code = 2
 
     def __init__(self, path: object, reason: str) -> None:
         self.path = str(path)
@@ -76,10 +89,8 @@ class Unreadable(MiranteError):
         super().__init__(f"{path}: {reason}")
 
 
-class UnsafePath(MiranteError):
+class UnsafePath(UsageError):
     """A file mirante writes is a link or not a regular file: it is never followed."""
-
-    exit_code = 2
 
     def __init__(self, path: str, what: str) -> None:
         super().__init__(
@@ -88,16 +99,12 @@ class UnsafePath(MiranteError):
         )
 
 
-class ProjectNotFound(MiranteError):
+class ProjectNotFound(UsageError):
     """The working directory is not inside a mirante checkout."""
 
-    exit_code = 2
 
-
-class UnknownService(MiranteError):
+class UnknownService(UsageError):
     """A service name that the stack does not define."""
-
-    exit_code = 2
 
     def __init__(self, names: Sequence[str], known: Sequence[str]) -> None:
         self.names = list(names)
@@ -108,7 +115,7 @@ class UnknownService(MiranteError):
         )
 
 
-class DockerUnavailable(MiranteError):
+class DockerUnavailable(Failed):
     """No Docker daemon answers."""
 
     def __init__(self, detail: str) -> None:
@@ -119,7 +126,7 @@ class DockerUnavailable(MiranteError):
         )
 
 
-class ComposeMissing(MiranteError):
+class ComposeMissing(Failed):
     """The docker compose v2 plugin is not installed."""
 
     def __init__(self) -> None:
@@ -130,19 +137,15 @@ class ComposeMissing(MiranteError):
         )
 
 
-class ServicesError(MiranteError):
+class ServicesError(UsageError):
     """``config/services.yaml`` or a ``service.*`` argument cannot be used as it is."""
 
-    exit_code = 2
 
-
-class ProjectTaken(MiranteError):
+class ProjectTaken(UsageError):
     """Another checkout runs the same compose project."""
 
-    exit_code = 2
 
-
-class PortInUse(MiranteError):
+class PortInUse(Failed):
     """A host port the stack publishes is taken by another process."""
 
     def __init__(self, port: int, variable: str, bind: str, service: str) -> None:
@@ -154,7 +157,7 @@ class PortInUse(MiranteError):
         )
 
 
-class ToolError(MiranteError):
+class ToolError(Failed):
     """An external program (docker, debootstrap, pip, ...) exited non-zero."""
 
     def __init__(self, command: Sequence[str], exit_code: int, stderr: str) -> None:
@@ -168,15 +171,25 @@ class ToolError(MiranteError):
         super().__init__(f"`{shown}` exited {exit_code}: {last}")
 
 
-class LockBusy(MiranteError):
+class ToolNotFound(ToolError):
+    """A program mirante runs is not installed (or too old to use); ``hint`` says how to get it."""
+
+    def __init__(self, tool: str, hint: str, why: str = "is not on PATH") -> None:
+        self.tool = tool
+        self.hint = hint
+        MiranteError.__init__(self, f"`{tool}` {why}: {hint}")
+        self.command, self.returncode, self.stderr = [tool], 127, ""
+
+
+class LockBusy(Failed):
     """Another command held a lock past the timeout (backups, flags)."""
 
 
-class ImageUnavailable(MiranteError):
+class ImageUnavailable(Failed):
     """A service's image is absent and can neither be pulled nor built here."""
 
 
-class ServiceUnhealthy(MiranteError):
+class ServiceUnhealthy(Failed):
     """A service did not become healthy: the wait ran out, or compose stopped waiting."""
 
     def __init__(
@@ -202,10 +215,8 @@ class ServiceUnhealthy(MiranteError):
 # ---------------------------------------------------------------- backup
 
 
-class BackupError(MiranteError):
+class BackupError(Failed):
     """A backup step failed: names the service and the step."""
-
-    exit_code = 1
 
     def __init__(self, service: str, step: str, detail: str) -> None:
         self.service = service
@@ -213,37 +224,29 @@ class BackupError(MiranteError):
         super().__init__(f"backup of {service} failed at {step}: {detail}; no set was written")
 
 
-class SetNotFound(MiranteError):
+class SetNotFound(UsageError):
     """A set name that is malformed, outside the backup directory, or unknown."""
-
-    exit_code = 2
 
 
 # ---------------------------------------------------------------- bundle
 
 
-class BundleError(MiranteError):
+class BundleError(UsageError):
     """A bundle that cannot be written, or one that is damaged: nothing was loaded."""
-
-    exit_code = 2
 
 
 # ---------------------------------------------------------------- contract
 
 
-class ServiceUnreachable(MiranteError):
+class ServiceUnreachable(UsageError):
     """Nothing answers at the URL, or the URL is not one."""
-
-    exit_code = 2
 
 
 # ---------------------------------------------------------------- db
 
 
-class DatabaseError(MiranteError):
+class DatabaseError(Failed):
     """A database step failed: names the environment and the step."""
-
-    exit_code = 1
 
     def __init__(self, env: str, step: str, detail: str) -> None:
         super().__init__(f"{step} of the {env} database failed: {detail}")
@@ -252,16 +255,12 @@ class DatabaseError(MiranteError):
 # ---------------------------------------------------------------- environments
 
 
-class EnvironmentsError(MiranteError):
+class EnvironmentsError(UsageError):
     """``config/environments.yaml`` is missing, malformed or holds a bad value."""
 
-    exit_code = 2
 
-
-class UnknownEnvironment(MiranteError):
+class UnknownEnvironment(UsageError):
     """An environment name the file does not define."""
-
-    exit_code = 2
 
     def __init__(self, name: str, known: list[str]) -> None:
         super().__init__(f"unknown environment {name!r}; known environments: {', '.join(known)}")
@@ -270,76 +269,54 @@ class UnknownEnvironment(MiranteError):
 # ---------------------------------------------------------------- infra
 
 
-class InfraError(MiranteError):
+class InfraError(Failed):
     """A Terraform step failed: the message says why in one line and what to do."""
-
-    exit_code = 1
 
 
 # ---------------------------------------------------------------- load
 
 
-class PricingError(MiranteError):
+class PricingError(UsageError):
     """``config/pricing.yaml`` is missing, malformed or holds a bad value."""
-
-    exit_code = 2
 
 
 # ---------------------------------------------------------------- features
 
 
-class FeaturesError(MiranteError):
+class FeaturesError(UsageError):
     """The flags file is missing or malformed, or a name is unknown."""
-
-    exit_code = 2
 
 
 # ---------------------------------------------------------------- gates
 
 
-class UnknownGate(MiranteError):
+class UnknownGate(UsageError):
     """A gate name that ``invoke gates --only`` does not know."""
-
-    exit_code = 2
 
 
 # ---------------------------------------------------------------- health
 
 
-class HealthSettingsError(MiranteError):
+class HealthSettingsError(UsageError):
     """Thresholds that contradict each other."""
-
-    exit_code = 2
 
 
 # ---------------------------------------------------------------- k8s
 
 
-class GuardRefused(MiranteError):
+class GuardRefused(Refused):
     """The kubeconfig does not point where environments.yaml says this environment is."""
 
-    exit_code = 3
 
-
-class ProtectionRefused(MiranteError):
+class ProtectionRefused(Refused):
     """The environment's protection forbids this task."""
 
-    exit_code = 3
 
-
-class ManifestError(MiranteError):
+class ManifestError(UsageError):
     """An overlay or values file is missing or renders something mirante must not apply."""
-
-    exit_code = 2
 
 
 # ---------------------------------------------------------------- kube
-
-
-class KubeToolMissing(MiranteError):
-    """kubectl or helm is not on PATH, or is older than mirante needs."""
-
-    exit_code = 2
 
 
 class KubeCommandError(ToolError):
@@ -367,11 +344,11 @@ class KubeCommandError(ToolError):
         self.args = (f"`{shown}` exited {exit_code}: {last}",)
 
 
-class KubeWaitFailed(MiranteError):
+class KubeWaitFailed(Failed):
     """A rollout or a helm release did not finish in time; the message says what it waited on."""
 
 
-class ClusterNotReady(MiranteError):
+class ClusterNotReady(Failed):
     """The cluster lacks what a task needs first (a CRD, a Secret); the message says how."""
 
 
@@ -382,41 +359,19 @@ class ClusterUnreachable(ClusterNotReady):
 # ---------------------------------------------------------------- official
 
 
-class FactsError(MiranteError):
+class FactsError(UsageError):
     """images/official.yaml is missing or malformed."""
-
-    exit_code = 2
-
-
-# ---------------------------------------------------------------- promtools
-
-
-class ToolMissing(MiranteError):
-    """promtool or amtool is neither installed nor runnable from an image."""
-
-    exit_code = 1
-
-    def __init__(self, tool: str, why: str = "") -> None:
-        package = "prometheus" if tool == "promtool" else "prometheus-alertmanager"
-        super().__init__(
-            f"{tool} is not installed{f' and {why}' if why else ''}: `apt-get install {package}` "
-            "(or `bash scripts/ci/bootstrap.sh`), or start Docker so it can run from the image"
-        )
 
 
 # ---------------------------------------------------------------- restore
 
 
-class RestoreRefused(MiranteError):
+class NotRestorable(Failed):
     """The set failed verification, or the stack is not in a state to restore into."""
 
-    exit_code = 1
 
-
-class RestoreError(MiranteError):
+class RestoreError(Failed):
     """A restore step failed; the service's previous data is in place."""
-
-    exit_code = 1
 
     def __init__(self, service: str, step: str, detail: str) -> None:
         self.service = service
@@ -429,7 +384,5 @@ class RestoreError(MiranteError):
 # ---------------------------------------------------------------- retention
 
 
-class PolicyRefused(MiranteError):
+class PolicyRefused(Refused):
     """A keep policy that would delete every set."""
-
-    exit_code = 1

@@ -97,7 +97,7 @@ def check(settings: Settings, env: str = "local") -> Report:
 
     Raises:
         HealthSettingsError: a WARN threshold beyond its CRITICAL one.
-        UnknownEnvironment, EnvironmentsError, GuardRefused, KubeToolMissing: for a remote
+        UnknownEnvironment, EnvironmentsError, GuardRefused, ToolNotFound: for a remote
             ``env`` that is unknown, or whose kube context is not the expected one.
     """
     _check_thresholds(settings)
@@ -464,7 +464,7 @@ def _with_url(env: Environment, key: str, component: str, run: Callable[[str], R
 
 def pods(env: Environment, namespace: str) -> Row:
     """The pods of one namespace of a remote environment: all ready, none restarting."""
-    from mirante.remote.kube import Kubectl, run
+    from mirante.remote.kube import Kubectl, run_kube
 
     kubectl = Kubectl(env.context)
     command = kubectl(
@@ -476,7 +476,7 @@ def pods(env: Environment, namespace: str) -> Row:
         "json",
         f"--request-timeout={KUBECTL_TIMEOUT}",
     )
-    listing = json.loads(run(command, timeout=30).stdout or "{}")
+    listing = json.loads(run_kube(command, timeout=30).stdout or "{}")
     return pod_row(namespace, listing.get("items") or [])
 
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirante import official
-from mirante.docker import client, docker_errors, run
+from mirante.docker import client, docker_errors
 from mirante.errors import ImageUnavailable
+from mirante.runner import run
 from mirante.services import BY_NAME, Service
 from mirante.settings import Settings
 

@@ -17,13 +17,24 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mirante.docker import run, run_container
-from mirante.errors import MiranteError, ToolError, ToolMissing
+from mirante.docker import run_container
+from mirante.errors import MiranteError, ToolError, ToolNotFound
+from mirante.runner import run
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
 IMAGE_OF = {"promtool": "prometheus", "amtool": "alertmanager"}
+PACKAGE_OF = {"promtool": "prometheus", "amtool": "prometheus-alertmanager"}
+
+
+def missing(tool: str, why: str = "") -> ToolNotFound:
+    """Promtool or amtool is neither installed nor runnable from an image: how to get it."""
+    hint = (
+        f"`apt-get install {PACKAGE_OF[tool]}` (or `bash scripts/ci/bootstrap.sh`), "
+        "or start Docker so it can run from the image"
+    )
+    return ToolNotFound(tool, hint, f"is not installed{f' and {why}' if why else ''}")
 
 
 @dataclass(frozen=True)
@@ -77,11 +88,11 @@ class Tools:
         if tool in self._images:
             return self._images[tool]
         if self.fallback is None:
-            raise ToolMissing(tool)
+            raise missing(tool)
         try:
             self._images[tool] = self.fallback(IMAGE_OF[tool])
         except MiranteError as exc:
-            raise ToolMissing(tool, f"no image could be had ({exc})") from None
+            raise missing(tool, f"no image could be had ({exc})") from None
         return self._images[tool]
 
     def run(self, tool: str, args: Sequence[str | Path], cwd: Path | None = None) -> Outcome:

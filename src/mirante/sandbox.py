@@ -25,13 +25,13 @@ from mirante import stack
 from mirante.docker import (
     compose_environment,
     remove_compose,
-    run,
     start_compose,
     throwaway_compose,
 )
 from mirante.errors import ToolError
 from mirante.files import linked_checkout
 from mirante.interrupted import alive
+from mirante.runner import run
 from mirante.services import ONESHOTS, published_ports
 from mirante.settings import Settings
 

@@ -19,7 +19,6 @@ Each check is ``pass``, ``fail`` or ``skipped``; the evidence goes to
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mirante import runner
 from mirante.files import atomic_write
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
@@ -57,15 +57,13 @@ class Report:
         return any(c.status == FAIL for c in self.checks)
 
 
-def _run(argv: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(argv), cwd=cwd, capture_output=True, text=True, check=False, timeout=600
-    )
+def _tool(argv: Sequence[str], cwd: Path) -> runner.Result:
+    return runner.run(argv, check=False, cwd=cwd, timeout=600)
 
 
 def _bandit(root: Path, targets: Sequence[str]) -> list[dict[str, Any]] | str:
     """The findings of bandit over ``targets``, or why it did not run."""
-    done = _run(
+    done = _tool(
         [sys.executable, "-m", "bandit", "-r", *targets, "-x", ",".join(BANDIT_EXCLUDE),
          "-f", "json", "-q"],
         root,
@@ -149,7 +147,7 @@ def audit_result(label: str, text: str, stderr: str) -> Check:
 
 def pip_audit(root: Path, label: str, args: Sequence[str]) -> Check:
     """pip-audit with ``args``, in JSON."""
-    done = _run([sys.executable, "-m", "pip_audit", *args, "-f", "json",
+    done = _tool([sys.executable, "-m", "pip_audit", *args, "-f", "json",
                  "--progress-spinner", "off"], root)  # fmt: skip
     return audit_result(label, done.stdout, done.stderr)
 
@@ -202,7 +200,7 @@ def checkov_findings(text: str) -> tuple[list[str], list[str], list[str], int] |
 
 
 def _checkov(root: Path, target: str) -> tuple[list[str], list[str], list[str], int] | str:
-    done = _run(
+    done = _tool(
         [sys.executable, "-m", "checkov.main", "-d", target, "--framework", "terraform",
          "-o", "json", "--skip-download", "--compact"],
         root,
@@ -243,7 +241,7 @@ def checkov_catches_a_public_bucket(root: Path) -> Check:
     return Check(name, PASS, f"{PUBLIC_BUCKET} fails {', '.join(caught)}", found[0])
 
 
-def run(root: Path) -> Report:
+def run_checks(root: Path) -> Report:
     """Every check, and the evidence under ``artifacts/security/<UTC>/``."""
     checks = [
         bandit(root),

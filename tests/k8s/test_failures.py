@@ -14,7 +14,7 @@ import pytest
 
 from mirante import errors, settings
 from mirante.remote import plans
-from mirante.remote.kube import Command, Result
+from mirante.runner import Command, Result
 from tests.helpers import write_kubeconfig
 
 
@@ -36,7 +36,7 @@ def answers(monkeypatch: pytest.MonkeyPatch, by_word: dict[str, str]) -> list[Co
                 return Result(command, 0, out, "")
         return Result(command, 0, "", "")
 
-    monkeypatch.setattr(plans, "run", run)
+    monkeypatch.setattr(plans, "run_kube", run)
     return seen
 
 
@@ -142,7 +142,7 @@ def test_the_grafana_secret_is_made_once_and_kept(
         return Result(command, 0, existing, "")
 
     seen: list[Command] = []
-    monkeypatch.setattr(plans, "run", run)
+    monkeypatch.setattr(plans, "run_kube", run)
     existing = "secret/grafana-admin\n"
     assert step.action("") == "Secret monitoring/grafana-admin exists: kept"
     assert [c.argv[3:5] for c in seen] == [("--namespace", "monitoring")]

@@ -92,9 +92,9 @@ def test_a_crafted_globals_dump_never_touches_the_stack_roles(what: str, sql: st
     ],
 )
 def test_a_statement_pg_dumpall_never_writes_refuses_the_restore(sql: str) -> None:
-    from mirante.errors import RestoreRefused
+    from mirante.errors import NotRestorable
 
-    with pytest.raises(RestoreRefused, match=r"which pg_dumpall --globals-only never writes"):
+    with pytest.raises(NotRestorable, match=r"which pg_dumpall --globals-only never writes"):
         restore.globals_to_apply(GLOBALS + sql + "\n", set(), ("mirante", "mirante_app"))
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from python_on_whales.exceptions import DockerException
 
-from mirante import docker, settings
-from mirante.docker import docker_errors, run
+from mirante import docker, runner, settings
+from mirante.docker import docker_errors
 from mirante.errors import ComposeMissing, DockerUnavailable, ToolError
 
 
@@ -46,18 +46,6 @@ def test_docker_failures_become_mirante_errors(stderr: str, expected: type, hint
     assert hint in str(caught.value)
 
 
-def test_run_reports_a_missing_program_as_a_tool_error() -> None:
-    with pytest.raises(ToolError, match="command not found"):
-        run(["mirante-no-such-program-xyz"])
-
-
-def test_run_carries_the_exit_code_and_stderr() -> None:
-    with pytest.raises(ToolError) as caught:
-        run(["python3", "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"])
-    assert caught.value.returncode == 3
-    assert "boom" in caught.value.stderr
-
-
 def test_compose_never_sees_the_users_value_of_a_variable_mirante_resolved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, checkout: Path
 ) -> None:
@@ -72,7 +60,7 @@ def test_compose_never_sees_the_users_value_of_a_variable_mirante_resolved(
         seen.update(kwargs["env"])
         return subprocess.CompletedProcess(argv, 0, "", "")
 
-    monkeypatch.setattr(docker, "run", record)
+    monkeypatch.setattr(runner, "run", record)
     docker.cli(["compose", "config"], env_file=env_file)
     assert "MIRANTE_APP_IMAGE" not in seen
     assert "MIRANTE_PROMETHEUS_PORT" not in seen

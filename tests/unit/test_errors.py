@@ -33,37 +33,59 @@ def test_a_service_compose_gave_up_on_early_says_how_long_it_really_waited_and_w
     assert message.splitlines()[-1] == "    fatal: bad"
 
 
-def test_errors_lists_every_error_class_under_its_exit_code() -> None:
+def test_the_docstring_tree_is_the_class_tree() -> None:
+    """errors.py's docstring draws the tree: each class under its category, with its code."""
     import inspect
     import re
 
     from mirante import errors
 
-    listed: dict[str, int] = {}
-    code = 0
-    for line in (errors.__doc__ or "").splitlines():
-        if heading := re.match(r"^(\d): ", line):
-            code = int(heading[1])
-        elif code and line.startswith("    "):
-            for name in re.findall(r"\b([A-Z]\w+)\b", re.sub(r"\([^)]*\)", "", line)):
-                listed[name] = code
+    doc = (errors.__doc__ or "").split("The tree", 1)[1].splitlines()[1:]
+    categories: dict[int, tuple[type, int]] = {
+        0: (errors.MiranteError, 1)
+    }  # depth -> (class, code)
+    listed: dict[str, tuple[type, int]] = {}
+    for line in doc:
+        depth = (len(line) - len(line.lstrip())) // 4
+        if heading := re.match(r"^\s*(\w+) (\d): ", line):
+            category = getattr(errors, heading[1])
+            categories[depth] = (category, int(heading[2]))
+            listed[heading[1]] = (categories[depth - 1][0], int(heading[2]))
+        elif line.strip() and depth:
+            for name in re.findall(r"\b([A-Z]\w+)\b", line):
+                listed[name] = categories[depth - 1]
     actual = {
-        name: cls.exit_code
+        name: cls
         for name, cls in inspect.getmembers(errors, inspect.isclass)
         if issubclass(cls, errors.MiranteError) and cls is not errors.MiranteError
     }
-    assert listed == actual
-    for module in (
-        "backup",
-        "backup.restore",
-        "remote.plans",
-        "remote.kube",
-        "gates",
-        "features",
-        "bundle",
-    ):
-        source = inspect.getsource(__import__(f"mirante.{module}", fromlist=["_"]))
-        assert not re.search(r"^class \w+\((MiranteError|ToolError)\)", source, re.M), module
+    assert sorted(listed) == sorted(actual)
+    for name, (category, code) in listed.items():
+        assert issubclass(actual[name], category), f"{name} is not a {category.__name__}"
+        assert actual[name].exit_code == code, name
+    assert [c.exit_code for c in (errors.UsageError, errors.Refused, errors.Failed)] == [2, 3, 1]
+    assert issubclass(errors.ToolNotFound, errors.ToolError)
+    assert issubclass(errors.PolicyRefused, errors.Refused)
+
+
+def test_no_module_keeps_an_error_class_of_its_own() -> None:
+    """Every error class lives in errors.py, where the tree shows it."""
+    import ast
+    import inspect
+
+    from mirante import errors
+
+    names = {n for n, c in inspect.getmembers(errors, inspect.isclass)}
+    src = Path(errors.__file__).parent
+    elsewhere = [
+        f"{path.relative_to(src)}: {node.name}"
+        for path in src.rglob("*.py")
+        if path.name != "errors.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+        and any(getattr(b, "id", getattr(b, "attr", "")) in names for b in node.bases)
+    ]
+    assert elsewhere == []
 
 
 def test_compose_port_race_names_the_variable(checkout: Path) -> None:

@@ -12,8 +12,8 @@ from mirante import settings as settings_mod
 from mirante.errors import BadArgument, GuardRefused, InfraError, ProtectionRefused
 from mirante.infra import outputs, plans, terraform
 from mirante.remote import generated
-from mirante.remote.kube import Command
-from tests.helpers import invoke, scratch_checkout
+from mirante.runner import Command
+from tests.helpers import cli, scratch_checkout
 
 DEV = {"Account": "111111111111", "Arn": "arn:aws:sts::111111111111:assumed-role/ops/me"}
 
@@ -267,16 +267,16 @@ def test_the_infra_tasks_refuse_in_one_line(checkout: Path) -> None:
         "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-    done = invoke(env, "infra.destroy", "prod", "--dry-run", timeout=60)
+    done = cli(env, "infra.destroy", "prod", "--dry-run")
     assert done.returncode == 3
     assert done.stderr.strip() == (
         "error: prod is protected (no-destructive in environments.yaml): destructive tasks "
         "are refused there outright"
     )
-    done = invoke(env, "infra.plan", "qa", timeout=60)
+    done = cli(env, "infra.plan", "qa")
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: unknown environment 'qa'")
-    shown = invoke(env, "infra.plan", "dev", "--dry-run", timeout=60)
+    shown = cli(env, "infra.plan", "dev", "--dry-run")
     assert shown.returncode == 0, shown.stderr
     assert "terraform -chdir=terraform/envs/dev init -input=false -no-color" in shown.stdout
     assert not (checkout / ".mirante" / "infra" / "dev.tfplan").exists()

@@ -13,7 +13,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
 GROUND = {
-    "settings", "errors", "files", "waits", "expand", "loader", "remote.environments",
+    "settings", "errors", "files", "waits", "expand", "loader", "runner", "remote.environments",
     "infra.outputs",
 }  # fmt: skip
 TOOL_WRAPPERS = {"docker", "promtools", "remote.kube", "infra.terraform"}

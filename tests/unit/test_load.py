@@ -10,7 +10,7 @@ import yaml
 from mirante import settings as settings_mod
 from mirante.errors import BadArgument, PricingError
 from mirante.load import generator, projection, signals
-from tests.helpers import REPO, invoke, run_as_user
+from tests.helpers import REPO, cli, run_as_user
 
 
 def test_a_mix_is_kinds_with_optional_weights_as_shares() -> None:
@@ -273,7 +273,7 @@ def test_trace_sampling_is_the_collectors_probabilistic_sampler(tmp_path: Path) 
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(checkout: Path, args: tuple[str, ...], said: str) -> None:
-    done = invoke({"MIRANTE_ROOT": str(checkout)}, "load", *args, timeout=60)
+    done = cli({"MIRANTE_ROOT": str(checkout)}, "load", *args)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().startswith(said), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -282,7 +282,7 @@ def test_bad_input_is_one_line_and_exit_2(checkout: Path, args: tuple[str, ...],
 
 def test_an_app_that_does_not_answer_is_one_line_and_no_report(checkout: Path) -> None:
     env = {"MIRANTE_ROOT": str(checkout), "MIRANTE_APP_PORT": "9"}  # discard: nothing answers
-    done = invoke(env, "load", "--duration", "1", timeout=60)
+    done = cli(env, "load", "--duration", "1")
     assert done.returncode == 2, done.stderr
     assert "the app does not answer at http://127.0.0.1:9/healthcheck" in done.stderr
     assert "start it with invoke stack.up" in done.stderr

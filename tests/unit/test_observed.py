@@ -12,7 +12,7 @@ import pytest
 from mirante import observed, settings
 from mirante.errors import ServicesError
 from mirante.observed import Observed
-from tests.helpers import invoke, project_env, scratch_checkout
+from tests.helpers import cli, project_env, scratch_checkout
 
 
 @pytest.fixture
@@ -176,7 +176,7 @@ def test_bad_input_is_one_line_exit_2_and_the_file_unchanged(
 ) -> None:
     before = services_file(config).read_text()
     free = str(_free_port())
-    done = invoke(project_env("mirantetest", config.root),
+    done = cli(project_env("mirantetest", config.root),
                   *(a.replace("{free}", free) for a in args))  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert said in done.stderr
@@ -188,7 +188,7 @@ def test_bad_input_is_one_line_exit_2_and_the_file_unchanged(
 def test_a_broken_file_stops_every_task_in_one_line(config: settings.Settings) -> None:
     services_file(config).write_text("services:\n  shop: [\n")
     for args in (("service.list",), ("service.check", "app"), ("service.remove", "app")):
-        done = invoke(project_env("mirantetest", config.root), *args)
+        done = cli(project_env("mirantetest", config.root), *args)
         assert done.returncode == 2, args
         assert done.stderr.startswith("error: config/services.yaml is not valid YAML at line")
         assert len(done.stderr.strip().splitlines()) == 1

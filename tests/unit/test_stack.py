@@ -21,7 +21,7 @@ from python_on_whales.components.container import cli_wrapper as container_cli
 from python_on_whales.components.network import cli_wrapper as network_cli
 from python_on_whales.components.volume import cli_wrapper as volume_cli
 
-from mirante import docker, images, services, settings, stack
+from mirante import docker, images, runner, services, settings, stack
 from mirante.errors import PortInUse
 
 
@@ -77,7 +77,7 @@ def cli_calls(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         calls.append([str(a) for a in argv])
         return subprocess.CompletedProcess(argv, 0, "", "")
 
-    monkeypatch.setattr(docker, "run", record)
+    monkeypatch.setattr(runner, "run", record)
     return calls
 
 
@@ -269,7 +269,7 @@ def test_service_states_word_the_states_as_describe_does(
         assert "label=com.docker.compose.project=shop" in argv
         return subprocess.CompletedProcess(argv, 0, listing, "")
 
-    monkeypatch.setattr(docker, "run", answer)
+    monkeypatch.setattr(runner, "run", answer)
     assert docker.service_states("shop") == {
         "prometheus": "healthy",
         "app": "starting",

@@ -15,6 +15,7 @@ from invoke.exceptions import Exit
 from mirante import settings, stack
 from mirante.tasks import backup as backup_tasks
 from mirante.tasks import stack as stack_tasks
+from tests.helpers import cli
 
 
 @pytest.fixture
@@ -117,3 +118,31 @@ def test_the_numeric_parser_never_raises_and_stays_in_bounds(text: str) -> None:
     value = settings.number(text, 0, 100)
     assert value is None or 0 <= value <= 100
     assert value is None or re.fullmatch(r"[0-9.]+", text.strip())
+
+
+def _task_names() -> list[str]:
+    import tasks
+
+    return sorted(tasks.ns.task_names)
+
+
+@pytest.mark.parametrize("name", _task_names())
+def test_every_task_answers_help_as_users_type_it(checkout: Path, name: str) -> None:
+    """`invoke TASK --help` prints the task's help and runs nothing, positionals or not."""
+    import tasks
+
+    before = sorted(p.relative_to(checkout) for p in checkout.rglob("*"))
+    for flag in ("--help", "-h"):
+        said = cli({"MIRANTE_ROOT": str(checkout)}, name, flag)
+        assert said.returncode == 0, said.stderr
+        assert said.stdout.startswith(f"Usage: inv[oke] [--core-opts] {name} "), said.stdout
+        first_line = (tasks.ns[name].__doc__ or "").strip().splitlines()[0]
+        assert first_line in said.stdout
+        assert said.stderr == ""
+    assert sorted(p.relative_to(checkout) for p in checkout.rglob("*")) == before
+
+
+def test_a_task_with_positionals_still_takes_them() -> None:
+    said = cli({}, "features.toggle", "llm_beta_provider")
+    assert said.returncode == 1
+    assert "did not receive required positional arguments: 'state'" in said.stderr

@@ -16,7 +16,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from mirante.errors import RestoreRefused
+from mirante.errors import NotRestorable
 
 _WORD = re.compile(r'"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_$]*|\S')
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
@@ -143,7 +143,7 @@ def check(sql: str) -> list[Statement]:
     """The statements of a globals dump, every one of a kind ``pg_dumpall`` writes.
 
     Raises:
-        RestoreRefused: naming the first statement of another kind.
+        NotRestorable: naming the first statement of another kind.
     """
     statements = parse(sql)
     for statement in statements:
@@ -164,7 +164,7 @@ def check(sql: str) -> list[Statement]:
         else:
             allowed = False
         if not allowed:
-            raise RestoreRefused(
+            raise NotRestorable(
                 f"the set's Postgres globals hold {_shown(statement.text)}, which "
                 "pg_dumpall --globals-only never writes: the set was changed; nothing was "
                 "restored"
@@ -180,7 +180,7 @@ def to_apply(sql: str, existing_roles: Collection[str], own_roles: Collection[st
     attributes they had.
 
     Raises:
-        RestoreRefused: a statement ``pg_dumpall`` never writes.
+        NotRestorable: a statement ``pg_dumpall`` never writes.
     """
     own = set(own_roles)
     kept = []

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from mirante import backup, interrupted, stack, waits
 from mirante.backup import globals as globals_mod
 from mirante.docker import docker_errors
-from mirante.errors import MiranteError, RestoreError, RestoreRefused
+from mirante.errors import MiranteError, NotRestorable, RestoreError
 from mirante.postgres import StackPostgres
 from mirante.postgres import quote_identifier as _quote
 from mirante.postgres import quote_literal as _literal
@@ -62,7 +62,7 @@ def _chosen(backup_set: backup.BackupSet, services: Sequence[str]) -> list[str]:
     wanted = backup.wanted_services(services)
     missing = [n for n in wanted if n not in backup_set.services]
     if missing:
-        raise RestoreRefused(
+        raise NotRestorable(
             f"set {backup_set.name} holds no backup of {', '.join(missing)}; "
             f"it holds: {', '.join(backup_set.services)}"
         )
@@ -75,7 +75,7 @@ def plan(
     """What restoring ``services`` of the set would do, checked against the running stack.
 
     Raises:
-        RestoreRefused: a volume to restore into is missing, or Postgres is not running.
+        NotRestorable: a volume to restore into is missing, or Postgres is not running.
     """
     chosen = _chosen(backup_set, services)
     states = stack.container_states(docker, settings)
@@ -86,7 +86,7 @@ def plan(
         archives = [a for a in backup_set.archives if a.service == service]
         if service == "postgres":
             if not stack.is_up(states.get("postgres")):
-                raise RestoreRefused(
+                raise NotRestorable(
                     "postgres is not running; start the stack with `invoke stack.up`, then restore"
                 )
             for archive in archives:
@@ -120,7 +120,7 @@ def plan(
             continue
         volume = backup.volume_name(settings, service)
         if volume not in volumes:
-            raise RestoreRefused(
+            raise NotRestorable(
                 f"volume {volume} does not exist; run `invoke stack.up` first, then restore"
             )
         running = stack.is_running(states.get(service))
@@ -149,7 +149,7 @@ def restore(
     told when another command holds a lock this one needs (the backup lock, the stack's).
 
     Raises:
-        SetNotFound, LockBusy, RestoreRefused, RestoreError, UnknownService, MiranteError.
+        SetNotFound, LockBusy, NotRestorable, RestoreError, UnknownService, MiranteError.
     """
     project = stack.write_project_files(settings)
     settings, docker = project.settings, project.docker
@@ -162,7 +162,7 @@ def restore(
         backup_set, checks = backup.verify(settings, name, record=not dry_run)
         bad = [c for c in checks if not c.ok]
         if bad:
-            raise RestoreRefused(
+            raise NotRestorable(
                 f"set {backup_set.name} failed verification, nothing was touched: "
                 + "; ".join(f"{c.file}: {c.detail}" for c in bad)
             )
@@ -297,7 +297,7 @@ def _restore_volume(
             if running and _start(docker, service, settings):
                 journal.started(service)
             if f"exited {LEFTOVER_EXIT}" in str(exc):
-                raise RestoreRefused(
+                raise NotRestorable(
                     f"volume {volume} holds {PREVIOUS}, the data of an interrupted restore "
                     "that no journal records: nothing was replaced; look at it (`docker run "
                     f"--rm -v {volume}:/data busybox ls -la /data/{PREVIOUS}`), move it out or "
@@ -365,7 +365,7 @@ def globals_to_apply(globals_sql: str, existing_roles: set[str], own_roles: Coll
     """The globals dump without the stack's own roles and without re-creating existing roles.
 
     Raises:
-        RestoreRefused: a statement ``pg_dumpall --globals-only`` never writes.
+        NotRestorable: a statement ``pg_dumpall --globals-only`` never writes.
     """
     return globals_mod.to_apply(globals_sql, existing_roles, own_roles)
 
@@ -401,7 +401,7 @@ def _restore_globals(pg: StackPostgres, path: Path) -> None:
 def _restore_database(pg: StackPostgres, database: str, dump: Path, journal: Journal) -> None:
     fresh, previous = scratch_databases(database)
     if database in (fresh, previous):
-        raise RestoreRefused(f"database {database} has the name of a restore's scratch database")
+        raise NotRestorable(f"database {database} has the name of a restore's scratch database")
     journal.scratch(database=fresh)
     journal.scratch(database=previous)
     inside = pg.copy_in(dump, f"mirante-restore-{database}.dump")

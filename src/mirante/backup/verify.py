@@ -21,9 +21,9 @@ from mirante.backup.sets import (
     read_set,
     resolve_set,
 )
-from mirante.docker import run
 from mirante.errors import SetNotFound, ToolError
 from mirante.files import atomic_write, sha256_of
+from mirante.runner import run
 from mirante.settings import Settings
 
 

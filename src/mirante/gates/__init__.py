@@ -19,8 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mirante import promtools, sandbox, stack
-from mirante.docker import run as run_tool
-from mirante.errors import MiranteError, ToolError, ToolMissing, UnknownGate
+from mirante.errors import MiranteError, ToolError, ToolNotFound, UnknownGate
 from mirante.files import atomic_write
 from mirante.gates import runtime, static
 from mirante.gates.base import (
@@ -48,6 +47,7 @@ from mirante.gates.static import (
     gate_prometheus,
     tracked_files,
 )
+from mirante.runner import run as run_tool
 from mirante.settings import Settings, read_env_file
 
 __all__ = [
@@ -134,7 +134,7 @@ def _result(gate: Gate, ctx: GateContext) -> GateResult:
     began = time.monotonic() - (ctx.bring_up_seconds if gate.name == "stack" else 0.0)
     try:
         verdict = gate.check(ctx)
-    except ToolMissing as exc:
+    except ToolNotFound as exc:
         verdict = Verdict(SKIPPED, str(exc))
     except MiranteError as exc:
         verdict = Verdict(FAIL, str(exc).splitlines()[0])

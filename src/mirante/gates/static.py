@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from mirante import alerting, dashboards, images, official, promtools, stack
-from mirante.docker import docker_errors, run
+from mirante.docker import docker_errors
 from mirante.errors import MiranteError, ToolError
 from mirante.files import atomic_write
 from mirante.gates.base import (
@@ -25,6 +25,7 @@ from mirante.gates.base import (
     last_lines,
     verdict_of,
 )
+from mirante.runner import run
 from mirante.settings import unpinned
 
 WHAT_TESTS_SHOW = {"fires": "fires", "quiet": "stays quiet"}

@@ -47,7 +47,7 @@ class Plan:
 
         Raises:
             GuardRefused: the guard did not pass (checked again here).
-            InfraError, ToolMissing: a Terraform step failed, explained in one line.
+            InfraError, ToolNotFound: a Terraform step failed, explained in one line.
         """
         if self.guard.status != "ok":
             raise GuardRefused(f"{self.task}: {self.guard.detail}")
@@ -58,7 +58,7 @@ class Plan:
                 ask(step)
             before(step)
             if step.command is not None:
-                output = terraform.run(step.command, self.env.name, root).stdout
+                output = terraform.run_terraform(step.command, self.env.name, root)
             elif step.action is not None:
                 output = step.action(output)
             after(step, output)

@@ -1,9 +1,9 @@
-"""The tool wrapper for Terraform and the AWS caller identity: argv builders, one ``run``.
+"""The tool wrapper for Terraform and the AWS caller identity: argv builders around the runner.
 
 :class:`Terraform` builds the exact commands of an environment's root module (always
-``-chdir`` it, never a shell); :func:`run` executes one and turns Terraform's known failures
-into one line that says what to do (:func:`explain`). :func:`caller_identity` asks AWS STS
-who the credentials are, through boto3 or the AWS CLI.
+``-chdir`` it, never a shell); :func:`run_terraform` executes one and turns Terraform's
+known failures into one line that says what to do (:func:`explain`).
+:func:`caller_identity` asks AWS STS who the credentials are, through boto3 or the AWS CLI.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ import importlib
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirante.errors import InfraError, ToolMissing
-from mirante.remote.kube import Command
+from mirante.errors import InfraError, ToolError, ToolNotFound
+from mirante.runner import Command, run
 
 INSTALL_HINT = "install Terraform >= 1.11 (https://developer.hashicorp.com/terraform/install)"
 
@@ -52,34 +51,24 @@ class Terraform:
         return self._tf("output", "-no-color", "-json")
 
 
-@dataclass(frozen=True)
-class Result:
-    """A command's output."""
-
-    command: Command
-    stdout: str
-    stderr: str
-
-
-def run(command: Command, env: str, cwd: Path, timeout: float = 3600) -> Result:
-    """Run a Terraform command from ``cwd``.
+def run_terraform(command: Command, env: str, cwd: Path, timeout: float = 3600) -> str:
+    """Run a Terraform command from ``cwd``; what it printed.
 
     Raises:
-        ToolMissing: terraform is not on PATH.
-        InfraError: it failed; the message is :func:`explain`'s one line.
+        ToolNotFound: terraform is not on PATH.
+        InfraError: it failed, or ran out of time; the message is :func:`explain`'s one line.
     """
     if shutil.which(command.argv[0]) is None:
-        raise ToolMissing(f"`{command.argv[0]}` is not on PATH: {INSTALL_HINT}")
+        raise ToolNotFound(command.argv[0], INSTALL_HINT)
     try:
-        done = subprocess.run(
-            list(command.argv), capture_output=True, text=True, timeout=timeout, cwd=cwd,
-            check=False,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
+        done = run(command, check=False, timeout=timeout, cwd=cwd, hint=INSTALL_HINT)
+    except ToolNotFound:
+        raise
+    except ToolError:
         raise InfraError(f"{command.shown()} took over {timeout:g} s; it was stopped") from None
     if done.returncode != 0:
         raise InfraError(explain(done.stderr or done.stdout, env, command))
-    return Result(command, done.stdout, done.stderr)
+    return done.stdout
 
 
 _LOCK_ID = re.compile(r"ID:\s+(\S+)")
@@ -144,10 +133,13 @@ def caller_identity(region: str) -> Mapping[str, str] | str:
 def _cli_identity(region: str) -> Mapping[str, str] | str:
     if shutil.which("aws") is None:
         return "neither boto3 nor the AWS CLI is installed (pip install 'mirante[aws]')"
-    done = subprocess.run(
-        ["aws", "sts", "get-caller-identity", "--output", "json", "--region", region],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    try:
+        done = run(
+            ["aws", "sts", "get-caller-identity", "--output", "json", "--region", region],
+            check=False, timeout=60,
+        )  # fmt: skip
+    except ToolError as exc:
+        return f"`aws sts get-caller-identity` failed: {exc.stderr}"
     if done.returncode != 0:
         said = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return f"`aws sts get-caller-identity` failed: {said}"

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from mirante.errors import GuardRefused, ManifestError, ProtectionRefused
 from mirante.remote.environments import Environment
-from mirante.remote.kube import Kubectl, run, tool_version
+from mirante.remote.kube import Kubectl, run_kube, tool_version
 
 Kind = Literal["read", "change", "destructive"]
 _LABEL_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -37,7 +37,7 @@ def check_context(env: Environment, kubeconfig: dict[str, Any] | None = None) ->
     kubeconfig): a dry run may still print its plan; a real run refuses.
     """
     if kubeconfig is None:
-        kubeconfig = json.loads(run(Kubectl.config_view(), timeout=30).stdout or "{}")
+        kubeconfig = json.loads(run_kube(Kubectl.config_view(), timeout=30).stdout or "{}")
     current = kubeconfig.get("current-context") or ""
     contexts = {c["name"]: c.get("context") or {} for c in kubeconfig.get("contexts") or []}
     servers = {

@@ -11,82 +11,30 @@ from __future__ import annotations
 import functools
 import json
 import re
-import shlex
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirante.errors import KubeCommandError, KubeToolMissing
+from mirante import runner
+from mirante.errors import KubeCommandError, ToolNotFound
+from mirante.runner import Command, Result
 
 KUBECTL_MIN = (1, 28)
 HELM_MIN = (3, 12)
 INSTALL_HINT = "run `bash scripts/ci/bootstrap.sh`, which installs both, or install them by hand"
 
 
-@dataclass(frozen=True)
-class Command:
-    """One command line, optionally piped into a second one (``helm template | kubectl diff``).
-
-    ``ok_codes`` are the exit codes that are not failures (``kubectl diff`` exits 1 when it
-    finds differences).
-    """
-
-    argv: tuple[str, ...]
-    pipe_to: tuple[str, ...] = ()
-    ok_codes: tuple[int, ...] = (0,)
-
-    def shown(self) -> str:
-        """The command as one line a user could paste."""
-        text = shlex.join(self.argv)
-        return f"{text} | {shlex.join(self.pipe_to)}" if self.pipe_to else text
-
-
-@dataclass(frozen=True)
-class Result:
-    """A command's exit code and output."""
-
-    command: Command
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def run(command: Command, timeout: float | None = None, cwd: Path | None = None) -> Result:
-    """Run a command (and its pipe), capturing the output.
+def run_kube(command: Command, timeout: float | None = None, cwd: Path | None = None) -> Result:
+    """Run a kubectl or helm command (and its pipe), capturing the output.
 
     Raises:
-        KubeToolMissing: the program is not on PATH.
+        ToolNotFound: the program is not on PATH.
         KubeCommandError: it exited with a code not in ``command.ok_codes``.
     """
-    stdin: str | None = None
-    if command.pipe_to:
-        first = _run(command.argv, None, timeout, cwd)
-        if first.returncode != 0:
-            raise KubeCommandError(list(command.argv), first.returncode, first.stderr)
-        stdin = first.stdout
-    argv = command.pipe_to or command.argv
-    done = _run(argv, stdin, timeout, cwd)
-    if done.returncode not in command.ok_codes:
-        raise KubeCommandError(list(argv), done.returncode, done.stderr or done.stdout)
-    return Result(command, done.returncode, done.stdout, done.stderr)
-
-
-def _run(
-    argv: Sequence[str], stdin: str | None, timeout: float | None, cwd: Path | None
-) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            list(argv), input=stdin, capture_output=True, text=True, timeout=timeout,
-            cwd=cwd, check=False,
-        )  # fmt: skip
-    except FileNotFoundError:
-        raise KubeToolMissing(f"`{argv[0]}` is not on PATH: {INSTALL_HINT}") from None
-    except subprocess.TimeoutExpired:
-        raise KubeCommandError(list(argv), 124, f"timed out after {timeout:g} s") from None
+    return runner.run(command, timeout=timeout, cwd=cwd, hint=INSTALL_HINT, error=KubeCommandError)
 
 
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
@@ -100,45 +48,26 @@ def forwarded(command: Command, seconds: float = 30.0) -> Iterator[int]:
     and says which.
 
     Raises:
-        KubeToolMissing: kubectl is not on PATH.
+        ToolNotFound: kubectl is not on PATH.
         KubeCommandError: kubectl stopped, or said nothing within ``seconds``, with what it
             printed (an unreachable API, a Service that does not exist).
     """
-    try:
-        process = subprocess.Popen(
-            list(command.argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-    except FileNotFoundError:
-        raise KubeToolMissing(f"`{command.argv[0]}` is not on PATH: {INSTALL_HINT}") from None
     said: list[str] = []
     ready = threading.Event()
 
-    def read() -> None:
-        assert process.stdout is not None  # noqa: S101 (Popen with stdout=PIPE)
-        for line in process.stdout:
-            said.append(line)
-            if _FORWARDING.search(line):
-                ready.set()
-        ready.set()  # kubectl ended
+    def heard(line: str) -> None:
+        said.append(line)
+        if not line or _FORWARDING.search(line):
+            ready.set()  # forwarding, or kubectl ended
 
-    threading.Thread(target=read, daemon=True).start()
-    try:
+    with runner.watching(command.argv, INSTALL_HINT, heard) as stop:
         ready.wait(seconds)
         port = next((int(m.group(1)) for line in said if (m := _FORWARDING.search(line))), 0)
         if not port:
-            process.kill()
-            process.wait(timeout=10)
-            stderr = process.stderr.read() if process.stderr else ""
+            code, stderr = stop()
             reason = stderr or "".join(said) or f"no port within {seconds:g} s"
-            raise KubeCommandError(list(command.argv), process.returncode or 1, reason)
+            raise KubeCommandError(list(command.argv), code or 1, reason)
         yield port
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _version(text: str) -> tuple[int, int]:
@@ -151,15 +80,15 @@ def tool_version(binary: str) -> tuple[int, int]:
     """The (major, minor) version of kubectl or helm on PATH, checked against the minimum.
 
     Raises:
-        KubeToolMissing: absent, unreadable version, or too old.
+        ToolNotFound: absent, unreadable version, or too old.
     """
     if shutil.which(binary) is None:
-        raise KubeToolMissing(f"`{binary}` is not on PATH: {INSTALL_HINT}")
+        raise ToolNotFound(binary, INSTALL_HINT)
     argv: tuple[str, ...] = ("kubectl", "version", "--client", "-o", "json")
     minimum = KUBECTL_MIN
     if binary == "helm":
         argv, minimum = ("helm", "version", "--template", "{{.Version}}"), HELM_MIN
-    done = run(Command(argv), timeout=30)
+    done = run_kube(Command(argv), timeout=30)
     text = done.stdout
     if binary == "kubectl":
         client = json.loads(text or "{}").get("clientVersion", {})
@@ -168,7 +97,7 @@ def tool_version(binary: str) -> tuple[int, int]:
     if found < minimum:
         shown = ".".join(map(str, minimum))
         found_text = text.strip() or "of unknown version"
-        raise KubeToolMissing(f"`{binary}` {found_text} is older than {shown}: {INSTALL_HINT}")
+        raise ToolNotFound(binary, INSTALL_HINT, f"{found_text} is older than {shown}")
     return found
 
 

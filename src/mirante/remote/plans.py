@@ -37,7 +37,8 @@ from mirante.remote import diagnose, generated
 from mirante.remote.environments import ALERTING_SECRET, Environment
 from mirante.remote.generated import releases
 from mirante.remote.guard import Guard, authorise, exact_selector, guarded
-from mirante.remote.kube import Command, Helm, Kubectl, Release, run, tool_version
+from mirante.remote.kube import Helm, Kubectl, Release, run_kube, tool_version
+from mirante.runner import Command
 from mirante.settings import VARIABLES, Settings
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -104,7 +105,7 @@ class Plan:
             before(step)
             if step.command is not None:
                 try:
-                    output = run(step.command, timeout=timeout + 60, cwd=root).stdout
+                    output = run_kube(step.command, timeout=timeout + 60, cwd=root).stdout
                 except KubeCommandError as exc:
                     problem = diagnose.api_problem(exc.stderr)
                     if problem:
@@ -180,7 +181,9 @@ def render_overlay(env: Environment) -> list[dict[str, Any]]:
     if not (env.overlay / "kustomization.yaml").is_file():
         raise ManifestError(f"no kustomize overlay at {env.overlay} (kustomization.yaml missing)")
     tool_version("kubectl")
-    documents = [d for d in yaml.safe_load_all(run(Kubectl.kustomize(env.overlay)).stdout) if d]
+    documents = [
+        d for d in yaml.safe_load_all(run_kube(Kubectl.kustomize(env.overlay)).stdout) if d
+    ]
     for doc in documents:
         kind, name = doc.get("kind"), doc.get("metadata", {}).get("name")
         meta = doc.get("metadata", {})
@@ -225,12 +228,14 @@ def rollout_step(settings: Settings, env: Environment, kubectl: Kubectl, name: s
         rollback = f"invoke deploy.rollback {name} --env {env.name}"
         try:
             scope = ("--namespace", env.app_namespace)
-            deployment = _json(run(kubectl(*scope, "get", f"deployment/{name}", "-o", "json")))
+            deployment = _json(run_kube(kubectl(*scope, "get", f"deployment/{name}", "-o", "json")))
             selector = ",".join(
                 f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items()
             )
-            pods = _json(run(kubectl(*scope, "get", "pods", "--selector", selector, "-o", "json")))
-            events = _json(run(kubectl(*scope, "get", "events", "-o", "json")))
+            pods = _json(
+                run_kube(kubectl(*scope, "get", "pods", "--selector", selector, "-o", "json"))
+            )
+            events = _json(run_kube(kubectl(*scope, "get", "events", "-o", "json")))
             said = diagnose.rollout_stuck(
                 deployment, pods.get("items", []), events.get("items", []), rollback
             )
@@ -300,12 +305,12 @@ def grafana_secret_step(env: Environment, kubectl: Kubectl) -> Step:
     scope = ("--namespace", ns)
 
     def ensure(_: str) -> str:
-        found = run(kubectl(*scope, "get", "secret", GRAFANA_SECRET, "--ignore-not-found",
+        found = run_kube(kubectl(*scope, "get", "secret", GRAFANA_SECRET, "--ignore-not-found",
                             "-o", "name")).stdout  # fmt: skip
         if diagnose.object_names(found):
             return f"Secret {ns}/{GRAFANA_SECRET} exists: kept"
         with _env_file({"admin-user": "admin", "admin-password": secrets.token_urlsafe(24)}) as f:
-            run(kubectl(*scope, "create", "secret", "generic", GRAFANA_SECRET,
+            run_kube(kubectl(*scope, "create", "secret", "generic", GRAFANA_SECRET,
                         f"--from-env-file={f}"))  # fmt: skip
         return (
             f"Secret {ns}/{GRAFANA_SECRET} created with a generated password; read it with "
@@ -404,7 +409,7 @@ def database_step(settings: Settings, env: Environment, kubectl: Kubectl) -> Ste
             "PGDATABASE": parts.path.lstrip("/"),
         }
         with _env_file(values) as path:
-            run(
+            run_kube(
                 Command(
                     kubectl("--namespace", ns, "create", "secret", "generic", DB_SECRET,
                             f"--from-env-file={path}", "--dry-run=client", "-o", "yaml").argv,
@@ -506,7 +511,7 @@ def grafana_database_steps(
         def write(_: str) -> str:
             values, bare = grafana_database_env(url)
             with _env_file(values) as path:
-                run(
+                run_kube(
                     Command(
                         kubectl(*scope, "create", "secret", "generic", GRAFANA_DB_SECRET,
                                 f"--from-env-file={path}", "--dry-run=client", "-o", "yaml").argv,
@@ -660,8 +665,8 @@ def helm_failure(
             return exc
         scope = ("--namespace", env.observability_namespace)
         try:
-            jobs = _json(run(kubectl(*scope, "get", "jobs", "-o", "json")))
-            pods = _json(run(kubectl(*scope, "get", "pods", "-o", "json")))
+            jobs = _json(run_kube(kubectl(*scope, "get", "jobs", "-o", "json")))
+            pods = _json(run_kube(kubectl(*scope, "get", "pods", "-o", "json")))
             waited = diagnose.helm_waited(jobs.get("items", []), pods.get("items", []), release)
         except (MiranteError, KeyError, TypeError, ValueError):
             waited = f"release {release} (the cluster did not say on what)"
@@ -718,7 +723,7 @@ def diff_or_new(
             return f"namespace {namespace} does not exist: all {len(made)} objects are new\n" + (
                 "\n".join(f"+ {name}" for name in made)
             )
-        return run(diff).stdout or "no differences"
+        return run_kube(diff).stdout or "no differences"
 
     return [
         Step(
@@ -730,7 +735,7 @@ def diff_or_new(
 
 
 def _rendered(template: Command) -> list[str]:
-    return _names(d for d in yaml.safe_load_all(run(template).stdout) if d)
+    return _names(d for d in yaml.safe_load_all(run_kube(template).stdout) if d)
 
 
 def _names(documents: Iterable[dict[str, Any]]) -> list[str]:

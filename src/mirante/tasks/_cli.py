@@ -13,7 +13,12 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ParamSpec, TypeVar
 
+from invoke.collection import Collection
 from invoke.exceptions import Exit
+from invoke.parser.argument import Argument
+from invoke.parser.context import ParserContext
+from invoke.program import Program
+from invoke.tasks import Task
 
 from mirante import settings as settings_mod
 from mirante.errors import BadArgument, MiranteError
@@ -43,6 +48,75 @@ def exits_cleanly(func: Callable[P, R]) -> Callable[P, R]:
             raise Exit(f"error: {exc.strerror or exc}{where}", code=1) from None
 
     return wrapper
+
+
+HELP_WORDS = ("--help", "-h")
+
+
+class _Context(ParserContext):
+    """A task's parser context that lets ``--help`` through where a positional eats it.
+
+    invoke gives a token to a positional argument still missing before it looks for its
+    own flags, so ``invoke images.load --help`` would load a file named ``--help``, and a
+    task with two positionals would stop at the parse. With ``--help`` eaten, no positional
+    counts as missing: the task's body (see :func:`assemble`) then prints the help.
+    """
+
+    @property
+    def missing_positional_args(self) -> list[Argument]:
+        if any(a.value in HELP_WORDS for a in self.positional_args):
+            return []
+        return list(super().missing_positional_args)
+
+
+class Namespace(Collection):
+    """The root collection of tasks, whose parser contexts are :class:`_Context`."""
+
+    def to_contexts(self, ignore_unknown_help: bool | None = None) -> list[ParserContext]:
+        return [
+            _Context(name=name, aliases=aliases, args=self[name].get_arguments(ignore_unknown_help))
+            for name, aliases in self.task_names.items()
+        ]
+
+
+def assemble(*parts: Collection | Task[Any]) -> Namespace:
+    """The root namespace of ``parts``, where ``invoke TASK --help`` works for every task.
+
+    A task with positional arguments answers ``--help`` (or ``-h``) in one of them with
+    its help, as ``invoke --help TASK`` prints it, and runs nothing.
+    """
+    root = Namespace()
+    for part in parts:
+        if isinstance(part, Collection):
+            root.add_collection(part)
+        else:
+            root.add_task(part)
+    for name in root.task_names:
+        found = root[name]
+        if found.positional:
+            found.body = _help_instead(found.body, found.positional, root, name)
+    return root
+
+
+def _help_instead(
+    body: Callable[..., Any], positional: list[str], root: Namespace, name: str
+) -> Callable[..., Any]:
+    names = [n.replace("-", "_") for n in positional]
+
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = list(args[1:]) + [kwargs.get(n) for n in names]
+        if any(isinstance(v, str) and v in HELP_WORDS for v in given):
+            return _print_help(root, name)
+        return body(*args, **kwargs)
+
+    return wrapper
+
+
+@exits_cleanly
+def _print_help(root: Namespace, name: str) -> None:
+    """What ``invoke --help NAME`` prints."""
+    Program(namespace=root, binary="inv[oke]").run(["invoke", "--help", name], exit=False)
 
 
 def tell(message: str) -> None:

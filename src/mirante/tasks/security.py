@@ -19,7 +19,7 @@ def security(c: Context) -> None:
     from mirante import security as security_mod
 
     root = settings_mod.find_root()
-    report = security_mod.run(root)
+    report = security_mod.run_checks(root)
     table(
         "security",
         ("check", "status", "reason"),
