@@ -30,10 +30,10 @@ import requests
 
 from mirante import backup, db, images, seed, stack
 from mirante.docker import client, docker_errors
+from mirante.environments import Environment
 from mirante.errors import HealthSettingsError, MiranteError
 from mirante.files import human_size
 from mirante.postgres import StackPostgres, pg_tool
-from mirante.remote.environments import Environment
 from mirante.services import BY_NAME, SERVICES, Service
 from mirante.settings import Settings
 

@@ -24,7 +24,7 @@ from mirante.errors import ProjectNotFound, SettingsError
 from mirante.files import atomic_write, locked
 
 if TYPE_CHECKING:
-    from mirante.remote.environments import Environments
+    from mirante.environments import Environments
 
 ENV_FILE = ".env"
 COMPOSE_FILE = Path("compose") / "docker-compose.yml"
@@ -558,7 +558,7 @@ class Settings:
         Raises:
             EnvironmentsError: the file is missing, is not YAML, or holds a bad value.
         """
-        from mirante.remote.environments import load_environments
+        from mirante.environments import load_environments
 
         path = Path(self.environments_file)
         return load_environments(path if path.is_absolute() else self.root / path, self.root)

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from mirante import errors, settings
-from mirante.remote import plans
+from mirante.plans import Plan
+from mirante.remote import k8s, kube, provision
 from mirante.runner import Command, Result
 from tests.helpers import write_kubeconfig
 
@@ -25,7 +26,7 @@ def config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, root: Path) -> Any:
 
 
 def answers(monkeypatch: pytest.MonkeyPatch, by_word: dict[str, str]) -> list[Command]:
-    """Make ``plans.run`` answer each command by the first word of ``by_word`` in it."""
+    """Make ``kube.run_kube`` answer each command by the first word of ``by_word`` in it."""
     seen: list[Command] = []
 
     def run(command: Command, timeout: float | None = None, cwd: Path | None = None) -> Result:
@@ -36,18 +37,18 @@ def answers(monkeypatch: pytest.MonkeyPatch, by_word: dict[str, str]) -> list[Co
                 return Result(command, 0, out, "")
         return Result(command, 0, "", "")
 
-    monkeypatch.setattr(plans, "run_kube", run)
+    monkeypatch.setattr(kube, "run_kube", run)
     return seen
 
 
-def action(plan: plans.Plan, title: str) -> Any:
+def action(plan: Plan, title: str) -> Any:
     (step,) = [s for s in plan.steps if s.title.startswith(title)]
     return step
 
 
 def test_a_missing_servicemonitor_crd_stops_before_any_change(config: Any) -> None:
     dev = config.environments.get("dev")
-    plan = plans.provision_k8s_plan(config, dev, dry_run=False)
+    plan = provision.provision_k8s_plan(config, dev, dry_run=False)
     check = action(plan, "check: the ServiceMonitor CRD exists").action
     with pytest.raises(errors.ClusterNotReady) as caught:
         check("")
@@ -65,7 +66,7 @@ def test_a_missing_servicemonitor_crd_stops_before_any_change(config: Any) -> No
 
 def test_diff_on_a_fresh_cluster_lists_the_objects_as_new(config: Any) -> None:
     dev = config.environments.get("dev")
-    plan = plans.diff_plan(config, dev, dry_run=False)
+    plan = k8s.diff_plan(config, dev, dry_run=False)
     last = plan.steps[-1]
     assert last.action is not None
     said = last.action("")  # `kubectl get namespace mirante-dev --ignore-not-found`: nothing
@@ -85,7 +86,7 @@ def test_a_stuck_rollout_says_why_and_how_to_go_back(
         "phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}],
         "containerStatuses": [waiting]}}]}  # fmt: skip
     dev = config.environments.get("dev")
-    plan = plans.install_plan(config, dev, dry_run=False)
+    plan = k8s.install_plan(config, dev, dry_run=False)
     seen = answers(
         monkeypatch,
         {"deployment/app -o json": json.dumps(deployment), "get pods": json.dumps(pods),
@@ -111,7 +112,7 @@ def test_a_helm_timeout_names_the_hook_job_it_waited_on(
                                     "annotations": {"helm.sh/hook": "pre-install,pre-upgrade"}},
                        "status": {"active": 1}}]}  # fmt: skip
     dev = config.environments.get("dev")
-    plan = plans.install_plan(config, dev, dry_run=False)
+    plan = k8s.install_plan(config, dev, dry_run=False)
     answers(monkeypatch, {"get jobs": json.dumps(jobs), "get pods": json.dumps({"items": []})})
     helm = action(plan, "helm release kube-prometheus-stack")
     assert helm.on_failure is not None
@@ -129,7 +130,7 @@ def test_the_grafana_secret_is_made_once_and_kept(
     config: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dev = config.environments.get("dev")
-    plan = plans.install_plan(config, dev, dry_run=False)
+    plan = k8s.install_plan(config, dev, dry_run=False)
     step = action(plan, "Secret monitoring/grafana-admin")
     files: list[tuple[str, int]] = []
 
@@ -142,7 +143,7 @@ def test_the_grafana_secret_is_made_once_and_kept(
         return Result(command, 0, existing, "")
 
     seen: list[Command] = []
-    monkeypatch.setattr(plans, "run_kube", run)
+    monkeypatch.setattr(kube, "run_kube", run)
     existing = "secret/grafana-admin\n"
     assert step.action("") == "Secret monitoring/grafana-admin exists: kept"
     assert [c.argv[3:5] for c in seen] == [("--namespace", "monitoring")]

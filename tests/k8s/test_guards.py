@@ -101,7 +101,7 @@ def test_the_reset_preview_aborts_above_the_threshold(
     monkeypatch, tmp_path: Path, root: Path
 ) -> None:
     from mirante import settings
-    from mirante.remote import plans
+    from mirante.remote import staging as plans
     from tests.helpers import write_kubeconfig
 
     monkeypatch.setenv("KUBECONFIG", str(write_kubeconfig(tmp_path / "kc", "mirante-staging")))

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from mirante import gates, settings
-from mirante.remote import generated, parity, plans
+from mirante.remote import generated, parity, steps
 from tests.helpers import scratch_checkout
 
 
@@ -27,7 +27,7 @@ def checkout(tmp_path: Path) -> Path:
 def problems(root: Path, env: str = "prod") -> list[str]:
     config = settings.load(root, environ={})
     chosen = config.environments.get(env)
-    return parity.problems(config, chosen, plans.render_overlay(chosen))
+    return parity.problems(config, chosen, steps.render_overlay(chosen))
 
 
 def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:

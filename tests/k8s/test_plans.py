@@ -437,7 +437,7 @@ def test_prod_install_makes_the_grafana_database_secret_from_its_url(kube) -> No
 
 
 def test_grafana_database_settings_come_from_the_url() -> None:
-    from mirante.remote.plans import grafana_database_env
+    from mirante.remote.steps import grafana_database_env
 
     values, bare = grafana_database_env(
         "postgresql://gra%40fana:pa%24%24@db.internal:6432/grafana?sslmode=verify-full"

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from mirante import errors, settings
-from mirante.remote import generated, plans
+from mirante.remote import generated, steps
 from mirante.remote.kube import HELM_MIN, KUBECTL_MIN, tool_version
 from tests.helpers import scratch_checkout
 
@@ -27,7 +27,7 @@ ENVIRONMENTS = settings.load(REPO, environ={}).environments
 
 
 def rendered(env: str) -> list[dict[str, Any]]:
-    return plans.render_overlay(ENVIRONMENTS.get(env))
+    return steps.render_overlay(ENVIRONMENTS.get(env))
 
 
 def test_the_installed_tools_are_recent_enough() -> None:
@@ -100,7 +100,7 @@ def test_an_overlay_pointing_at_another_namespace_is_refused(tmp_path: Path) -> 
     staging = ENVIRONMENTS.get("staging")
     moved = dataclasses.replace(staging, overlay=overlay)
     with pytest.raises(errors.ManifestError, match=r"in namespace 'default'.*'mirante-staging'"):
-        plans.render_overlay(moved)
+        steps.render_overlay(moved)
 
 
 def test_generated_rules_pass_promtool(tmp_path: Path) -> None:
@@ -119,10 +119,10 @@ def test_generated_rules_pass_promtool(tmp_path: Path) -> None:
 def test_every_release_has_values_for_every_environment(env: str) -> None:
     s = settings.load(REPO, environ={})
     chosen = ENVIRONMENTS.get(env)
-    charts = {r.name: r.chart for r in plans.releases(s, chosen)}
+    charts = {r.name: r.chart for r in generated.releases(s, chosen)}
     assert charts["tempo"] == ("tempo" if env == "dev" else "tempo-distributed")
-    for release in plans.releases(s, chosen):
-        files = plans.values_files(s, chosen, release)
+    for release in generated.releases(s, chosen):
+        files = steps.values_files(s, chosen, release)
         assert files[0] in (
             Path(f"k8s/helm/values/common/{release.chart}.yaml"),
             Path(f"k8s/helm/values/common/{release.name}.yaml"),
@@ -144,11 +144,11 @@ CHARTS = os.environ.get("MIRANTE_TEST_HELM_CHARTS", "")
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_helm_template_of_every_release_with_our_values(env: str) -> None:
     s = settings.load(REPO, environ={})
-    for release in plans.releases(s, ENVIRONMENTS.get(env)):
+    for release in generated.releases(s, ENVIRONMENTS.get(env)):
         chart = Path(CHARTS) / f"{release.chart}-{release.version}.tgz"
         values = [
             a
-            for p in plans.values_files(s, ENVIRONMENTS.get(env), release)
+            for p in steps.values_files(s, ENVIRONMENTS.get(env), release)
             for a in ("--values", str(p))
         ]
         done = subprocess.run(
@@ -183,11 +183,11 @@ def chart_objects(env: str, tmp_path: Path, services: str = "") -> dict[str, lis
         path.write_text(path.read_text() + services)
     s = settings.load(root, environ={})
     found = {}
-    for release in plans.releases(s, s.environments.get(env)):
+    for release in generated.releases(s, s.environments.get(env)):
         chart = Path(CHARTS) / f"{release.chart}-{release.version}.tgz"
         values = [
             a
-            for p in plans.values_files(s, s.environments.get(env), release)
+            for p in steps.values_files(s, s.environments.get(env), release)
             for a in ("--values", str(p))
         ]
         done = subprocess.run(
@@ -561,8 +561,8 @@ def test_dev_tempo_config_is_the_charts_own_but_for_receivers_and_generator(
 ) -> None:
     s = settings.load(scratch_checkout(tmp_path / "checkout"), environ={})
     dev = s.environments.get("dev")
-    (release,) = [r for r in plans.releases(s, dev) if r.name == "tempo"]
-    files = [s.root / p for p in plans.values_files(s, dev, release)]
+    (release,) = [r for r in generated.releases(s, dev) if r.name == "tempo"]
+    files = [s.root / p for p in steps.values_files(s, dev, release)]
 
     def config(documents: list[dict[str, Any]]) -> dict[str, Any]:
         found: dict[str, Any] = yaml.safe_load(one(documents, "ConfigMap", "tempo")["data"][

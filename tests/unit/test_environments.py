@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from mirante import errors
+from mirante.environments import load_environments
 from mirante.errors import EnvironmentsError, UnknownEnvironment
-from mirante.remote import guard, plans
-from mirante.remote.environments import load_environments
+from mirante.remote import deploy, guard
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -151,5 +151,5 @@ def test_only_an_exact_selector_can_be_built(key: str, value: str) -> None:
 def test_a_bad_image_tag_is_refused(tag: str) -> None:
     dev = load_environments(REPO / "config" / "environments.yaml", REPO).get("dev")
     with pytest.raises(errors.ManifestError, match="invalid image tag"):
-        plans.image_for(dev, "app", tag)
-    assert plans.image_for(dev, "app", "v1.2.3") == "mirante/app:v1.2.3"
+        deploy.image_for(dev, "app", tag)
+    assert deploy.image_for(dev, "app", "v1.2.3") == "mirante/app:v1.2.3"

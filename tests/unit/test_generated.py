@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from mirante import alerting, errors, settings
+from mirante.environments import load_environments
 from mirante.remote import generated
-from mirante.remote.environments import load_environments
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = settings.load(REPO, environ={})

@@ -332,8 +332,8 @@ def test_a_state_word_is_coloured_never_shown_as_markup(
 def test_a_hostile_environments_file_is_one_line(
     in_checkout: settings.Settings, tmp_path: Path, content: bytes, says: str
 ) -> None:
+    from mirante.environments import load_environments
     from mirante.errors import EnvironmentsError
-    from mirante.remote.environments import load_environments
 
     path = tmp_path / "environments.yaml"
     path.write_bytes(content)

@@ -11,6 +11,7 @@ import pytest
 from mirante import settings as settings_mod
 from mirante.errors import BadArgument, GuardRefused, InfraError, ProtectionRefused
 from mirante.infra import outputs, plans, terraform
+from mirante.plans import Guard, Step
 from mirante.remote import generated
 from mirante.runner import Command
 from tests.helpers import cli, scratch_checkout
@@ -200,7 +201,7 @@ def test_kept_outputs_replace_the_environments_file_in_the_generated_values(
 def test_the_k8s_dry_run_says_where_the_buckets_come_from(
     config: settings_mod.Settings, checkout: Path
 ) -> None:
-    from mirante.remote.plans import storage_notes
+    from mirante.remote.steps import storage_notes
 
     staging = config.environments.get("staging")
     assert storage_notes(config, staging)[0] == "buckets and roles from environments.yaml"
@@ -290,14 +291,12 @@ def test_a_plan_asks_before_its_confirmed_step_and_stops_at_the_first_failure(
     env = config.environments.get("dev")
     said: list[str] = []
     steps = [
-        plans.Step("version", Command(("terraform", "version"))),
-        plans.Step("note", action=lambda out: f"saw {out.split()[0]} {out.split()[1][:2]}"),
-        plans.Step(
-            "apply", Command(("terraform", "-chdir=terraform/nowhere", "init")), confirm=True
-        ),
-        plans.Step("never", action=lambda out: said.append("never") or ""),
+        Step("version", Command(("terraform", "version"))),
+        Step("note", action=lambda out: f"saw {out.split()[0]} {out.split()[1][:2]}"),
+        Step("apply", Command(("terraform", "-chdir=terraform/nowhere", "init")), confirm=True),
+        Step("never", action=lambda out: said.append("never") or ""),
     ]
-    plan = plans.Plan("infra.apply", env, plans.Guard("ok", "checked"), steps)
+    plan = plans.terraform_plan(config, "infra.apply", env, Guard("ok", "checked"), steps)
     with pytest.raises(InfraError) as failed:
         plan.run(
             config.root,

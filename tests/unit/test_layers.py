@@ -13,7 +13,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
 GROUND = {
-    "settings", "errors", "files", "waits", "expand", "loader", "runner", "remote.environments",
+    "settings", "errors", "files", "waits", "expand", "loader", "runner", "environments",
     "infra.outputs",
 }  # fmt: skip
 TOOL_WRAPPERS = {"docker", "promtools", "remote.kube", "infra.terraform"}
@@ -95,5 +95,5 @@ def test_the_rule_sees_a_lazy_import_and_invoke(tmp_path: Path) -> None:
     assert layer_of("mirante.tasks.stack") == "tasks"
     assert layer_of("mirante.gates.static") == "domain"
     assert layer_of("mirante.remote.kube") == "tool wrappers"
-    assert layer_of("mirante.remote.environments") == "ground"
-    assert layer_of("mirante.remote.plans") == "domain"
+    assert layer_of("mirante.environments") == "ground"
+    assert layer_of("mirante.remote.k8s") == "domain"

@@ -363,14 +363,15 @@ def gate_k8s_parity(ctx: GateContext) -> Verdict:
     """Each cluster environment behaves like the compose stack (mirante.remote.parity)."""
     import shutil
 
-    from mirante.remote import parity, plans
+    from mirante.remote import parity
+    from mirante.remote.steps import render_overlay
 
     if shutil.which("kubectl") is None:
         return Verdict(SKIPPED, "kubectl is not on PATH: the overlays cannot be rendered here")
     problems, checked = [], []
     for env in ctx.settings.environments.by_name.values():
         try:
-            overlay = plans.render_overlay(env)
+            overlay = render_overlay(env)
             problems += parity.problems(ctx.settings, env, overlay)
         except MiranteError as exc:
             problems.append(f"{env.name}: {exc}")

@@ -8,60 +8,35 @@ exact commands; a real run executes the very same ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mirante.environments import Aws, Environment
 from mirante.errors import BadArgument, GuardRefused, InfraError
 from mirante.infra import outputs, terraform
 from mirante.infra.terraform import Terraform
-from mirante.remote.environments import Aws, Environment
-from mirante.remote.guard import Guard, authorise
-from mirante.remote.plans import Step
+from mirante.plans import Guard, Plan, Step
+from mirante.remote.guard import authorise
+from mirante.runner import Command
 from mirante.settings import Settings
 
 
-@dataclass
-class Plan:
-    """The steps of one infra task, shown by dry-run and run as shown."""
+def terraform_plan(
+    settings: Settings,
+    task: str,
+    env: Environment,
+    guard: Guard,
+    steps: list[Step],
+    notes: list[str] | None = None,
+    done: str = "",
+) -> Plan:
+    """A plan whose commands are Terraform's, each failure explained in one line."""
 
-    task: str
-    env: Environment
-    guard: Guard
-    steps: list[Step]
-    notes: list[str] = field(default_factory=list)
+    def runs(command: Command, root: Path) -> str:
+        (root / outputs.OUTPUTS_DIR).mkdir(parents=True, exist_ok=True)  # the saved plan's
+        return terraform.run_terraform(command, env.name, root)
 
-    def lines(self) -> list[str]:
-        """Every step as one line."""
-        return [step.shown() for step in self.steps]
-
-    def run(
-        self,
-        root: Path,
-        ask: Callable[[Step], None],
-        before: Callable[[Step], None] = lambda step: None,
-        after: Callable[[Step, str], None] = lambda step, output: None,
-    ) -> None:
-        """Run the steps in order; ``ask`` before a confirmed one; the first failure stops.
-
-        Raises:
-            GuardRefused: the guard did not pass (checked again here).
-            InfraError, ToolNotFound: a Terraform step failed, explained in one line.
-        """
-        if self.guard.status != "ok":
-            raise GuardRefused(f"{self.task}: {self.guard.detail}")
-        (root / outputs.OUTPUTS_DIR).mkdir(parents=True, exist_ok=True)
-        output = ""
-        for step in self.steps:
-            if step.confirm:
-                ask(step)
-            before(step)
-            if step.command is not None:
-                output = terraform.run_terraform(step.command, self.env.name, root)
-            elif step.action is not None:
-                output = step.action(output)
-            after(step, output)
+    return Plan(task, env, guard, steps, notes or [], done=done, runs=runs)
 
 
 def aws_of(env: Environment) -> Aws:
@@ -165,7 +140,9 @@ def plan_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
     tf, plan_file = _tool(settings, env)
     guard = guarded(env, dry_run)
     steps = [Step("init", tf.init()), Step("plan", tf.plan(plan_file))]
-    return Plan("infra.plan", env, guard, steps, [f"the plan is saved to {plan_file}"])
+    return terraform_plan(
+        settings, "infra.plan", env, guard, steps, [f"the plan is saved to {plan_file}"]
+    )
 
 
 def apply_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
@@ -179,7 +156,8 @@ def apply_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
         *output_steps(settings, env, tf),
     ]
     notes = [f"asks before applying {plan_file.name} (--yes: the environment is named)"]
-    return Plan("infra.apply", env, guard, steps, notes)
+    done = f"{env.name} provisioned (outputs in .mirante/infra/{env.name}.json)"
+    return terraform_plan(settings, "infra.apply", env, guard, steps, notes, done)
 
 
 def destroy_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
@@ -199,14 +177,14 @@ def destroy_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
     ]
     notes = ["every bucket of the environment is emptied first by you: S3 refuses to delete a "
              "bucket with objects (versioned ones included)"]  # fmt: skip
-    return Plan("infra.destroy", env, guard, steps, notes)
+    return terraform_plan(settings, "infra.destroy", env, guard, steps, notes)
 
 
 def output_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:
     """``infra.output``: Terraform's outputs, kept where the k8s layer reads them."""
     tf, _ = _tool(settings, env)
     guard = guarded(env, dry_run)
-    return Plan("infra.output", env, guard, output_steps(settings, env, tf))
+    return terraform_plan(settings, "infra.output", env, guard, output_steps(settings, env, tf))
 
 
 def output_steps(settings: Settings, env: Environment, tf: Terraform) -> list[Step]:

@@ -19,10 +19,10 @@ from typing import Any
 import yaml
 
 from mirante import alerting
+from mirante.environments import ALERTING_SECRET, Environment, Storage
 from mirante.errors import InfraError, ManifestError
 from mirante.files import atomic_write
 from mirante.infra import outputs as infra_outputs
-from mirante.remote.environments import ALERTING_SECRET, Environment, Storage
 from mirante.remote.kube import Release
 from mirante.settings import Settings
 

@@ -10,23 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any, Literal
 
+from mirante.environments import Environment
 from mirante.errors import GuardRefused, ManifestError, ProtectionRefused
-from mirante.remote.environments import Environment
+from mirante.plans import Guard
 from mirante.remote.kube import Kubectl, run_kube, tool_version
 
 Kind = Literal["read", "change", "destructive"]
 _LABEL_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class Guard:
-    """The context check: ``ok``; or ``unchecked`` (no current context at all); or refused."""
-
-    status: Literal["ok", "unchecked", "refused"]
-    detail: str
 
 
 def check_context(env: Environment, kubeconfig: dict[str, Any] | None = None) -> Guard:

@@ -31,8 +31,8 @@ from typing import Any
 import yaml
 
 from mirante import alerting, promql
+from mirante.environments import Environment
 from mirante.remote import charts, generated
-from mirante.remote.environments import Environment
 from mirante.settings import Settings
 
 _JOB = re.compile(r'\bjob="([^"]+)"')

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mirante import contract, otlp
+from mirante.environments import Environment
 from mirante.errors import ClusterNotReady, KubeCommandError, MiranteError
 from mirante.files import atomic_write
 from mirante.remote import generated
-from mirante.remote.environments import Environment
 from mirante.settings import Settings
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"

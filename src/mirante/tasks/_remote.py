@@ -1,52 +1,28 @@
-"""What the remote task modules share: the environment, the plan printed, the plan run.
+"""What the remote and infra task modules share: the environment, the plan printed and run.
 
-Every remote task builds its plan first (guard, protection, exact commands); `--dry-run`
-prints it and stops. A real run prints the same plan, asks where the environment's
-protection wants it, then runs the steps one by one.
+Every remote or infra task builds its plan first (guard, protection, exact commands);
+`--dry-run` prints it and stops. A real run prints the same plan, asks where the
+environment's protection wants it (and before each step that asks), then runs the steps one
+by one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
 
 from invoke.exceptions import Exit
 
 from mirante import settings as settings_mod
-from mirante.remote.environments import Environment
+from mirante.environments import Environment
+from mirante.plans import Plan, Step
 from mirante.settings import Settings
 from mirante.tasks._cli import confirm
-
-if TYPE_CHECKING:
-    from mirante.remote.guard import Guard
-    from mirante.remote.plans import Plan
-
-
-class Shown(Protocol):
-    """What :func:`show` prints of a plan (a remote one, or infra's)."""
-
-    task: str
-    env: Environment
-    notes: list[str]
-
-    @property
-    def guard(self) -> Guard: ...
-
-    def lines(self) -> list[str]: ...
-
-
-class Titled(Protocol):
-    """A step, as :func:`_before` and :func:`_after` name it."""
-
-    @property
-    def title(self) -> str: ...
-
 
 ENV_HELP = "dev, staging or prod (config/environments.yaml)"
 DRY_HELP = "print the guarded plan, the exact commands, and run nothing"
 YES_HELP = "do not ask (the environment must still be named on the command line)"
 
-PlanBuilder = Callable[[Settings, Environment, bool], "Plan"]
+PlanBuilder = Callable[[Settings, Environment, bool], Plan]
 
 
 def environment(name: str) -> tuple[Settings, Environment]:
@@ -56,7 +32,7 @@ def environment(name: str) -> tuple[Settings, Environment]:
     return settings, settings.environments.get(name)
 
 
-def show(plan: Shown, dry_run: bool) -> None:
+def show(plan: Plan, dry_run: bool) -> None:
     print(f"# {plan.task}{': dry run, nothing is executed' if dry_run else ''}")
     print(f"# guard: {plan.guard.status}: {plan.guard.detail}")
     print(f"# protection: {plan.env.protection}")
@@ -66,11 +42,11 @@ def show(plan: Shown, dry_run: bool) -> None:
         print(f"# note: {note}")
 
 
-def _before(step: Titled) -> None:
+def _before(step: Step) -> None:
     print(f"--> {step.title}", flush=True)
 
 
-def _after(step: Titled, output: str) -> None:
+def _after(step: Step, output: str) -> None:
     for line in output.rstrip().splitlines():
         print(f"    {line}")
 
@@ -84,5 +60,10 @@ def execute(build: PlanBuilder, env: str, dry_run: bool, yes: bool) -> None:
         return
     if plan.ask:
         confirm(f"{plan.task} changes the {chosen.name} cluster.", yes, type_name=chosen.name)
-    plan.run(settings.root, settings.k8s_timeout, _before, _after)
-    print(f"{plan.task}: done")
+
+    def ask(step: Step) -> None:
+        confirm(f"{plan.task}: {step.title} in {chosen.name}, as planned above?", yes,
+                type_name=chosen.name)  # fmt: skip
+
+    plan.run(settings.root, ask, _before, _after)
+    print(plan.done or f"{plan.task}: done")

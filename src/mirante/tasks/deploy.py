@@ -25,7 +25,7 @@ def service(
     c: Context, name: str, env: str = "", tag: str = "", dry_run: bool = False, yes: bool = False
 ) -> None:
     """Build NAME's image as TAG, push it (registry set), set it, wait for the rollout."""
-    from mirante.remote import plans
+    from mirante.remote import deploy as plans
 
     if not tag:
         raise Exit("error: name the image tag with --tag (e.g. --tag v1.2.3)", code=2)
@@ -53,7 +53,7 @@ def rollback(
     yes: bool = False,
 ) -> None:
     """kubectl rollout undo of NAME (to --revision N), then wait for the rollout."""
-    from mirante.remote import plans
+    from mirante.remote import deploy as plans
 
     execute(lambda s, e, d: plans.rollback_plan(s, e, name, revision, d), env, dry_run, yes)
 
@@ -64,9 +64,9 @@ def rollback(
 @exits_cleanly
 def history(c: Context, name: str, env: str = "", dry_run: bool = False) -> None:
     """kubectl rollout history of NAME: the revisions deploy.rollback can go back to."""
-    from mirante.remote import plans
+    from mirante.remote import deploy as plans
 
-    execute(lambda s, e, d: plans.history_plan(e, name, d), env, dry_run, yes=True)
+    execute(lambda s, e, d: plans.history_plan(s, e, name, d), env, dry_run, yes=True)
 
 
 namespace = Collection("deploy", service, rollback, history)

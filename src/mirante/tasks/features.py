@@ -50,7 +50,7 @@ def toggle(
 
     from mirante import features
     from mirante.errors import GuardRefused
-    from mirante.remote import plans
+    from mirante.remote import k8s as plans
 
     if not env:
         raise Exit("error: name the environment with --env (local, dev, staging or prod)", code=2)

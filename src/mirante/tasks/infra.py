@@ -7,43 +7,14 @@ exact commands and runs nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from mirante.tasks._cli import confirm, exits_cleanly
-from mirante.tasks._remote import DRY_HELP, ENV_HELP, _after, _before, environment, show
-
-if TYPE_CHECKING:
-    from mirante.infra.plans import Plan
-    from mirante.remote.environments import Environment
-    from mirante.remote.plans import Step
-    from mirante.settings import Settings
+from mirante.tasks._cli import exits_cleanly
+from mirante.tasks._remote import DRY_HELP, ENV_HELP, execute
 
 YES_HELP = "do not ask before applying (the environment is named on the command line)"
-
-
-def _execute(
-    build: Callable[[Settings, Environment, bool], Plan], env: str, dry_run: bool, yes: bool
-) -> None:
-    settings, chosen = environment(env)
-    plan = build(settings, chosen, dry_run)
-    show(plan, dry_run)
-    if dry_run:
-        return
-
-    def ask(step: Step) -> None:
-        confirm(f"{plan.task}: {step.title} in {chosen.name}, as planned above?", yes,
-                type_name=chosen.name)  # fmt: skip
-
-    plan.run(settings.root, ask, _before, _after)
-    if plan.task == "infra.apply":
-        print(f"{chosen.name} provisioned (outputs in .mirante/infra/{chosen.name}.json)")
-    else:
-        print(f"{plan.task}: done")
 
 
 @task(help={"env": ENV_HELP, "dry_run": DRY_HELP})
@@ -52,7 +23,7 @@ def plan(c: Context, env: str, dry_run: bool = False) -> None:
     """terraform init and plan of ENV's foundation (saved; nothing is applied)."""
     from mirante.infra import plans
 
-    _execute(plans.plan_plan, env, dry_run, yes=True)
+    execute(plans.plan_plan, env, dry_run, yes=True)
 
 
 @task(help={"env": ENV_HELP, "dry_run": DRY_HELP, "yes": YES_HELP})
@@ -61,7 +32,7 @@ def apply(c: Context, env: str, dry_run: bool = False, yes: bool = False) -> Non
     """Plan, show, ask, apply that plan; then keep the outputs for the k8s layer."""
     from mirante.infra import plans
 
-    _execute(plans.apply_plan, env, dry_run, yes)
+    execute(plans.apply_plan, env, dry_run, yes)
 
 
 @task(help={"env": ENV_HELP, "dry_run": DRY_HELP, "yes": YES_HELP})
@@ -70,7 +41,7 @@ def destroy(c: Context, env: str, dry_run: bool = False, yes: bool = False) -> N
     """Plan the destruction, ask, destroy; refused where the environment is no-destructive."""
     from mirante.infra import plans
 
-    _execute(plans.destroy_plan, env, dry_run, yes)
+    execute(plans.destroy_plan, env, dry_run, yes)
 
 
 @task(help={"env": ENV_HELP, "dry_run": DRY_HELP})
@@ -79,7 +50,7 @@ def output(c: Context, env: str, dry_run: bool = False) -> None:
     """Terraform's outputs (buckets, IRSA roles, cluster) into .mirante/infra/ENV.json."""
     from mirante.infra import plans
 
-    _execute(plans.output_plan, env, dry_run, yes=True)
+    execute(plans.output_plan, env, dry_run, yes=True)
 
 
 namespace = Collection("infra")

@@ -14,7 +14,7 @@ from mirante.tasks._remote import DRY_HELP, ENV_HELP, YES_HELP, execute
 @exits_cleanly
 def install(c: Context, env: str, dry_run: bool = False, yes: bool = False) -> None:
     """helm upgrade --install of the observability releases, then the app's overlay."""
-    from mirante.remote import plans
+    from mirante.remote import k8s as plans
 
     execute(plans.install_plan, env, dry_run, yes)
 
@@ -23,7 +23,7 @@ def install(c: Context, env: str, dry_run: bool = False, yes: bool = False) -> N
 @exits_cleanly
 def diff(c: Context, env: str, dry_run: bool = False) -> None:
     """What k8s.install would change: helm template | kubectl diff, and kubectl diff -k."""
-    from mirante.remote import plans
+    from mirante.remote import k8s as plans
 
     execute(plans.diff_plan, env, dry_run, yes=True)
 
@@ -32,7 +32,7 @@ def diff(c: Context, env: str, dry_run: bool = False) -> None:
 @exits_cleanly
 def status(c: Context, env: str, dry_run: bool = False) -> None:
     """helm status of each release and the app's deployments, pods and services."""
-    from mirante.remote import plans
+    from mirante.remote import k8s as plans
 
     execute(plans.status_plan, env, dry_run, yes=True)
 
@@ -41,7 +41,7 @@ def status(c: Context, env: str, dry_run: bool = False) -> None:
 @exits_cleanly
 def uninstall(c: Context, env: str, dry_run: bool = False, yes: bool = False) -> None:
     """Delete the app's overlay and uninstall the releases (refused in prod)."""
-    from mirante.remote import plans
+    from mirante.remote import k8s as plans
 
     execute(plans.uninstall_plan, env, dry_run, yes)
 

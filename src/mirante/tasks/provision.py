@@ -29,11 +29,12 @@ def provision(
 ) -> None:
     """Provision the dev environment: the compose stack, or the dev overlay on its cluster."""
     if profile == "k8s":
-        from mirante.remote import plans
+        from mirante.remote import provision as plans
+        from mirante.remote.steps import render_overlay
 
         if validate_only:
             settings, env = environment("dev")
-            count = len(plans.render_overlay(env))
+            count = len(render_overlay(env))
             print(f"{env.overlay.relative_to(settings.root)}: {count} objects render and check")
             return
         execute(plans.provision_k8s_plan, "dev", dry_run, yes)

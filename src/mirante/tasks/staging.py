@@ -7,7 +7,8 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from mirante.remote.environments import Environment
+from mirante.environments import Environment
+from mirante.plans import Plan
 from mirante.settings import Settings
 from mirante.tasks._cli import confirm, exits_cleanly
 from mirante.tasks._remote import DRY_HELP, execute
@@ -23,14 +24,14 @@ from mirante.tasks._remote import DRY_HELP, execute
 @exits_cleanly
 def reset(c: Context, env: str = "", dry_run: bool = False, yes: bool = False) -> None:
     """Reset staging: snapshot, delete the objects labelled env=staging, reapply, seed."""
-    from mirante.remote import plans
+    from mirante.remote import staging as plans
 
     if env and env != "staging":
         raise Exit(f"error: staging.reset resets staging only, not {env!r}", code=2)
     if yes and env != "staging":
         raise Exit("error: --yes needs --env staging too, so that the target is named", code=2)
 
-    def build(settings: Settings, environment: Environment, dry: bool) -> plans.Plan:
+    def build(settings: Settings, environment: Environment, dry: bool) -> Plan:
         def ask(names: list[str]) -> None:
             for name in names:
                 print(f"    will delete {name}")
