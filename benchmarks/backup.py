@@ -31,8 +31,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from run import PORTS, PROJECT  # noqa: E402
 
 from mirante import backup, images, settings, stack  # noqa: E402
-from mirante.docker import run_container  # noqa: E402
 from mirante.files import linked_checkout  # noqa: E402
+from mirante.tools.docker import run_container  # noqa: E402
 
 TARGET_BYTES = 200_000_000  # the minimum
 FILL_BYTES = 250_000_000  # what fill() aims at, comfortably above it

@@ -69,7 +69,7 @@ def sustained(url: str) -> tuple[float, float, list[str]]:
 
 def compacted_bytes_per_sample(config: settings.Settings, work: Path) -> None:
     """Run a Prometheus with short blocks until it compacts; compare projected and written."""
-    from mirante.docker import client
+    from mirante.tools.docker import client
 
     docker = client(config)
     states = stack.container_states(docker, config)
@@ -154,7 +154,7 @@ def main() -> int:
     config = settings.load(root, environ=env)
     try:
         stack.up(config, ["prometheus", "node-exporter", "app"])
-        from mirante.docker import client
+        from mirante.tools.docker import client
 
         app = stack.container_states(client(config), config)["app"]
         address = next(iter((app.network_settings.networks or {}).values())).ip_address

@@ -212,7 +212,7 @@ def make_set(config: settings.Settings, name: str, payload: bytes = b"data") -> 
         )
     ]
     made = backup.BackupSet(name, path, name, 0.2, "0.1.0", archives)
-    (path / backup.MANIFEST).write_text(json.dumps(sets._manifest(made)))
+    (path / backup.MANIFEST).write_text(json.dumps(sets.manifest_of(made)))
     return path
 
 
@@ -232,7 +232,7 @@ def build_example_shop(config: settings.Settings) -> str:
     import tempfile
 
     from mirante import images
-    from mirante.docker import client, docker_errors
+    from mirante.tools.docker import client, docker_errors
 
     source_dir = REPO / "examples" / "shop"
     parts = ("Dockerfile", "package.json", "package-lock.json", "server.js", "telemetry.js")

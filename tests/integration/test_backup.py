@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from mirante import backup, otlp, settings, stack, waits
-from mirante.docker import docker_errors
+from mirante import backup, settings, stack, waits
+from mirante.gates import otlp
+from mirante.tools.docker import docker_errors
 from tests.helpers import docker_out, invoke
 
 # One stack for the session: these tests run in one xdist worker, in order.

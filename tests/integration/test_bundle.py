@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mirante import bundle, errors, settings, stack
-from mirante.docker import docker_errors
+from mirante import errors, settings, stack
+from mirante.images import bundle
+from mirante.tools.docker import docker_errors
 from tests.helpers import invoke
 
 # One stack for the session: these tests run in one xdist worker, in order.

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from mirante import backup, files, settings, stack, waits
-from mirante.services import INTERNAL
+from mirante.stack.services import INTERNAL
 from tests.helpers import REPO, docker_out, invoke
 
 # One stack for the session: these tests run in one xdist worker, in order.

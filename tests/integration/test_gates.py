@@ -12,7 +12,8 @@ import pytest
 import requests
 import yaml
 
-from mirante import gates, sandbox, settings, stack
+from mirante import gates, settings, stack
+from mirante.gates import sandbox
 from tests.helpers import docker_out
 
 from .test_stack import url

@@ -14,7 +14,8 @@ from dataclasses import replace
 
 import pytest
 
-from mirante import interrupted, settings, stack
+from mirante import settings, stack
+from mirante.backup import journal as interrupted
 from mirante.backup import restore
 from mirante.backup.create import helper
 from mirante.backup.sets import volume_name

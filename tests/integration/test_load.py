@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from mirante import settings, stack
-from mirante.docker import service_states
+from mirante.tools.docker import service_states
 from tests.helpers import invoke
 
 from .test_stack import prom_query, url

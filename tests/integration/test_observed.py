@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 import requests
 
-from mirante import otlp, settings, stack, waits
+from mirante import settings, stack, waits
+from mirante.gates import otlp
 from tests.helpers import REPO, build_example_shop, invoke
 
 pytestmark = pytest.mark.xdist_group("stack")

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
-from mirante import docker as docker_cli
 from mirante import settings, stack, waits
-from mirante.services import INTERNAL
+from mirante.stack.services import INTERNAL
+from mirante.tools import docker as docker_cli
 from tests.helpers import invoke, leftovers, project_env
 
 # One stack for the session: these tests run in one xdist worker, in order.
@@ -235,7 +235,7 @@ def test_restarting_tempo_flushes_it_first_and_loses_no_trace(
     running_stack: stack.UpReport, stack_settings: settings.Settings
 ) -> None:
     """Once, stack.restart and stack.down killed Tempo at its grace period, unflushed."""
-    from mirante import otlp
+    from mirante.gates import otlp
 
     rows = {row.service: row for row in running_stack.rows}
     if rows["tempo"].state != "healthy":

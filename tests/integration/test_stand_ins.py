@@ -11,8 +11,9 @@ import shlex
 
 import pytest
 
-from mirante import images, official, settings, stack
-from mirante.docker import docker_errors, run_container
+from mirante import images, settings, stack
+from mirante.images import official
+from mirante.tools.docker import docker_errors, run_container
 
 # One stack for the session: these tests run in one xdist worker, in order.
 pytestmark = pytest.mark.xdist_group("stack")

@@ -10,7 +10,9 @@ import pytest
 import requests
 import yaml
 
-from mirante import otlp, promtools, settings, stack, waits
+from mirante import settings, stack, waits
+from mirante.gates import otlp
+from mirante.tools import promtools
 
 from .test_stack import prom_query, url, wait_for
 
@@ -142,7 +144,7 @@ def test_every_dashboard_query_is_accepted_by_prometheus(
 ) -> None:
     import json
 
-    from mirante import dashboards
+    from mirante.gates import dashboards
 
     checked = 0
     for path in dashboards.dashboard_files(repo):
@@ -192,7 +194,7 @@ def test_every_prometheus_panel_shows_data_after_traffic(
 ) -> None:
     import json
 
-    from mirante import dashboards
+    from mirante.gates import dashboards
 
     running = {r.service for r in running_stack.rows if r.state == "healthy"}
 

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from mirante import contract, otlp, stack
+from mirante import stack
+from mirante.gates import otlp
+from mirante.observe import contract
 from tests.helpers import TEST_PORTS, invoke
 
 from .test_stack import wait_for

@@ -14,8 +14,9 @@ import pytest
 
 from mirante import errors, settings
 from mirante.plans import Plan
-from mirante.remote import k8s, kube, provision
+from mirante.remote import k8s, provision
 from mirante.runner import Command, Result
+from mirante.tools import kube
 from tests.helpers import write_kubeconfig
 
 

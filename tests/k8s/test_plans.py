@@ -28,7 +28,7 @@ def commands(stdout: str) -> list[list[str]]:
 
 
 def helm_major() -> int:
-    from mirante.remote.kube import tool_version
+    from mirante.tools.kube import tool_version
 
     return tool_version("helm")[0]
 

@@ -16,7 +16,7 @@ import yaml
 
 from mirante import errors, settings
 from mirante.remote import generated, steps
-from mirante.remote.kube import HELM_MIN, KUBECTL_MIN, tool_version
+from mirante.tools.kube import HELM_MIN, KUBECTL_MIN, tool_version
 from tests.helpers import scratch_checkout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -216,8 +216,8 @@ def one(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]
 @NEEDS_CHARTS
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_the_rendered_objects_are_wired_like_the_compose_stack(env: str, tmp_path: Path) -> None:
-    from mirante import alerting
     from mirante.remote import parity
+    from mirante.stack import alerting
 
     objects = chart_objects(env, tmp_path)
     kps, loki, tempo = objects["kube-prometheus-stack"], objects["loki"], objects["tempo"]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mirante import alerting, promtools
+from mirante.stack import alerting
+from mirante.tools import promtools
 
 
 @pytest.fixture(autouse=True)
@@ -86,7 +87,8 @@ def test_each_severity_routes_where_the_cases_say(tools: promtools.Tools, repo: 
 
 
 def rendered(checkout: Path, **env: str) -> Path:
-    from mirante import alerting, settings
+    from mirante import settings
+    from mirante.stack import alerting
 
     config = settings.load(checkout, environ=env)
     return alerting.write(config)
@@ -137,7 +139,8 @@ def test_email_needs_server_sender_and_recipient(checkout: Path) -> None:
 def test_the_config_digest_follows_secrets_and_receivers_but_never_shows_them(
     checkout: Path,
 ) -> None:
-    from mirante import alerting, settings
+    from mirante import settings
+    from mirante.stack import alerting
 
     base = settings.load(checkout, environ={})
     slack = dataclasses.replace(base, slack_webhook_url="https://chat.example.org/hook/one")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mirante import dashboards
+from mirante.gates import dashboards
 
 
 def test_committed_dashboards_pass_the_lint(repo: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mirante import db, postgres, settings
+from mirante import db, settings
+from mirante.db import postgres
 
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 

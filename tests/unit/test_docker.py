@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from python_on_whales.exceptions import DockerException
 
-from mirante import docker, runner, settings
-from mirante.docker import docker_errors
+from mirante import runner, settings
 from mirante.errors import ComposeMissing, DockerUnavailable, ToolError
+from mirante.tools import docker
+from mirante.tools.docker import docker_errors
 
 
 def failing(stderr: str) -> DockerException:

@@ -121,8 +121,8 @@ def test_a_compose_error_with_every_service_up_is_shown_as_itself(
 
 @pytest.mark.parametrize("url", ["http://[::1", "http://host:99999", "ftp://host", "host:8000"])
 def test_a_url_that_is_not_one_is_one_clear_error(url: str) -> None:
-    from mirante import contract
     from mirante.errors import ServiceUnreachable
+    from mirante.observe import contract
 
     with pytest.raises(ServiceUnreachable, match="is not an http"):
         contract.validate(url)

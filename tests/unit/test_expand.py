@@ -1,4 +1,4 @@
-"""mirante.expand reproduces drone/envsubst, the expansion Loki and Tempo run at start.
+"""mirante.images.expand reproduces drone/envsubst, the expansion Loki and Tempo run at start.
 
 The expected values were produced by the library itself (the version Loki 3.7 and Tempo
 2.10 vendor) on the same inputs; a difference here is a difference from the programs.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from mirante import expand
+from mirante.images import expand
 
 CASES = [
     ("plain ${A} text", {"A": "v"}, "plain v text"),

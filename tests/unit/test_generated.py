@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirante import alerting, errors, settings
+from mirante import errors, settings
 from mirante.environments import load_environments
 from mirante.remote import generated
+from mirante.stack import alerting
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = settings.load(REPO, environ={})

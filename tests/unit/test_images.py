@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mirante import images, services, settings
+from mirante import images, settings
+from mirante.stack import services
 
 
 def plan(

@@ -10,10 +10,11 @@ import pytest
 
 from mirante import settings as settings_mod
 from mirante.errors import BadArgument, GuardRefused, InfraError, ProtectionRefused
-from mirante.infra import outputs, plans, terraform
+from mirante.infra import outputs, plans
 from mirante.plans import Guard, Step
 from mirante.remote import generated
 from mirante.runner import Command
+from mirante.tools import terraform
 from tests.helpers import cli, scratch_checkout
 
 DEV = {"Account": "111111111111", "Arn": "arn:aws:sts::111111111111:assumed-role/ops/me"}

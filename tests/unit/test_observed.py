@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mirante import observed, settings
+from mirante import settings
 from mirante.errors import ServicesError
-from mirante.observed import Observed
+from mirante.observe import registry as observed
+from mirante.observe.registry import Observed
 from tests.helpers import cli, project_env, scratch_checkout
 
 

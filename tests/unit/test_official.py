@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mirante import gates, images, official, settings
+from mirante import gates, images, settings
+from mirante.images import official
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
 PINS = settings.load(Path(__file__).resolve().parents[2], environ={}).images

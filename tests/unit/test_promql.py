@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mirante import promql
-from mirante.promql import metric_names
+from mirante.gates import promql
+from mirante.gates.promql import metric_names
 
 CASES = [
     ("up", {"up"}),

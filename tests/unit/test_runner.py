@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mirante import errors, promtools, runner
+from mirante import errors, runner
 from mirante.errors import KubeCommandError, ToolError, ToolNotFound
-from mirante.infra import terraform
-from mirante.remote import kube
 from mirante.runner import Command
+from mirante.tools import kube, promtools, terraform
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
 PY = sys.executable

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from mirante import docker, interrupted, sandbox
-from mirante.services import SERVICES, published_ports
+from mirante import files
+from mirante.gates import sandbox
+from mirante.stack.services import SERVICES, published_ports
+from mirante.tools import docker
 
 
 def test_every_published_port_of_the_compose_file_is_known(repo: Path) -> None:
@@ -28,8 +30,8 @@ def test_every_published_port_of_the_compose_file_is_known(repo: Path) -> None:
 def test_a_process_that_ended_is_not_alive_and_this_one_is() -> None:
     ended = subprocess.Popen(["true"])
     ended.wait()
-    assert interrupted.alive(os.getpid())
-    assert not interrupted.alive(ended.pid)
+    assert files.alive(os.getpid())
+    assert not files.alive(ended.pid)
 
 
 def test_testcontainers_defaults_never_override_the_users_environment(

@@ -15,12 +15,14 @@ Volume archives are tar + multi-threaded zstd, made by a helper container next t
 volume. Files are mode 0600. One file lock serialises create / restore / prune.
 
 The package: ``sets`` (the model, manifest, listing, lock), ``create``, ``verify``,
-``metrics``, ``restore`` and ``retention`` (import those two as modules).
+``metrics``, ``restore`` and ``retention`` (import those two as modules); ``volumes``
+(the helper container and the swap scripts) and ``journal`` (what an interrupted backup
+or restore left, and its repair), on which create and restore depend.
 """
 
 from __future__ import annotations
 
-from mirante.backup.create import create, helper
+from mirante.backup.create import create
 from mirante.backup.metrics import metrics_path, write_metrics
 from mirante.backup.sets import (
     BACKED_UP,
@@ -44,6 +46,7 @@ from mirante.backup.sets import (
     wanted_services,
 )
 from mirante.backup.verify import ArchiveCheck, verify
+from mirante.backup.volumes import helper
 
 __all__ = [
     "BACKED_UP",

@@ -22,7 +22,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirante import images, interrupted, stack
+from mirante import images, stack
+from mirante.backup import journal as journals
 from mirante.backup.metrics import write_metrics
 from mirante.backup.sets import (
     BACKED_UP,
@@ -31,51 +32,26 @@ from mirante.backup.sets import (
     MANIFEST,
     Archive,
     BackupSet,
-    _manifest,
-    _new_set_name,
-    _with_backup_dir,
     locked,
+    manifest_of,
     mirante_version,
+    new_set_name,
     volume_name,
     wanted_services,
+    with_backup_dir,
 )
-from mirante.docker import docker_errors, run_container
+from mirante.backup.volumes import helper
+from mirante.db.postgres import StackPostgres
 from mirante.errors import BackupError, MiranteError
 from mirante.files import CHUNK, atomic_write, finalise, fsync_dir, sha256_of
-from mirante.postgres import StackPostgres
-from mirante.services import BY_NAME
 from mirante.settings import Settings
+from mirante.stack.services import BY_NAME
+from mirante.tools.docker import docker_errors
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
-    from mirante.interrupted import Journal
-
-
-def helper(
-    settings: Settings,
-    docker: DockerClient,
-    script: str,
-    volumes: Sequence[tuple[str, str, str]],
-    as_root: bool = False,
-    args: Sequence[str] = (),
-) -> str:
-    """Run ``sh -euc script`` in the backup-tools image with ``volumes``; its output.
-
-    ``script`` is a constant: values (file names, paths) reach it as ``args``, its ``$1``,
-    ``$2``..., never spliced into its text (a unit test walks every call). ``volumes`` are
-    (source, target, mode).
-
-    It runs as the calling user (so files it writes to the host are the user's) unless
-    ``as_root``, which writing into a service's volume needs.
-    """
-    return run_container(
-        docker,
-        images.ensure_tool_image(settings, docker, "backup-tools"),
-        ["sh", "-euc", script, "helper", *args],
-        user=None if as_root else f"{os.getuid()}:{os.getgid()}",
-        volumes=list(volumes),
-    )
+    from mirante.backup.journal import Journal
 
 
 class _Follower(threading.Thread):
@@ -311,7 +287,7 @@ def create(
     started = time.monotonic()
     project = stack.write_project_files(settings)
     settings, docker = project.settings, project.docker
-    lock_settings = settings if dest is None else _with_backup_dir(settings, root)
+    lock_settings = settings if dest is None else with_backup_dir(settings, root)
     # The directories of a --dest that this run creates (deepest first): nothing of them
     # stays if it fails, their lock included.
     made = [p for p in (root, *root.parents) if not p.exists()] if dest is not None else []
@@ -342,10 +318,10 @@ def _create_locked(
     with (
         locked(lock_settings, waiting),
         stack.locked(settings, waiting),
-        interrupted.recording(settings, "backup") as journal,
+        journals.recording(settings, "backup") as journal,
     ):
-        repaired = interrupted.repair(settings, lambda: docker)
-        created = _new_set_name(root)
+        repaired = journals.repair(settings, lambda: docker)
+        created = new_set_name(root)
         chosen, images_of = what_exists(settings, docker, wanted)
         work = root / f"{created}.partial"
         journal.set(partial=str(work))
@@ -477,7 +453,7 @@ def write_set(work: Path, backup_set: BackupSet) -> None:
         BackupError: the manifest or the rename could not be written.
     """
     try:
-        manifest = json.dumps(_manifest(backup_set), indent=2) + "\n"
+        manifest = json.dumps(manifest_of(backup_set), indent=2) + "\n"
         atomic_write(work / MANIFEST, manifest, 0o600)
         fsync_dir(work)
         work.rename(backup_set.path)

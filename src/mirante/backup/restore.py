@@ -22,22 +22,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirante import backup, interrupted, stack, waits
+from mirante import stack, waits
 from mirante.backup import globals as globals_mod
-from mirante.docker import docker_errors
+from mirante.backup import journal as journals
+from mirante.backup import sets
+from mirante.backup.verify import verify
+from mirante.backup.volumes import (
+    DROP_PREVIOUS,
+    LEFTOVER_EXIT,
+    PREVIOUS,
+    RESTORING_SUFFIX,
+    ROLLBACK,
+    SWAP,
+    helper,
+)
+from mirante.db.postgres import StackPostgres
+from mirante.db.postgres import quote_identifier as _quote
+from mirante.db.postgres import quote_literal as _literal
 from mirante.errors import MiranteError, NotRestorable, RestoreError
-from mirante.postgres import StackPostgres
-from mirante.postgres import quote_identifier as _quote
-from mirante.postgres import quote_literal as _literal
 from mirante.settings import Settings
+from mirante.tools.docker import docker_errors
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
-    from mirante.interrupted import Journal
-
-PREVIOUS = ".mirante-previous"
-RESTORING_SUFFIX = "_mirante_restore"  # of a fresh volume: <volume>_mirante_restore
+    from mirante.backup.journal import Journal
 
 
 @dataclass
@@ -53,13 +62,13 @@ class Step:
 class RestorePlan:
     """What a restore will do, shown before it is confirmed."""
 
-    backup_set: backup.BackupSet
+    backup_set: sets.BackupSet
     steps: list[Step]
     notes: list[str] = field(default_factory=list)  # what happened that the user should know
 
 
-def _chosen(backup_set: backup.BackupSet, services: Sequence[str]) -> list[str]:
-    wanted = backup.wanted_services(services)
+def _chosen(backup_set: sets.BackupSet, services: Sequence[str]) -> list[str]:
+    wanted = sets.wanted_services(services)
     missing = [n for n in wanted if n not in backup_set.services]
     if missing:
         raise NotRestorable(
@@ -70,7 +79,7 @@ def _chosen(backup_set: backup.BackupSet, services: Sequence[str]) -> list[str]:
 
 
 def plan(
-    settings: Settings, docker: DockerClient, backup_set: backup.BackupSet, services: Sequence[str]
+    settings: Settings, docker: DockerClient, backup_set: sets.BackupSet, services: Sequence[str]
 ) -> RestorePlan:
     """What restoring ``services`` of the set would do, checked against the running stack.
 
@@ -118,7 +127,7 @@ def plan(
                         )
                     )
             continue
-        volume = backup.volume_name(settings, service)
+        volume = sets.volume_name(settings, service)
         if volume not in volumes:
             raise NotRestorable(
                 f"volume {volume} does not exist; run `invoke stack.up` first, then restore"
@@ -154,12 +163,12 @@ def restore(
     project = stack.write_project_files(settings)
     settings, docker = project.settings, project.docker
     with (
-        backup.locked(settings, waiting),
+        sets.locked(settings, waiting),
         stack.locked(settings, waiting),
-        interrupted.recording(settings, "restore") as journal,
+        journals.recording(settings, "restore") as journal,
     ):
-        repaired = [] if dry_run else interrupted.repair(settings, lambda: docker)
-        backup_set, checks = backup.verify(settings, name, record=not dry_run)
+        repaired = [] if dry_run else journals.repair(settings, lambda: docker)
+        backup_set, checks = verify(settings, name, record=not dry_run)
         bad = [c for c in checks if not c.ok]
         if bad:
             raise NotRestorable(
@@ -171,7 +180,7 @@ def restore(
         if dry_run:
             return planned
         confirm(planned)
-        by_service: dict[str, list[backup.Archive]] = {}
+        by_service: dict[str, list[sets.Archive]] = {}
         for archive in backup_set.archives:
             if any(s.archive == archive.file for s in planned.steps):
                 by_service.setdefault(archive.service, []).append(archive)
@@ -180,7 +189,7 @@ def restore(
                 _restore_postgres(settings, docker, backup_set, archives, journal)
             else:
                 (archive,) = archives
-                path = backup.archive_path(backup_set, archive)
+                path = sets.archive_path(backup_set, archive)
                 planned.notes += _restore_volume(settings, docker, service, path, journal)
     return planned
 
@@ -205,64 +214,10 @@ def _database_of(file: str) -> str:
     return file.removeprefix("postgres-").removesuffix(".dump")
 
 
-# /data is the service's volume, /fresh the restored copy. The swap moves the current data
-# aside under MOVING (same filesystem: renames), renames MOVING to PREVIOUS once all of it
-# is there (so PREVIOUS exists only when every entry was moved), then copies the restored
-# data in; on failure it puts the previous data back. Each step leaves a state that UNDO
-# puts back after a kill -9: MOVING (some entries moved, nothing copied) or PREVIOUS (all
-# moved, the copy maybe partial).
-MOVING = f"{PREVIOUS}.moving"
-LEFTOVER_EXIT = 3  # SWAP found the previous data of an interrupted restore: refused
-SWAP = f"""
-prev=/data/{PREVIOUS}
-moving=/data/{MOVING}
-if [ -e "$prev" ] || [ -e "$moving" ]; then
-  echo "it holds {PREVIOUS} of an interrupted restore that no journal records" >&2
-  exit {LEFTOVER_EXIT}
-fi
-mkdir "$moving"
-find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} ! -name {MOVING} -exec mv -t "$moving" {{}} +
-mv "$moving" "$prev"
-if ! cp -a /fresh/. /data/; then
-  find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec rm -rf {{}} +
-  find "$prev" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
-  rmdir "$prev"
-  echo "copying the restored data failed; the previous data is back" >&2
-  exit 1
-fi
-"""
-DROP_PREVIOUS = f"rm -rf /data/{PREVIOUS}"
-ROLLBACK = f"""
-prev=/data/{PREVIOUS}
-test -d "$prev"
-find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec rm -rf {{}} +
-find "$prev" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
-rmdir "$prev"
-"""
-# After a kill -9 during a swap: the previous data back, whichever step the kill hit
-# (prints what it found: moving, previous or nothing).
-UNDO = f"""
-prev=/data/{PREVIOUS}
-moving=/data/{MOVING}
-if [ -d "$moving" ]; then
-  find "$moving" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
-  rmdir "$moving"
-  echo moving
-elif [ -d "$prev" ]; then
-  find /data -mindepth 1 -maxdepth 1 ! -name {PREVIOUS} -exec rm -rf {{}} +
-  find "$prev" -mindepth 1 -maxdepth 1 -exec mv -t /data {{}} +
-  rmdir "$prev"
-  echo previous
-else
-  echo nothing
-fi
-"""
-
-
 def _restore_volume(
     settings: Settings, docker: DockerClient, service: str, archive: Path, journal: Journal
 ) -> list[str]:
-    volume = backup.volume_name(settings, service)
+    volume = sets.volume_name(settings, service)
     fresh = _fresh_volume(volume)
     target = [(volume, "/data", "rw"), (fresh, "/fresh", "ro")]
     journal.scratch(volume=fresh)
@@ -272,7 +227,7 @@ def _restore_volume(
         docker.volume.create(fresh, labels={"org.mirante.restore": volume})
     try:
         try:
-            backup.helper(
+            helper(
                 settings,
                 docker,
                 'tar -C /fresh -I zstd --numeric-owner -xpf "/in/$1"',
@@ -290,7 +245,7 @@ def _restore_volume(
             if running and (note := stack.stop_service(settings, docker, service).note()):
                 notes.append(note)
             journal.swapping(volume)
-            backup.helper(settings, docker, SWAP, target, as_root=True)
+            helper(settings, docker, SWAP, target, as_root=True)
         except MiranteError as exc:
             # The swap put the previous data back itself (or never moved it).
             journal.swapping(volume, done=True)
@@ -310,7 +265,7 @@ def _restore_volume(
             except MiranteError as exc:
                 with suppress(MiranteError), docker_errors():
                     docker.compose.stop([service])
-                backup.helper(settings, docker, ROLLBACK, target, as_root=True)
+                helper(settings, docker, ROLLBACK, target, as_root=True)
                 journal.swapping(volume, done=True)
                 if _start(docker, service, settings):
                     journal.started(service)
@@ -320,7 +275,7 @@ def _restore_volume(
         journal.swapping(volume, kept=True)  # from here on, the restored data stays
         if running:
             journal.started(service)
-        backup.helper(settings, docker, DROP_PREVIOUS, target, as_root=True)
+        helper(settings, docker, DROP_PREVIOUS, target, as_root=True)
         journal.swapping(volume, done=True)
         return notes
     finally:
@@ -341,17 +296,17 @@ def _start(docker: DockerClient, service: str, settings: Settings) -> bool:
 def _restore_postgres(
     settings: Settings,
     docker: DockerClient,
-    backup_set: backup.BackupSet,
-    archives: list[backup.Archive],
+    backup_set: sets.BackupSet,
+    archives: list[sets.Archive],
     journal: Journal,
 ) -> None:
     pg = StackPostgres(settings, docker, stack.container_states(docker, settings)["postgres"])
     for archive in archives:
         if archive.method == "pg_dumpall-globals":
-            _restore_globals(pg, backup.archive_path(backup_set, archive))
+            _restore_globals(pg, sets.archive_path(backup_set, archive))
     for archive in archives:
         if archive.method == "pg_dump":
-            path = backup.archive_path(backup_set, archive)
+            path = sets.archive_path(backup_set, archive)
             _restore_database(pg, _database_of(archive.file), path, journal)
     # The app's role and its grants, as the settings have them (a set made before the role
     # existed restores tables it cannot read otherwise).

@@ -118,7 +118,7 @@ def wanted_services(services: Sequence[str]) -> list[str]:
     return wanted
 
 
-def _new_set_name(root: Path) -> str:
+def new_set_name(root: Path) -> str:
     """A UTC timestamp no set (or partial set) has yet: sets started in one second wait.
 
     Names come from the clock, so a free one turns up within a second; the deadline only
@@ -136,13 +136,15 @@ def _new_set_name(root: Path) -> str:
     return name
 
 
-def _with_backup_dir(settings: Settings, path: Path) -> Settings:
+def with_backup_dir(settings: Settings, path: Path) -> Settings:
+    """The settings with another backup directory (``backup --dest``)."""
     from dataclasses import replace
 
     return replace(settings, backup_dir_setting=str(path))
 
 
-def _manifest(backup_set: BackupSet) -> dict[str, Any]:
+def manifest_of(backup_set: BackupSet) -> dict[str, Any]:
+    """The set's ``manifest.json``, as a mapping."""
     return {
         "format": 1,
         "set": backup_set.name,

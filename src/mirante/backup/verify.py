@@ -11,7 +11,6 @@ from pathlib import Path
 
 import zstandard
 
-from mirante.backup.create import helper
 from mirante.backup.metrics import write_metrics
 from mirante.backup.sets import (
     VERIFIED,
@@ -21,6 +20,7 @@ from mirante.backup.sets import (
     read_set,
     resolve_set,
 )
+from mirante.backup.volumes import helper
 from mirante.errors import SetNotFound, ToolError
 from mirante.files import atomic_write, sha256_of
 from mirante.runner import run
@@ -41,7 +41,7 @@ def _zstd_test(settings: Settings, path: Path) -> tuple[bool, str]:
     if shutil.which("zstd"):
         result = run(["zstd", "-t", "-q", path], check=False, timeout=3600)
         return result.returncode == 0, (result.stderr or result.stdout).strip()
-    from mirante.docker import client
+    from mirante.tools.docker import client
 
     docker = client(settings)
     try:

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mirante import promtools, sandbox, stack
+from mirante import stack
 from mirante.errors import MiranteError, ToolError, ToolNotFound, UnknownGate
 from mirante.files import atomic_write
-from mirante.gates import runtime, static
+from mirante.gates import runtime, sandbox, static
 from mirante.gates.base import (
     FAIL,
     PASS,
@@ -49,6 +49,7 @@ from mirante.gates.static import (
 )
 from mirante.runner import run as run_tool
 from mirante.settings import Settings, read_env_file
+from mirante.tools import promtools
 
 __all__ = [
     "FAIL",
@@ -113,7 +114,7 @@ def run(
 ) -> Report:
     """Run the selected gates (all by default), static ones first.
 
-    Runtime gates check a throwaway copy of the stack (:mod:`mirante.sandbox`: its own
+    Runtime gates check a throwaway copy of the stack (:mod:`mirante.gates.sandbox`: its own
     project and loopback ports, removed afterwards), so that a stack the user has up is
     never touched; with ``reuse``, they check the stack that is already running instead.
     """

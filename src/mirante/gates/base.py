@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirante import images, promtools, services, stack
+from mirante import images, stack
 from mirante.settings import Settings
+from mirante.stack import services
+from mirante.tools import promtools
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
 # Values for the dashboards' template variables when their queries are checked.

@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from mirante import contract, dashboards, otlp, promql, promtools, services, stack, waits
-from mirante.docker import side_container
+from mirante import stack, waits
 from mirante.files import atomic_write
+from mirante.gates import dashboards, otlp, promql
 from mirante.gates.base import (
     FAIL,
     PASS,
@@ -25,7 +25,11 @@ from mirante.gates.base import (
     Verdict,
     verdict_of,
 )
+from mirante.observe import contract
 from mirante.settings import read_env_file
+from mirante.stack import services
+from mirante.tools import promtools
+from mirante.tools.docker import side_container
 
 ALLOWLIST = Path("prometheus") / "metrics-allowlist.yml"
 # What Prometheus logs once it serves (2.x and 3.x alike).

@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
-from mirante import alerting, dashboards, images, official, promtools, stack
-from mirante.docker import docker_errors
+from mirante import images, stack
 from mirante.errors import MiranteError, ToolError
 from mirante.files import atomic_write
+from mirante.gates import dashboards
 from mirante.gates.base import (
     FAIL,
     PASS,
@@ -25,8 +25,12 @@ from mirante.gates.base import (
     last_lines,
     verdict_of,
 )
+from mirante.images import official
 from mirante.runner import run
 from mirante.settings import unpinned
+from mirante.stack import alerting
+from mirante.tools import promtools
+from mirante.tools.docker import docker_errors
 
 WHAT_TESTS_SHOW = {"fires": "fires", "quiet": "stays quiet"}
 DEFAULT_CREDENTIALS = frozenset(

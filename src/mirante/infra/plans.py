@@ -13,12 +13,13 @@ from typing import Any
 
 from mirante.environments import Aws, Environment
 from mirante.errors import BadArgument, GuardRefused, InfraError
-from mirante.infra import outputs, terraform
-from mirante.infra.terraform import Terraform
+from mirante.infra import outputs
 from mirante.plans import Guard, Plan, Step
 from mirante.remote.guard import authorise
 from mirante.runner import Command
 from mirante.settings import Settings
+from mirante.tools import terraform
+from mirante.tools.terraform import Terraform
 
 
 def terraform_plan(

@@ -22,8 +22,8 @@ from mirante import waits
 from mirante.errors import BadArgument, ServiceUnreachable
 from mirante.load import generator, projection, signals
 from mirante.load.generator import Tick
-from mirante.services import BY_NAME
 from mirante.settings import Settings
+from mirante.stack.services import BY_NAME
 
 PRICING_FILE = Path("config") / "pricing.yaml"
 REPORTS = Path("artifacts") / "load"
@@ -245,7 +245,7 @@ def _scraped(
         ) from None
     states: dict[str, str] = {}
     if target.env == "local":
-        from mirante.docker import service_states
+        from mirante.tools.docker import service_states
 
         states = service_states(settings.project_name)
     jobs = {c.job for c in signals.COUNTERS}
@@ -286,8 +286,8 @@ class _Sampler:
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        from mirante.docker import client, container_usage
         from mirante.errors import MiranteError
+        from mirante.tools.docker import client, container_usage
 
         try:
             docker = client(self.settings)

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from mirante import promql
 from mirante.errors import ManifestError
+from mirante.gates import promql
 
 FACTS_FILE = Path("k8s") / "helm" / "chart-rules.yaml"
 CHART = "kube-prometheus-stack"

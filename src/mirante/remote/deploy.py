@@ -128,7 +128,7 @@ def deploy_service_plan(
 ) -> Plan:
     """:func:`deploy_plan` building the sample app's image from this checkout."""
     from mirante import images
-    from mirante.docker import client
+    from mirante.tools.docker import client
 
     return deploy_plan(
         settings,

@@ -18,13 +18,13 @@ from typing import Any
 
 import yaml
 
-from mirante import alerting
 from mirante.environments import ALERTING_SECRET, Environment, Storage
 from mirante.errors import InfraError, ManifestError
 from mirante.files import atomic_write
 from mirante.infra import outputs as infra_outputs
-from mirante.remote.kube import Release
 from mirante.settings import Settings
+from mirante.stack import alerting
+from mirante.tools.kube import Release
 
 GENERATED_RELEASE = "kube-prometheus-stack"  # the release the generated values are for
 # kube-prometheus-stack mounts alertmanager.templateFiles here.
@@ -148,7 +148,7 @@ def service_monitors(settings: Settings, env: Environment) -> list[dict[str, Any
     Service is found by its name in its namespace (a ServiceMonitor selects by labels:
     every Service there, then only the one named is kept).
     """
-    from mirante import observed
+    from mirante.observe import registry as observed
 
     limits = observed_limits(settings.root)
     monitors = []

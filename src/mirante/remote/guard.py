@@ -15,7 +15,7 @@ from typing import Any, Literal
 from mirante.environments import Environment
 from mirante.errors import GuardRefused, ManifestError, ProtectionRefused
 from mirante.plans import Guard
-from mirante.remote.kube import Kubectl, run_kube, tool_version
+from mirante.tools.kube import Kubectl, run_kube, tool_version
 
 Kind = Literal["read", "change", "destructive"]
 _LABEL_PART = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")

@@ -10,10 +10,9 @@ import yaml
 
 from mirante.environments import Environment
 from mirante.plans import Plan, Step
-from mirante.remote import diagnose, generated, kube
+from mirante.remote import diagnose, generated
 from mirante.remote.generated import releases
 from mirante.remote.guard import authorise, exact_selector, guarded
-from mirante.remote.kube import Helm, Kubectl
 from mirante.remote.steps import (
     alerting_secret_steps,
     apply_and_wait,
@@ -36,6 +35,8 @@ from mirante.remote.steps import (
 )
 from mirante.runner import Command
 from mirante.settings import Settings
+from mirante.tools import kube
+from mirante.tools.kube import Helm, Kubectl
 
 
 def install_plan(settings: Settings, env: Environment, dry_run: bool) -> Plan:

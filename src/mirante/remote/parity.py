@@ -30,10 +30,11 @@ from typing import Any
 
 import yaml
 
-from mirante import alerting, promql
 from mirante.environments import Environment
+from mirante.gates import promql
 from mirante.remote import charts, generated
 from mirante.settings import Settings
+from mirante.stack import alerting
 
 _JOB = re.compile(r'\bjob="([^"]+)"')
 LIMITS = {
@@ -303,7 +304,7 @@ def problems(
                 f"{where}: jobs: the rules read job {job!r} ({users}), which nothing scrapes "
                 f"as {job!r} (scraped: {', '.join(sorted(jobs)) or 'none'})"
             )
-    from mirante import observed
+    from mirante.observe import registry as observed
 
     placed = [s for s in observed.load(settings) if env.name in s.environments]
     limits_by_job = dict(compose_limits(root))

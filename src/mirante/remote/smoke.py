@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mirante import contract, otlp
 from mirante.environments import Environment
 from mirante.errors import ClusterNotReady, KubeCommandError, MiranteError
 from mirante.files import atomic_write
+from mirante.gates import otlp
+from mirante.observe import contract
 from mirante.remote import generated
 from mirante.settings import Settings
 
@@ -185,7 +186,7 @@ def verdict(report: Report, root: Path) -> str:
 
 def forwards(env: Environment) -> Forward:
     """Real port-forwards through kubectl, in ``env``'s context."""
-    from mirante.remote.kube import Kubectl, forwarded
+    from mirante.tools.kube import Kubectl, forwarded
 
     kubectl = Kubectl(env.context)
 

@@ -119,7 +119,8 @@ def staging_reset_plan(
 
     Only when ``STAGE_DATABASE_URL`` names that database.
     """
-    from mirante import db, seed
+    from mirante import db
+    from mirante.db import seed
 
     if not settings.database_urls.get(env.name):
         return reset_plan(settings, env, dry_run, confirm, seed=None, snapshot_db=None)

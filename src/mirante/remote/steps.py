@@ -27,10 +27,11 @@ from mirante.errors import (
     ToolError,
 )
 from mirante.plans import Guard, Plan, Step
-from mirante.remote import diagnose, generated, kube
-from mirante.remote.kube import Helm, Kubectl, Release, tool_version
+from mirante.remote import diagnose, generated
 from mirante.runner import Command
 from mirante.settings import VARIABLES, Settings
+from mirante.tools import kube
+from mirante.tools.kube import Helm, Kubectl, Release, tool_version
 
 
 def kube_plan(
@@ -325,7 +326,7 @@ def database_step(settings: Settings, env: Environment, kubectl: Kubectl) -> Ste
 
     Made from the environment's database URL; no step when the URL is not set.
     """
-    from mirante.postgres import split_password
+    from mirante.db.postgres import split_password
 
     url = settings.database_urls.get(env.name, "")
     if not url:
@@ -493,7 +494,7 @@ def grafana_database_env(url: str) -> tuple[dict[str, str], str]:
     """Grafana's GF_DATABASE_* settings from a postgres URL, and the URL without password."""
     from urllib.parse import parse_qs, unquote, urlsplit
 
-    from mirante.postgres import split_password
+    from mirante.db.postgres import split_password
 
     bare, password = split_password(url)
     parts = urlsplit(bare)
@@ -510,7 +511,7 @@ def grafana_database_env(url: str) -> tuple[dict[str, str], str]:
 
 def observed_notes(settings: Settings, env: Environment) -> list[str]:
     """The observed services ``env`` scrapes (ServiceMonitors in the generated values)."""
-    from mirante import observed
+    from mirante.observe import registry as observed
 
     placed = [
         f"{s.name} ({s.environments[env.name].namespace}/{s.environments[env.name].service}, "

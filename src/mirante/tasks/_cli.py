@@ -207,11 +207,11 @@ def styled(text: str, style: str) -> Any:
 
 def show_notes(config: settings_mod.Settings, notes: Iterable[str]) -> None:
     """Print a command's notes; what repairs said is then forgotten (it has been shown)."""
-    from mirante import interrupted
+    from mirante.backup import journal
 
     for note in notes:
         print(f"note: {note}")
-    interrupted.acknowledge(config)
+    journal.acknowledge(config)
 
 
 @contextlib.contextmanager

@@ -52,7 +52,7 @@ def healthcheck(c: Context, env: str = "local") -> None:
 
 
 def _seed(env: str) -> None:
-    from mirante import seed as seed_mod
+    from mirante.db import seed as seed_mod
 
     report = seed_mod.run(settings_mod.load(), env)
     table(

@@ -8,11 +8,12 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import task
 
-from mirante import bundle, images
+from mirante import images
 from mirante import settings as settings_mod
-from mirante.docker import client
 from mirante.files import human_size as size
+from mirante.images import bundle
 from mirante.tasks._cli import exits_cleanly, progress_bar, split_names, table
+from mirante.tools.docker import client
 
 
 def _report(results: list[images.BuildResult], source: str) -> None:

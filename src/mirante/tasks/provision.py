@@ -42,6 +42,7 @@ def provision(
     if profile != "docker":
         raise Exit(f"error: unknown profile {profile!r}; use docker or k8s", code=2)
     from mirante import stack
+    from mirante.backup import journal
     from mirante.tasks.stack import show_up
 
     settings = settings_mod.load()
@@ -54,4 +55,4 @@ def provision(
         lines = len(rendered.splitlines())
         print(f"{settings.compose_file.relative_to(settings.root)}: valid ({lines} lines)")
     else:
-        show_up(settings, stack.up(settings))
+        show_up(settings, stack.up(settings, repair=journal.repair))

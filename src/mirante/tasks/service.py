@@ -42,7 +42,8 @@ def add(
     cluster_service: str = "",
 ) -> None:
     """Observe a service: check it against the contract, then scrape, alert and draw it."""
-    from mirante import coverage, observed
+    from mirante.observe import coverage
+    from mirante.observe import registry as observed
 
     config = settings_mod.load()
     if env:
@@ -78,7 +79,7 @@ def add(
 @exits_cleanly
 def remove(c: Context, name: str) -> None:
     """Stop observing a service: the stack stops scraping it."""
-    from mirante import coverage
+    from mirante.observe import coverage
 
     gone = coverage.remove_service(settings_mod.load(), name)
     print(f"{gone.name} is no longer observed; Prometheus stops scraping {gone.target}")
@@ -88,7 +89,7 @@ def remove(c: Context, name: str) -> None:
 @exits_cleanly
 def list_(c: Context) -> None:
     """Each observed service: scrape state, series, traces, logs and exemplars."""
-    from mirante import coverage
+    from mirante.observe import coverage
 
     rows = []
     for found in coverage.check_all(settings_mod.load()):
@@ -124,7 +125,8 @@ def list_(c: Context) -> None:
 @exits_cleanly
 def check(c: Context, name: str) -> None:
     """Is this service observed? Each signal, and the fix for each that is missing."""
-    from mirante import coverage, observed
+    from mirante.observe import coverage
+    from mirante.observe import registry as observed
 
     config = settings_mod.load()
     found = coverage.check(config, observed.get(config, name))

@@ -55,6 +55,8 @@ def up(
     """Start the stack and wait until every service is healthy."""
     # The table's imports load while compose waits for health, not after it.
     threading.Thread(target=importlib.import_module, args=("rich.table",), daemon=True).start()
+    from mirante.backup import journal  # what an interrupted backup or restore left
+
     config = settings_mod.load()
     show_up(
         config,
@@ -64,6 +66,7 @@ def up(
             seconds_flag(timeout),
             strict,
             waiting=tell,
+            repair=journal.repair,
         ),
     )
 

@@ -20,7 +20,7 @@ from mirante.tasks._cli import exits_cleanly, table
 @exits_cleanly
 def service(c: Context, url: str, llm: bool = False, no_llm: bool = False) -> None:
     """Check health, trace ids, traceparent, /metrics families and OTLP export; exit 1 on a fail."""
-    from mirante import contract
+    from mirante.observe import contract
 
     checks = contract.validate(url, llm=True if llm else (False if no_llm else None))
     table(

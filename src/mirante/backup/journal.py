@@ -25,9 +25,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mirante import stack
+from mirante.backup.sets import volume_name
+from mirante.backup.volumes import DROP_PREVIOUS, RESTORING_SUFFIX, UNDO, helper
+from mirante.db.postgres import StackPostgres, quote_identifier, quote_literal
 from mirante.errors import MiranteError
-from mirante.files import atomic_write
+from mirante.files import alive, atomic_write
 from mirante.settings import Settings
+from mirante.stack.services import SERVICES
+from mirante.tools.docker import docker_errors
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
@@ -208,10 +214,6 @@ def _repair_one(
     settings: Settings, client: Callable[[], DockerClient], journal: Journal
 ) -> list[str]:
     """Put back what one journal records; its notes. The journal goes once all is back."""
-    from mirante import stack
-    from mirante.backup.create import helper
-    from mirante.backup.sets import volume_name
-
     notes: list[str] = []
     what = f"an interrupted {journal.operation} (pid {journal.pid})"
     try:
@@ -261,7 +263,6 @@ def _drop_scratch(
     """Remove the scratch volumes and databases an interrupted restore made."""
     if not (journal.fresh or journal.databases):
         return []
-    from mirante.docker import docker_errors
 
     docker = client()
     notes = []
@@ -272,9 +273,6 @@ def _drop_scratch(
                 notes.append(f"{what} had left scratch volume {volume}: removed")
             journal.scratch(volume=volume, gone=True)
     if journal.databases:
-        from mirante import stack
-        from mirante.postgres import StackPostgres, quote_identifier, quote_literal
-
         state = stack.container_states(docker, settings).get("postgres")
         if state is None or not stack.is_up(state):
             raise MiranteError(
@@ -305,12 +303,6 @@ def _finish_swaps(
     if not journal.swapped:
         return []
     docker = client()
-    from mirante import stack
-    from mirante.backup.create import helper
-    from mirante.backup.restore import DROP_PREVIOUS, RESTORING_SUFFIX, UNDO
-    from mirante.backup.sets import volume_name
-    from mirante.docker import docker_errors
-    from mirante.services import SERVICES
 
     owner = {volume_name(settings, s.name): s.name for s in SERVICES}
     notes = []
@@ -345,16 +337,3 @@ def _finish_swaps(
             if docker.volume.exists(fresh):
                 docker.volume.remove(fresh)
     return notes
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (a pid of 0 or less: no)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True

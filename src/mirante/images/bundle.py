@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from mirante import images
-from mirante.docker import docker_errors, load_stream, save_stream
 from mirante.errors import BundleError
-from mirante.services import select
 from mirante.settings import Settings
+from mirante.stack.services import select
+from mirante.tools.docker import docker_errors, load_stream, save_stream
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient

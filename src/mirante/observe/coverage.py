@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from mirante import contract, observed, stack
+from mirante import stack
 from mirante.errors import MiranteError, ServiceUnreachable
-from mirante.observed import Observed
-from mirante.services import BY_NAME
+from mirante.observe import contract
+from mirante.observe import registry as observed
+from mirante.observe.registry import Observed
 from mirante.settings import Settings
+from mirante.stack.services import BY_NAME
 
 OK, MISSING, SKIPPED = "ok", "missing", "skipped"
 WINDOW = 300.0  # seconds: "the last 5 minutes"
@@ -79,7 +81,7 @@ def answers(host: str, port: int, timeout: float = 1.0) -> bool:
 
 def container_ip(settings: Settings, name: str) -> str:
     """The address of a container on the stack's network, from this machine ("": none)."""
-    from mirante.docker import network_address
+    from mirante.tools.docker import network_address
 
     return network_address(f"{settings.project_name}_default", name)
 
@@ -112,7 +114,7 @@ def local_base(settings: Settings, service: Observed) -> str:
 
 def reach_from_containers(service: Observed) -> Signal:
     """For a process on this machine: can Prometheus, in a container, reach it?"""
-    from mirante.docker import bridge_gateway
+    from mirante.tools.docker import bridge_gateway
 
     if not service.on_host:
         return Signal(
@@ -183,7 +185,7 @@ def _prometheus(settings: Settings, path: str, **params: str) -> Any:
 
 
 def _running(settings: Settings) -> set[str]:
-    from mirante.docker import service_states
+    from mirante.tools.docker import service_states
 
     try:
         states = service_states(settings.project_name)

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mirante.docker import run_container
 from mirante.errors import MiranteError, ToolError, ToolNotFound
 from mirante.runner import run
+from mirante.tools.docker import run_container
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mirante import interrupted, settings
+from mirante import settings
+from mirante.backup import journal as interrupted
 
 
 def ended_pid() -> int:

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from mirante import images, stack
-from mirante.docker import docker_errors, run_container
 from mirante.errors import MiranteError
 from mirante.settings import Settings
+from mirante.tools.docker import docker_errors, run_container
 
 if TYPE_CHECKING:
     from python_on_whales import Container, DockerClient

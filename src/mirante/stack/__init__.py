@@ -1,6 +1,6 @@
 """The compose stack: bring it up healthy, report on it, take it down.
 
-Every operation goes through python-on-whales (see :mod:`mirante.docker`). Compose reads
+Every operation goes through python-on-whales (see :mod:`mirante.tools.docker`). Compose reads
 its variables from ``.mirante/compose.env``, rendered here from the settings and the
 image plan, so ``docker compose --env-file .mirante/compose.env -f compose/...`` by hand
 sees exactly what mirante ran.
@@ -25,16 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from mirante import alerting, images, official
-from mirante.docker import (
-    cli,
-    client,
-    compose_args,
-    docker_errors,
-    project_directories,
-    service_states,
-)
-from mirante.docker import image_tags as tags
+from mirante import images
 from mirante.errors import (
     ImageUnavailable,
     MiranteError,
@@ -45,7 +36,16 @@ from mirante.errors import (
 )
 from mirante.files import atomic_write
 from mirante.files import locked as file_lock
-from mirante.services import (
+from mirante.images import official
+from mirante.settings import (
+    SECRET_VARIABLES,
+    VARIABLES,
+    Settings,
+    ensure_secrets,
+    read_env_file,
+)
+from mirante.stack import alerting
+from mirante.stack.services import (
     BY_NAME,
     ONESHOTS,
     SERVICES,
@@ -55,13 +55,15 @@ from mirante.services import (
     published_ports,
     select,
 )
-from mirante.settings import (
-    SECRET_VARIABLES,
-    VARIABLES,
-    Settings,
-    ensure_secrets,
-    read_env_file,
+from mirante.tools.docker import (
+    cli,
+    client,
+    compose_args,
+    docker_errors,
+    project_directories,
+    service_states,
 )
+from mirante.tools.docker import image_tags as tags
 
 if TYPE_CHECKING:
     from python_on_whales import Container, DockerClient
@@ -258,7 +260,7 @@ def write_targets(settings: Settings, running: Iterable[str]) -> None:
     Each target carries ``service`` and ``env`` labels. The observed services
     (``config/services.yaml``, the sample app among them) get theirs under ``observed/``.
     """
-    from mirante import observed
+    from mirante.observe import registry as observed
 
     running = set(running)
     observed.write_targets(settings, running)
@@ -508,12 +510,18 @@ def prepare(settings: Settings, services: Sequence[str] = (), strict: bool = Fal
     return Prepared(project, source, choices, startable, unavailable, already, built)
 
 
+# What an interrupted operation left, put back: given the settings and the Docker client
+# (made only when there is something to repair); its notes.
+Repair = Callable[[Settings, Callable[[], "DockerClient"]], list[str]]
+
+
 def up(
     settings: Settings,
     services: Sequence[str] = (),
     timeout: float = 0,
     strict: bool = False,
     waiting: Callable[[str], None] | None = None,
+    repair: Repair | None = None,
 ) -> UpReport:
     """Start the selected services and wait until each is healthy.
 
@@ -526,17 +534,18 @@ def up(
         timeout: seconds to wait for health (``settings.stack_timeout`` when 0).
         strict: make an unavailable service an error.
         waiting: told when another stack command holds the stack's lock.
+        repair: puts back what an interrupted operation left (the backup journal's), run
+            under the stack's lock before anything starts; its notes are the report's.
 
     Raises:
         UnknownService, ImageUnavailable, PortInUse, ServiceUnhealthy, DockerUnavailable,
         ComposeMissing, ToolError, LockBusy.
     """
     timeout = timeout or settings.stack_timeout
-    from mirante import interrupted  # it starts services through this module
 
     with locked(settings, waiting):
         ready = prepare(settings, services, strict)
-        repaired = interrupted.repair(ready.settings, lambda: ready.docker)
+        repaired = repair(ready.settings, lambda: ready.docker) if repair else []
         pull = ready.source == "registry"
         seconds, done = _up_and_wait(ready.project, ready.names, pull, timeout)
     made = report(ready, seconds, done)

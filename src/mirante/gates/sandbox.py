@@ -22,18 +22,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mirante import stack
-from mirante.docker import (
+from mirante.errors import ToolError
+from mirante.files import alive, linked_checkout
+from mirante.runner import run
+from mirante.settings import Settings
+from mirante.stack.services import ONESHOTS, published_ports
+from mirante.tools.docker import (
     compose_environment,
     remove_compose,
     start_compose,
     throwaway_compose,
 )
-from mirante.errors import ToolError
-from mirante.files import linked_checkout
-from mirante.interrupted import alive
-from mirante.runner import run
-from mirante.services import ONESHOTS, published_ports
-from mirante.settings import Settings
 
 if TYPE_CHECKING:
     from testcontainers.compose import DockerCompose

@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
-from mirante import backup, db, images, seed, stack
-from mirante.docker import client, docker_errors
+from mirante import backup, db, images, stack
+from mirante.db import seed
+from mirante.db.postgres import StackPostgres, pg_tool
 from mirante.environments import Environment
 from mirante.errors import HealthSettingsError, MiranteError
 from mirante.files import human_size
-from mirante.postgres import StackPostgres, pg_tool
-from mirante.services import BY_NAME, SERVICES, Service
 from mirante.settings import Settings
+from mirante.stack.services import BY_NAME, SERVICES, Service
+from mirante.tools.docker import client, docker_errors
 
 if TYPE_CHECKING:
     from python_on_whales import Container, DockerClient
@@ -464,7 +465,7 @@ def _with_url(env: Environment, key: str, component: str, run: Callable[[str], R
 
 def pods(env: Environment, namespace: str) -> Row:
     """The pods of one namespace of a remote environment: all ready, none restarting."""
-    from mirante.remote.kube import Kubectl, run_kube
+    from mirante.tools.kube import Kubectl, run_kube
 
     kubectl = Kubectl(env.context)
     command = kubectl(

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from mirante import backup
-from mirante.docker import client, run_container
+from mirante.db.postgres import client_image, pg_tool
 from mirante.errors import DatabaseError, MiranteError, ToolError, UnknownEnvironment
 from mirante.files import finalise, sha256_of
-from mirante.postgres import client_image, pg_tool
-from mirante.services import reachable_host
 from mirante.settings import VARIABLES, Settings
+from mirante.stack.services import reachable_host
+from mirante.tools.docker import client, run_container
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mirante import official
-from mirante.docker import client, docker_errors
 from mirante.errors import ImageUnavailable
+from mirante.images import official
 from mirante.runner import run
-from mirante.services import BY_NAME, Service
 from mirante.settings import Settings
+from mirante.stack.services import BY_NAME, Service
+from mirante.tools.docker import client, docker_errors
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient

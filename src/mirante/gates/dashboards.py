@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mirante import promql
+from mirante.gates import promql
 
 # Values that stand in for dashboard variables when a query is sent to Prometheus as is
 # (the compose stack's series carry env="local").

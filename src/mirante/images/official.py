@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from mirante import expand
 from mirante.errors import FactsError
+from mirante.images import expand
 
 FACTS_FILE = Path("images") / "official.yaml"
 _EXPAND_FLAG = re.compile(r"^--?config\.expand-env(=(true|1|t|T|TRUE|True))?$")

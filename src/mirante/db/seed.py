@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mirante import db
-from mirante.docker import client
+from mirante.db.postgres import pg_tool
 from mirante.errors import DatabaseError, ToolError
-from mirante.postgres import pg_tool
 from mirante.settings import Settings
+from mirante.tools.docker import client
 
 SAMPLE_ENVIRONMENTS = ("local", "dev", "staging")
 TABLES = ("mirante.reference_values", "mirante.sample_tenants")
