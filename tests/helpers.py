@@ -9,8 +9,10 @@ Imported as ``tests.helpers`` (pytest puts the repository on ``sys.path``, see
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -30,6 +32,12 @@ from mirante.files import linked_checkout
 REPO = Path(__file__).resolve().parents[1]
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """A source file's syntax tree, parsed once per run (the import-graph tests share it)."""
+    return ast.parse(path.read_text(), str(path))
+
+
 def scratch_checkout(path: Path, copies: tuple[str, ...] = ()) -> Path:
     """A checkout of this repository whose .env and .mirante/ are its own.
 
@@ -44,12 +52,16 @@ def run_as_user(
     """Run a command as a user would.
 
     From the repository, with ``env`` over the current environment, and no terminal on
-    stdin (so nothing that asks can pass without --yes).
+    stdin (so nothing that asks can pass without --yes). The directory of the interpreter
+    running the tests comes first on PATH: the runbook scripts' ``python3`` is this one,
+    with mirante installed, whatever PATH the suite was started with.
     """
+    merged = {**os.environ, **env}
+    merged["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), merged.get("PATH", "")])
     return subprocess.run(
         list(argv),
         cwd=REPO,
-        env={**os.environ, **env},
+        env=merged,
         capture_output=True,
         text=True,
         timeout=timeout,

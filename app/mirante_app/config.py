@@ -28,6 +28,7 @@ class AppConfig:
     traffic_rps: float
     llm_latency: float
     llm_error_rate: float
+    export_timeout: float = 2.0  # seconds an OTLP export may take (it bounds the exit's flush)
     features_file: str = "/etc/mirante/config/features.yaml"
     env: str = "local"
 
@@ -88,6 +89,7 @@ def load(env: Mapping[str, str] | None = None) -> AppConfig:
         traffic_rps=_number(env, "MIRANTE_TRAFFIC_RPS", "2", 0, 100),
         llm_latency=_number(env, "MIRANTE_LLM_LATENCY", "0.3", 0, 60),
         llm_error_rate=_number(env, "MIRANTE_LLM_ERROR_RATE", "0.02", 0, 1),
+        export_timeout=_positive_seconds(env, "MIRANTE_OTLP_EXPORT_TIMEOUT", "2"),
         features_file=env.get("MIRANTE_FEATURES_FILE", AppConfig.features_file).strip(),
         env=env.get("MIRANTE_ENV", "local").strip() or "local",
     )

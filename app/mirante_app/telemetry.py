@@ -213,19 +213,20 @@ class Telemetry:
         self.tracer_provider = TracerProvider(
             resource=resource, sampler=ParentBased(root=QuietProbesSampler())
         )
-        span_exporter = OTLPSpanExporter(endpoint=self.traces.endpoint, timeout=2)
+        wait = config.export_timeout
+        span_exporter = OTLPSpanExporter(endpoint=self.traces.endpoint, timeout=wait)
         self.tracer_provider.add_span_processor(
             BatchSpanProcessor(
-                TrackedSpanExporter(span_exporter, self.traces), export_timeout_millis=2000
+                TrackedSpanExporter(span_exporter, self.traces), export_timeout_millis=wait * 1000
             )
         )
         trace.set_tracer_provider(self.tracer_provider)
 
         self.logger_provider = LoggerProvider(resource=resource)
-        log_exporter = OTLPLogExporter(endpoint=self.logs.endpoint, timeout=2)
+        log_exporter = OTLPLogExporter(endpoint=self.logs.endpoint, timeout=wait)
         self.logger_provider.add_log_record_processor(
             BatchLogRecordProcessor(
-                TrackedLogExporter(log_exporter, self.logs), export_timeout_millis=2000
+                TrackedLogExporter(log_exporter, self.logs), export_timeout_millis=wait * 1000
             )
         )
         set_logger_provider(self.logger_provider)

@@ -119,7 +119,7 @@ def locked(
         taken = take()
         if not taken and waiting is not None:
             waiting(f"waiting up to {timeout:g} s for another {holders} (pid {holder()})")
-        if not taken and not waits.until(take, timeout, 0.2):
+        if not taken and not waits.until(take, timeout, 0.05):
             raise LockBusy(
                 f"another {holders} holds {path} (pid {holder()}); waited {timeout:g} s. "
                 "Let it finish, or raise MIRANTE_LOCK_TIMEOUT."

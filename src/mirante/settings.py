@@ -407,6 +407,13 @@ VARIABLES: tuple[Variable, ...] = (
         "llm_error_rate",
     ),
     Variable(
+        "MIRANTE_OTLP_EXPORT_TIMEOUT",
+        "2",
+        "positive-number",
+        "app: seconds an OTLP export may wait on the collector (it bounds the flush at exit)",
+        "otlp_export_timeout",
+    ),
+    Variable(
         "MIRANTE_OTLP_ENDPOINT",
         "http://otel-collector:4318",
         "url",
@@ -523,6 +530,7 @@ class Settings:
     traffic_rps: float
     llm_latency: float
     llm_error_rate: float
+    otlp_export_timeout: float
     otlp_endpoint: str
     stack_timeout: float
     health_probes: int

@@ -10,8 +10,7 @@ from mirante import errors
 from mirante.environments import load_environments
 from mirante.errors import EnvironmentsError, UnknownEnvironment
 from mirante.remote import deploy, guard
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
 
 
 @pytest.fixture

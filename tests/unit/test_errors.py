@@ -10,6 +10,7 @@ import pytest
 
 from mirante import settings, stack
 from mirante.errors import ServiceUnhealthy, ToolError
+from tests.helpers import parsed
 
 
 def test_unhealthy_service_message_names_it_and_shows_its_last_lines() -> None:
@@ -81,7 +82,7 @@ def test_no_module_keeps_an_error_class_of_its_own() -> None:
         f"{path.relative_to(src)}: {node.name}"
         for path in src.rglob("*.py")
         if path.name != "errors.py"
-        for node in ast.walk(ast.parse(path.read_text()))
+        for node in ast.walk(parsed(path))
         if isinstance(node, ast.ClassDef)
         and any(getattr(b, "id", getattr(b, "attr", "")) in names for b in node.bases)
     ]

@@ -17,12 +17,15 @@ private (``_``) names. Only :mod:`mirante.runner` starts programs (tests/unit/te
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
+from tests.helpers import REPO, parsed
+
+SRC = REPO / "src" / "mirante"
 LAYERS = {"ground": 0, "tool wrappers": 1, "domain": 2, "tasks": 3}
 
 
@@ -46,32 +49,37 @@ def modules(src: Path = SRC) -> dict[str, Path]:
     return {module_name(p, src): p for p in sorted(src.rglob("*.py"))}
 
 
+@functools.cache
+def _raw_imports(path: Path) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+    """(line, module, names) of every ``from mirante...``, ``import mirante...`` or invoke."""
+    found = []
+    for node in ast.walk(parsed(path)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            root = node.module.split(".")[0]
+            if root == "invoke":
+                found.append((node.lineno, "invoke", ()))
+            elif root == "mirante":
+                found.append((node.lineno, node.module, tuple(a.name for a in node.names)))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                root = alias.name.split(".")[0]
+                if root in ("mirante", "invoke"):
+                    found.append((node.lineno, "invoke" if root == "invoke" else alias.name, ()))
+    return tuple(found)
+
+
 def imports(path: Path, known: dict[str, Path]) -> Iterator[tuple[int, str, str]]:
     """(line, module, name) of every mirante import of a file, at any depth.
 
     ``from mirante.a import b`` is module ``mirante.a.b`` when that is a module, else
     module ``mirante.a`` and name ``b``; invoke counts as the module ``invoke``.
     """
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            root = node.module.split(".")[0]
-            if root == "invoke":
-                yield node.lineno, "invoke", ""
-            elif root == "mirante":
-                for alias in node.names:
-                    full = f"{node.module}.{alias.name}"
-                    if full in known:
-                        yield node.lineno, full, ""
-                    else:
-                        yield node.lineno, node.module, alias.name
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.split(".")[0] in ("mirante", "invoke"):
-                    yield (
-                        node.lineno,
-                        alias.name.split(".")[0] if alias.name.startswith("invoke") else alias.name,
-                        "",
-                    )
+    for line, module, names in _raw_imports(path):
+        if not names:
+            yield line, module, ""
+        for name in names:
+            full = f"{module}.{name}"
+            yield (line, full, "") if full in known else (line, module, name)
 
 
 def graph(src: Path = SRC) -> dict[str, set[str]]:
@@ -119,7 +127,7 @@ def private_uses(path: Path, known: dict[str, Path]) -> list[str]:
     """``from mirante.x import _y`` and ``x._y`` for an imported mirante module ``x``."""
     said = [f"line {line}: {m}.{n}" for line, m, n in imports(path, known) if n.startswith("_")]
     aliases: dict[str, str] = {}
-    tree = ast.parse(path.read_text())
+    tree = parsed(path)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mirante"):
             for alias in node.names:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
+
 SCRIPTS = sorted(p for p in (REPO / "scripts").rglob("*.sh") if p.parent.name != "ci")
 
 

@@ -12,8 +12,9 @@ from mirante import errors, runner
 from mirante.errors import KubeCommandError, ToolError, ToolNotFound
 from mirante.runner import Command
 from mirante.tools import kube, promtools, terraform
+from tests.helpers import REPO, parsed
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
+SRC = REPO / "src" / "mirante"
 PY = sys.executable
 
 
@@ -53,8 +54,8 @@ def test_unchecked_ok_codes_pipes_and_the_wrappers_error_class() -> None:
 
 
 def test_a_program_that_runs_out_of_time_is_stopped_and_said_so() -> None:
-    with pytest.raises(ToolError, match=r"timed out after 0\.2 s") as caught:
-        runner.run([PY, "-c", "import time; time.sleep(5)"], timeout=0.2)
+    with pytest.raises(ToolError, match=r"timed out after 0\.1 s") as caught:
+        runner.run([PY, "-c", "import time; time.sleep(5)"], timeout=0.1)
     assert caught.value.returncode == 124
 
 
@@ -93,7 +94,7 @@ def test_each_wrapper_names_its_own_tool_and_hint(
 
 def _imports_subprocess(path: Path) -> list[int]:
     lines = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(parsed(path)):
         if (isinstance(node, ast.Import) and any(a.name == "subprocess" for a in node.names)) or (
             isinstance(node, ast.ImportFrom) and node.module == "subprocess"
         ):

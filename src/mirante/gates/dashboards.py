@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mirante import loader
 from mirante.gates import promql
 
 # Values that stand in for dashboard variables when a query is sent to Prometheus as is
@@ -51,7 +50,7 @@ def provisioned_uids(root: Path) -> dict[str, str]:
     """Datasource uid -> type, from the provisioning files."""
     uids: dict[str, str] = {}
     for path in sorted((root / "grafana" / "provisioning" / "datasources").glob("*.yml")):
-        for source in yaml.safe_load(path.read_text()).get("datasources", []):
+        for source in loader.safe_load(path.read_text()).get("datasources", []):
             uids[source["uid"]] = source["type"]
     return uids
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mirante import stack, waits
+from mirante import loader, stack, waits
 from mirante.files import atomic_write
 from mirante.gates import dashboards, otlp, promql
 from mirante.gates.base import (
@@ -256,7 +256,7 @@ def load_allowlist(root: Path) -> dict[str, str]:
     path = root / ALLOWLIST
     if not path.is_file():
         return {}
-    return {str(e["metric"]): str(e["why"]) for e in yaml.safe_load(path.read_text()) or []}
+    return {str(e["metric"]): str(e["why"]) for e in loader.safe_load(path.read_text()) or []}
 
 
 def referenced_metrics(root: Path) -> dict[str, list[str]]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from mirante import loader
 from mirante.errors import FactsError
 from mirante.images import expand
 
@@ -356,7 +357,7 @@ def expansion_problems(config: ExpandedConfig, root: Path) -> list[str]:
                 )
     expanded = expand.evaluate(tree, config.environment)
     try:
-        yaml.safe_load(expanded)
+        loader.safe_load(expanded)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{shown}:{mark.line + 1}" if mark is not None else shown

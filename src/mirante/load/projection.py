@@ -207,7 +207,7 @@ def _nested(values: Mapping[str, Any], dotted: str) -> Any:
 def trace_sampling(root: Path) -> float:
     """The share of traces the collector keeps: its probabilistic_sampler, else all."""
     try:
-        config = yaml.safe_load((root / "otel-collector" / "config.yml").read_text()) or {}
+        config = loader.safe_load((root / "otel-collector" / "config.yml").read_text()) or {}
     except (OSError, yaml.YAMLError):
         return 1.0
     pipeline = (((config.get("service") or {}).get("pipelines") or {}).get("traces")) or {}

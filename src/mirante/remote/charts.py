@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from mirante import loader
 from mirante.errors import ManifestError
 from mirante.gates import promql
 
@@ -84,7 +85,7 @@ def load(root: Path) -> ChartRules:
     """
     path = root / FACTS_FILE
     try:
-        document = yaml.safe_load(path.read_text())
+        document = loader.safe_load(path.read_text())
         alerts = {
             str(name): ChartAlert(
                 str(name),

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from mirante import loader
 from mirante.environments import ALERTING_SECRET, Environment, Storage
 from mirante.errors import InfraError, ManifestError
 from mirante.files import atomic_write
@@ -104,7 +105,7 @@ def compose_datasources(root: Path) -> dict[str, dict[str, Any]]:
     """The compose stack's Grafana datasources, by uid."""
     found: dict[str, dict[str, Any]] = {}
     for path in sorted((root / "grafana" / "provisioning" / "datasources").glob("*.y*ml")):
-        for source in yaml.safe_load(path.read_text()).get("datasources") or []:
+        for source in loader.safe_load(path.read_text()).get("datasources") or []:
             found[str(source["uid"])] = source
     return found
 
@@ -133,7 +134,7 @@ def alertmanager_config(settings: Settings, env: Environment) -> dict[str, Any]:
 
 def observed_limits(root: Path) -> dict[str, int]:
     """The scrape limits of the compose stack's ``observed`` job (prometheus.yml)."""
-    config = yaml.safe_load((root / "prometheus" / "prometheus.yml").read_text())
+    config = loader.safe_load((root / "prometheus" / "prometheus.yml").read_text())
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "observed")
     names = {"sample_limit": "sampleLimit", "label_limit": "labelLimit",
              "label_value_length_limit": "labelValueLengthLimit"}  # fmt: skip
@@ -191,7 +192,7 @@ def cluster_values(settings: Settings, env: Environment) -> dict[str, Any]:
     """
     root = settings.root
     rules = {
-        path.stem: {"groups": yaml.safe_load(path.read_text())["groups"]}
+        path.stem: {"groups": loader.safe_load(path.read_text())["groups"]}
         for path in sorted((root / "prometheus" / "rules").glob("*.yml"))
         if path.stem not in COMPOSE_ONLY_RULES
     }
@@ -253,7 +254,7 @@ def releases(settings: Settings, env: Environment) -> list[Release]:
     """The Helm releases of the cluster stack in ``env``, in install order."""
     path = settings.root / RELEASES_FILE
     try:
-        document = yaml.safe_load(path.read_text())
+        document = loader.safe_load(path.read_text())
         return [
             Release(**{k: str(v) for k, v in r.items() if k != "environments"})
             for r in document["releases"]
@@ -281,7 +282,7 @@ def env_values(settings: Settings, env: Environment, chart_or_release: str) -> d
     if release is None:
         return {}
     documents = [
-        yaml.safe_load(p.read_text()) or {}
+        loader.safe_load(p.read_text()) or {}
         for p in (common_values(settings, release), env.helm_values / f"{release.name}.yaml")
         if p.is_file()
     ]
@@ -325,13 +326,13 @@ def tempo_addresses(settings: Settings, env: Environment) -> tuple[str, str]:
 
 def compose_processors(root: Path) -> list[str]:
     """The span-metrics processors the compose stack's Tempo runs (tempo/tempo.yml)."""
-    config = yaml.safe_load((root / "tempo" / "tempo.yml").read_text())
+    config = loader.safe_load((root / "tempo" / "tempo.yml").read_text())
     return list(config["overrides"]["defaults"]["metrics_generator"]["processors"])
 
 
 def compose_registry_labels(root: Path) -> dict[str, str]:
     """The labels the compose stack's Tempo puts on span metrics (tempo/tempo.yml)."""
-    config = yaml.safe_load((root / "tempo" / "tempo.yml").read_text())
+    config = loader.safe_load((root / "tempo" / "tempo.yml").read_text())
     labels = config["metrics_generator"]["registry"]["external_labels"]
     return {str(k): str(v) for k, v in labels.items()}
 
@@ -451,7 +452,7 @@ def tempo_config(settings: Settings, env: Environment) -> str:
 
     The receivers are the compose stack's (OTLP only, ``tempo/tempo.yml``).
     """
-    compose = yaml.safe_load((settings.root / "tempo" / "tempo.yml").read_text())
+    compose = loader.safe_load((settings.root / "tempo" / "tempo.yml").read_text())
     own = {
         "distributor": {"receivers": compose["distributor"]["receivers"]},
         "metrics_generator": generator_config(settings, env),

@@ -6,8 +6,7 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import yaml
-
+from mirante import loader
 from mirante.environments import Environment
 from mirante.plans import Plan, Step
 from mirante.remote import diagnose, generated
@@ -143,7 +142,7 @@ def diff_or_new(
 
 
 def _rendered(template: Command) -> list[str]:
-    return _names(d for d in yaml.safe_load_all(kube.run_kube(template).stdout) if d)
+    return _names(d for d in loader.safe_load_all(kube.run_kube(template).stdout) if d)
 
 
 def _names(documents: Iterable[dict[str, Any]]) -> list[str]:

@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from mirante import loader
 from mirante.environments import Environment
 from mirante.gates import promql
 from mirante.remote import charts, generated
@@ -68,7 +69,7 @@ def compose_alerts(root: Path) -> list[Alert]:
     """Every alert rule of ``prometheus/rules/``."""
     found = []
     for path in sorted((root / "prometheus" / "rules").glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
+        for group in loader.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
                 if "alert" in rule:
                     severity = str((rule.get("labels") or {}).get("severity", ""))
@@ -85,7 +86,7 @@ def compose_records(root: Path) -> dict[str, str]:
     for path in sorted((root / "prometheus" / "rules").glob("*.yml")):
         if path.stem in generated.COMPOSE_ONLY_RULES:
             continue
-        for group in yaml.safe_load(path.read_text())["groups"]:
+        for group in loader.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
                 if "record" in rule:
                     found[str(rule["record"])] = path.stem
@@ -99,7 +100,7 @@ def shipped_alerts(root: Path) -> list[Alert]:
 
 def compose_limits(root: Path) -> dict[str, dict[str, int]]:
     """The scrape limits of each job of ``prometheus/prometheus.yml`` that has any."""
-    config = yaml.safe_load((root / "prometheus" / "prometheus.yml").read_text())
+    config = loader.safe_load((root / "prometheus" / "prometheus.yml").read_text())
     limits = {}
     for job in config.get("scrape_configs") or []:
         found = {LIMITS[k]: int(v) for k, v in job.items() if k in LIMITS}
@@ -470,7 +471,7 @@ def chart_rule_problems(
 
 def compose_features(root: Path) -> list[str]:
     """The ``--enable-feature`` values the compose stack's Prometheus runs with."""
-    compose = yaml.safe_load((root / "compose" / "docker-compose.yml").read_text())
+    compose = loader.safe_load((root / "compose" / "docker-compose.yml").read_text())
     command = compose["services"]["prometheus"].get("command") or []
     return [
         str(arg).split("=", 1)[1] for arg in command if str(arg).startswith("--enable-feature=")
@@ -481,7 +482,7 @@ def _untemplated(text: str) -> dict[str, Any]:
     """A chart's config string without its template lines, as YAML (best effort)."""
     kept = "\n".join(line for line in text.splitlines() if "{{" not in line)
     try:
-        loaded = yaml.safe_load(kept)
+        loaded = loader.safe_load(kept)
     except yaml.YAMLError:
         return {}
     return loaded if isinstance(loaded, dict) else {}

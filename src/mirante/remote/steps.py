@@ -15,8 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mirante import loader
 from mirante.environments import ALERTING_SECRET, Environment
 from mirante.errors import (
     ClusterNotReady,
@@ -115,7 +114,7 @@ def render_overlay(env: Environment) -> list[dict[str, Any]]:
         raise ManifestError(f"no kustomize overlay at {env.overlay} (kustomization.yaml missing)")
     tool_version("kubectl")
     documents = [
-        d for d in yaml.safe_load_all(kube.run_kube(Kubectl.kustomize(env.overlay)).stdout) if d
+        d for d in loader.safe_load_all(kube.run_kube(Kubectl.kustomize(env.overlay)).stdout) if d
     ]
     for doc in documents:
         kind, name = doc.get("kind"), doc.get("metadata", {}).get("name")

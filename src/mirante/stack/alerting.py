@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from mirante import loader
 from mirante.files import atomic_write
 from mirante.settings import Settings
 
@@ -82,7 +83,7 @@ def email_enabled(settings: Settings) -> bool:
 
 def base_config(root: Path) -> dict[str, Any]:
     """The committed ``alertmanager/alertmanager.yml``."""
-    loaded: dict[str, Any] = yaml.safe_load(
+    loaded: dict[str, Any] = loader.safe_load(
         (root / "alertmanager" / "alertmanager.yml").read_text()
     )
     return loaded

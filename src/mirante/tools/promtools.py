@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from mirante import loader
 from mirante.errors import MiranteError, ToolError, ToolNotFound
 from mirante.runner import run
 from mirante.tools.docker import run_container
@@ -149,7 +148,7 @@ def check_alertmanager(tools: Tools, config: Path) -> Outcome:
 
 def route_cases(tools: Tools, config: Path) -> list[RouteCase]:
     """Each case of alertmanager/tests/routes.yml with the receiver amtool routes it to."""
-    cases: list[dict[str, Any]] = yaml.safe_load(
+    cases: list[dict[str, Any]] = loader.safe_load(
         (tools.root / "alertmanager" / "tests" / "routes.yml").read_text()
     )
     results = []
@@ -176,7 +175,7 @@ def all_rules(root: Path) -> list[dict[str, Any]]:
     """Every rule of prometheus/rules/ (alerting and recording), with ``file`` and ``group``."""
     rules = []
     for path in sorted((root / "prometheus" / "rules").glob("*.yml")):
-        for group in (yaml.safe_load(path.read_text()) or {}).get("groups", []):
+        for group in (loader.safe_load(path.read_text()) or {}).get("groups", []):
             rules += [{**r, "file": path.name, "group": group["name"]} for r in group["rules"]]
     return rules
 
@@ -185,7 +184,7 @@ def tested_alerts(root: Path) -> dict[str, set[str]]:
     """For each alert name in prometheus/tests/: ``{"fires", "quiet"}`` as its tests show."""
     seen: dict[str, set[str]] = {}
     for path in sorted((root / "prometheus" / "tests").glob("*.yml")):
-        for test in yaml.safe_load(path.read_text())["tests"]:
+        for test in loader.safe_load(path.read_text())["tests"]:
             for case in test.get("alert_rule_test", []):
                 kind = "fires" if case.get("exp_alerts") else "quiet"
                 seen.setdefault(case["alertname"], set()).add(kind)

@@ -13,8 +13,8 @@ from mirante import errors, settings
 from mirante.environments import load_environments
 from mirante.remote import generated
 from mirante.stack import alerting
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 CONFIG = settings.load(REPO, environ={})
 PROD = CONFIG.environments.get("prod")
 

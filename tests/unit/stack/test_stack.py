@@ -148,7 +148,9 @@ def test_down_removes_orphans_and_volumes_only_when_asked(
     assert recorder.after("down")[-1] == [*prefix, "down", "--remove-orphans", "--volumes"]
 
 
-def test_logs_of_one_service_with_a_tail(recorder: Recorder, config: settings.Settings) -> None:
+def test_logs_of_one_service_with_a_tail(
+    recorder: Recorder, config: settings.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     recorder_stream: list[list[str]] = []
 
     def stream(args: list[Any], *_: Any, **__: Any) -> Iterator[tuple[str, bytes]]:
@@ -157,7 +159,7 @@ def test_logs_of_one_service_with_a_tail(recorder: Recorder, config: settings.Se
 
     import python_on_whales.components.compose.cli_wrapper as mod
 
-    pytest.MonkeyPatch().setattr(mod, "stream_stdout_and_stderr", stream)
+    monkeypatch.setattr(mod, "stream_stdout_and_stderr", stream)
     lines = list(stack.logs(config, "app", tail=5))
     assert lines == ["app-1  | hello"]
     assert recorder_stream[0][len(compose_prefix(config)) :] == [

@@ -14,9 +14,10 @@ import yaml
 
 from mirante import gates, images, settings
 from mirante.images import official
+from tests.helpers import REPO
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "official"
-PINS = settings.load(Path(__file__).resolve().parents[2], environ={}).images
+FIXTURES = REPO / "tests" / "fixtures" / "official"
+PINS = settings.load(REPO, environ={}).images
 NEEDS_COMPOSE = pytest.mark.skipif(
     shutil.which("docker") is None, reason="the docker CLI (compose config) is not installed"
 )

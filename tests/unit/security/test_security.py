@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mirante import security
+from tests.helpers import REPO
 
 
 def dep(name: str, vulns: list[str] | None = None, skip: str = "") -> dict[str, object]:
@@ -73,7 +74,7 @@ def test_the_ci_workflow_runs_what_ci_runs_with_pinned_actions_and_read_only_tok
 
     import yaml
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO
     workflow = yaml.safe_load((repo / ".github" / "workflows" / "ci.yml").read_text())
     assert workflow["permissions"] == {"contents": "read"}
     assert set(workflow["jobs"]) == {"ci", "nightly"}
@@ -99,7 +100,7 @@ def test_the_nightly_job_runs_the_gates_and_a_backup_round_trip_and_keeps_the_ev
     """The staging runbook's nightly CI: backups made and restored, evidence manifest kept."""
     import yaml
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO
     workflow = yaml.safe_load((repo / ".github" / "workflows" / "ci.yml").read_text())
     on = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
     assert on["schedule"] == [{"cron": "17 2 * * *"}]
@@ -126,8 +127,8 @@ def test_the_nightly_job_runs_the_gates_and_a_backup_round_trip_and_keeps_the_ev
     assert upload["with"]["path"] == "artifacts/"
 
 
-WORKFLOWS = Path(__file__).resolve().parents[1] / "fixtures" / "workflows"
-CI_WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "ci.yml"
+WORKFLOWS = REPO / "tests" / "fixtures" / "workflows"
+CI_WORKFLOW = REPO / ".github" / "workflows" / "ci.yml"
 
 
 def linter(name: str) -> str:

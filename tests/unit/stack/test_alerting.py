@@ -34,11 +34,6 @@ def test_every_rule_file_passes_promtool_check(tools: promtools.Tools) -> None:
     assert outcome.ok, outcome.output
 
 
-def test_promtool_unit_tests_pass(tools: promtools.Tools) -> None:
-    outcome = promtools.test_rules(tools)
-    assert outcome.ok, outcome.output
-
-
 def test_every_alert_has_a_firing_and_a_quiet_test(repo: Path) -> None:
     tested = promtools.tested_alerts(repo)
     for rule in promtools.alerting_rules(repo):

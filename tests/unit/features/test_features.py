@@ -13,8 +13,7 @@ import pytest
 import yaml
 
 from mirante import errors, features, settings
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
 
 
 @pytest.fixture
@@ -69,7 +68,7 @@ def _toggle_many(root: str, env: str, rounds: int) -> None:
 def test_concurrent_toggles_lose_nothing_and_never_corrupt_the_file(root: Path) -> None:
     envs = ["local", "dev", "staging", "prod"]
     context = multiprocessing.get_context("fork")
-    workers = [context.Process(target=_toggle_many, args=(str(root), e, 20)) for e in envs]
+    workers = [context.Process(target=_toggle_many, args=(str(root), e, 10)) for e in envs]
     for worker in workers:
         worker.start()
     for worker in workers:

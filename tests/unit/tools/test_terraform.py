@@ -7,6 +7,7 @@ reason.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -48,7 +49,9 @@ def resources(module: str, kind: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+@functools.cache
 def load(path: Path) -> dict[str, Any]:
+    """A Terraform file as python-hcl2 reads it, parsed once per run (read-only)."""
     with path.open() as handle:
         parsed: dict[str, Any] = hcl2.load(handle)
     return parsed

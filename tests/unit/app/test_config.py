@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-CONFIG_PY = Path(__file__).resolve().parents[2] / "app" / "mirante_app" / "config.py"
+from tests.helpers import REPO
+
+CONFIG_PY = REPO / "app" / "mirante_app" / "config.py"
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,7 @@ def test_a_signal_endpoint_is_used_as_it_is_and_empty_means_unset(app_config: Mo
         ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "loki:3100/otlp/v1/logs"),
         ("MIRANTE_LLM_ERROR_RATE", "2"),
         ("MIRANTE_TRAFFIC_RPS", "fast"),
+        ("MIRANTE_OTLP_EXPORT_TIMEOUT", "0"),
     ],
     ids=[
         "threshold zero",
@@ -64,6 +66,7 @@ def test_a_signal_endpoint_is_used_as_it_is_and_empty_means_unset(app_config: Mo
         "logs endpoint scheme",
         "error rate above 1",
         "traffic rate word",
+        "export timeout zero",
     ],
 )
 def test_invalid_values_stop_start_up_naming_the_variable(

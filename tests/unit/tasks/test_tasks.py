@@ -15,7 +15,7 @@ from invoke.exceptions import Exit
 from mirante import settings, stack
 from mirante.tasks import backup as backup_tasks
 from mirante.tasks import stack as stack_tasks
-from tests.helpers import cli
+from tests.helpers import cli, scratch_checkout
 
 
 @pytest.fixture
@@ -126,20 +126,27 @@ def _task_names() -> list[str]:
     return sorted(tasks.ns.task_names)
 
 
-@pytest.mark.parametrize("name", _task_names())
-def test_every_task_answers_help_as_users_type_it(checkout: Path, name: str) -> None:
-    """`invoke TASK --help` prints the task's help and runs nothing, positionals or not."""
+@pytest.fixture(scope="module")
+def one_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return scratch_checkout(tmp_path_factory.mktemp("help") / "checkout")
+
+
+HELP = [(name, ("--help", "-h")[i % 2]) for i, name in enumerate(_task_names())]
+
+
+@pytest.mark.parametrize(("name", "flag"), HELP, ids=[f"{n} {f}" for n, f in HELP])
+def test_every_task_answers_help_as_users_type_it(one_checkout: Path, name: str, flag: str) -> None:
+    """`invoke TASK --help` (or -h) prints the task's help and runs nothing, positionals or not."""
     import tasks
 
-    before = sorted(p.relative_to(checkout) for p in checkout.rglob("*"))
-    for flag in ("--help", "-h"):
-        said = cli({"MIRANTE_ROOT": str(checkout)}, name, flag)
-        assert said.returncode == 0, said.stderr
-        assert said.stdout.startswith(f"Usage: inv[oke] [--core-opts] {name} "), said.stdout
-        first_line = (tasks.ns[name].__doc__ or "").strip().splitlines()[0]
-        assert first_line in said.stdout
-        assert said.stderr == ""
-    assert sorted(p.relative_to(checkout) for p in checkout.rglob("*")) == before
+    before = sorted(p.relative_to(one_checkout) for p in one_checkout.rglob("*"))
+    said = cli({"MIRANTE_ROOT": str(one_checkout)}, name, flag)
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.startswith(f"Usage: inv[oke] [--core-opts] {name} "), said.stdout
+    first_line = (tasks.ns[name].__doc__ or "").strip().splitlines()[0]
+    assert first_line in said.stdout
+    assert said.stderr == ""
+    assert sorted(p.relative_to(one_checkout) for p in one_checkout.rglob("*")) == before
 
 
 def test_a_task_with_positionals_still_takes_them() -> None:

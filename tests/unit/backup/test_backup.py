@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from mirante import backup, errors, files, settings
-from tests.helpers import make_set
+from tests.helpers import REPO, make_set
 
 
 @pytest.fixture
 def config(checkout: Path, tmp_path: Path) -> settings.Settings:
     return settings.load(
         checkout,
-        environ={"MIRANTE_BACKUP_DIR": str(tmp_path / "backups"), "MIRANTE_LOCK_TIMEOUT": "0.5"},
+        environ={"MIRANTE_BACKUP_DIR": str(tmp_path / "backups"), "MIRANTE_LOCK_TIMEOUT": "0.2"},
     )
 
 
@@ -91,7 +91,7 @@ def test_a_second_holder_waits_then_fails_clearly(config: settings.Settings) -> 
     try:
         with (
             pytest.raises(
-                errors.LockBusy, match=r"another backup, restore or prune holds .*waited 0.5 s"
+                errors.LockBusy, match=r"another backup, restore or prune holds .*waited 0.2 s"
             ),
             backup.locked(config),
         ):
@@ -113,7 +113,7 @@ def test_finalise_makes_the_file_private_under_its_final_name(tmp_path: Path) ->
     assert stat.S_IMODE(final.stat().st_mode) == 0o600
 
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "mirante"
+SRC = REPO / "src" / "mirante"
 
 
 def _constant_script(node: ast.expr) -> bool:
