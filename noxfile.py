@@ -6,6 +6,7 @@ import os
 
 import nox
 
+nox.needs_version = ">=2024.10"  # nox.project.dependency_groups
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_venv = "yes"
 # uv makes the sessions' environments ten times faster than pip (where it is installed:

@@ -4,7 +4,7 @@ Every remote task (k8s, staging, deploy, provision, the clusters' flags) and eve
 task builds a :class:`Plan` first: the guard's verdict (:class:`Guard`) and the list of
 steps, each an exact :class:`~mirante.runner.Command` or a named step of mirante's own (an
 ``action``). ``--dry-run`` prints :meth:`Plan.lines`; a real run executes the very same
-steps with :meth:`Plan.run`. How a plan's commands run (kubectl and helm, or Terraform) is
+steps with :meth:`Plan.execute`. How a plan's commands run (kubectl and helm, or Terraform) is
 the plan's ``runs``, chosen by whoever built it.
 """
 
@@ -90,7 +90,7 @@ class Plan:
         """Every step as one line."""
         return [step.shown() for step in self.steps]
 
-    def run(
+    def execute(
         self,
         root: Path,
         ask: Callable[[Step], None] = lambda step: None,

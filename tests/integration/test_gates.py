@@ -67,7 +67,7 @@ def test_runtime_gates_pass_on_a_throwaway_copy_and_leave_the_running_stack_alon
     before = _project_containers(stack_settings.project_name)
     env_before = stack.env_file(stack_settings).read_text()
     runtime = [g.name for g in gates.GATES if g.kind == "runtime"]
-    report = gates.run(stack_settings, runtime)
+    report = gates.run_gates(stack_settings, runtime)
     # The copy is gone, with its volumes and network (its helpers' too); the user's project
     # is as it was.
     copy = f"{stack_settings.project_name}{sandbox.SUFFIX}"
@@ -119,7 +119,7 @@ def test_a_rule_on_a_metric_nobody_exports_fails_the_metric_gate(
     shutil.copy(FIXTURES / "rule-on-missing-metric.yml", broken)
     try:
         requests.post(url(stack_settings, "prometheus", "/-/reload"), timeout=10).raise_for_status()
-        report = gates.run(stack_settings, ["metrics-exist"], reuse=True)
+        report = gates.run_gates(stack_settings, ["metrics-exist"], reuse=True)
     finally:
         broken.unlink()
         requests.post(url(stack_settings, "prometheus", "/-/reload"), timeout=10)
@@ -134,7 +134,7 @@ def test_a_rule_on_a_metric_nobody_exports_fails_the_metric_gate(
 def test_gates_reuse_checks_the_running_stack(
     running_stack: stack.UpReport, stack_settings: settings.Settings
 ) -> None:
-    report = gates.run(stack_settings, ["stack", "targets", "alert-path"], reuse=True)
+    report = gates.run_gates(stack_settings, ["stack", "targets", "alert-path"], reuse=True)
     statuses = {r.name: (r.status, r.reason) for r in report.results}
     assert statuses["stack"][0] == gates.PASS, statuses
     assert statuses["alert-path"][0] == gates.PASS, statuses

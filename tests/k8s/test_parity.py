@@ -43,7 +43,7 @@ def test_the_committed_environments_behave_like_compose(checkout: Path, env: str
 
 def test_the_gate_passes_on_main(checkout: Path) -> None:
     config = settings.load(checkout, environ={})
-    report = gates.run(config, ["k8s-parity"])
+    report = gates.run_gates(config, ["k8s-parity"])
     (result,) = report.results
     assert result.status == gates.PASS, result.reason
 

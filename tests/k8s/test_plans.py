@@ -296,7 +296,7 @@ def test_the_smoke_test_against_an_unreachable_cluster_fails_with_its_evidence(
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     config = settings.load(root, environ={})
     staging = config.environments.get("staging")
-    report = smoke.run(config, staging, smoke.forwards(staging), seconds=1)
+    report = smoke.run_smoke(config, staging, smoke.forwards(staging), seconds=1)
     assert [c.status for c in report.checks if c.name.startswith("reach ")] == ["fail"] * 4
     assert report.checks[0].reason.startswith(
         "no port-forward to monitoring/service/opentelemetry-collector:4318: "

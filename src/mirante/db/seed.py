@@ -38,7 +38,7 @@ def files_for(env: str) -> tuple[str, ...]:
     return ("reference.sql", "sample.sql") if env in SAMPLE_ENVIRONMENTS else ("reference.sql",)
 
 
-def run(settings: Settings, env: str) -> SeedReport:
+def run_seed(settings: Settings, env: str) -> SeedReport:
     """Apply the seed files of ``env`` to its database; the row count of each table after.
 
     Raises:

@@ -1,7 +1,7 @@
 """Quality gates: is the observability stack sound? Each gate is a small function.
 
 A gate returns a :class:`Verdict` (pass / fail / skipped, reason, evidence, raw tool
-outputs); :func:`run` times each gate, turns expected failures into ``fail`` verdicts,
+outputs); :func:`run_gates` times each gate, turns expected failures into ``fail`` verdicts,
 and :func:`write_manifest` leaves the evidence under ``artifacts/gates/<UTC timestamp>/``.
 Static gates (:mod:`mirante.gates.static`) read files and run promtool / amtool; runtime
 gates (:mod:`mirante.gates.runtime`) check the running stack (started by the gates, or
@@ -109,7 +109,7 @@ class Report:
         ]
 
 
-def run(
+def run_gates(
     settings: Settings, only: Sequence[str] = (), strict: bool = False, reuse: bool = False
 ) -> Report:
     """Run the selected gates (all by default), static ones first.

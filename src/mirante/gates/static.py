@@ -259,7 +259,7 @@ def gate_dashboards(ctx: GateContext) -> Verdict:
     scratch.mkdir(parents=True, exist_ok=True)
     rule_file = scratch / "dashboard-queries.yml"
     atomic_write(rule_file, yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    outcome = ctx.tools.run("promtool", ["check", "rules", rule_file])
+    outcome = ctx.tools.run_tool("promtool", ["check", "rules", rule_file])
     if not outcome.ok:
         # promtool names the failing rule: ... rule 12, "gate:query_11": could not parse ...
         for record, error in re.findall(r'"(gate:query_\d+)": (.+)', outcome.output):

@@ -1,6 +1,6 @@
 """`invoke load`: drive the app at a rate, measure what the stack ingests, project its cost.
 
-:func:`run` checks the options, drives the app (:mod:`.generator`) while it samples the
+:func:`run_load` checks the options, drives the app (:mod:`.generator`) while it samples the
 containers, reads the stack's own counters before and after (:mod:`.signals`), and projects
 storage and cost per environment (:mod:`.projection`); :mod:`.report` writes it all down.
 """
@@ -145,7 +145,7 @@ def check(settings: Settings, options: Options) -> tuple[Target, projection.Pric
     return Target(env.name, base, found or None, why), pricing
 
 
-def run(
+def run_load(
     settings: Settings,
     options: Options,
     on_tick: Callable[[Tick], None] | None = None,

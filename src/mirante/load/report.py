@@ -15,9 +15,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mirante.load import Result
 
-PLOTS = ("latency", "rps", "ingest")
-
-
 def write(result: Result, directory: Path) -> list[Path]:
     """Write report.json, the plots and report.html into ``directory``; their paths.
 

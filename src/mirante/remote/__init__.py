@@ -8,9 +8,8 @@ The plans, one module per task namespace (each a :class:`mirante.plans.Plan`):
 - ``provision``: ``provision --profile k8s``;
 - ``steps``: the steps those plans share (values, overlay, Secrets, volumes, smoke test).
 
-What they are built from:
+What they are built from (kubectl and helm are :mod:`mirante.tools.kube`):
 
-- ``kube``: the kubectl and helm tool wrapper (and port-forwards);
 - ``guard``: the kube-context check, the protection, exact selectors;
 - ``generated``: the helm values made per environment from the compose stack's files;
 - ``charts``: what the pinned kube-prometheus-stack brings of its own rules;

@@ -81,7 +81,9 @@ def targets(settings: Settings, env: Environment) -> dict[str, Target]:
     }
 
 
-def run(settings: Settings, env: Environment, forward: Forward, seconds: float = 60.0) -> Report:
+def run_smoke(
+    settings: Settings, env: Environment, forward: Forward, seconds: float = 60.0
+) -> Report:
     """Open the forwards, send and read back, check the app's contract; write the evidence.
 
     A forward that cannot open fails the checks that need it, with kubectl's reason.

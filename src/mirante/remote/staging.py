@@ -130,7 +130,7 @@ def staging_reset_plan(
         return f"database dump {made.path} (sha256 {made.sha256[:16]})"
 
     def seed_env() -> str:
-        report = seed.run(settings, env.name)
+        report = seed.run_seed(settings, env.name)
         return ", ".join(f"{table}: {rows} rows" for table, rows in report.rows.items())
 
     return reset_plan(settings, env, dry_run, confirm, seed=seed_env, snapshot_db=dump)

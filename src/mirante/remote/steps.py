@@ -528,7 +528,7 @@ def smoke_step(settings: Settings, env: Environment) -> Step:
     from mirante.remote import smoke
 
     def check(_: str) -> str:
-        return smoke.verdict(smoke.run(settings, env, smoke.forwards(env)), settings.root)
+        return smoke.verdict(smoke.run_smoke(settings, env, smoke.forwards(env)), settings.root)
 
     return Step(
         "smoke test through port-forwards: a span and a log line sent to the collector come "

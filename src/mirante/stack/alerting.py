@@ -71,16 +71,6 @@ def receivers_of(settings: Settings) -> Receivers:
     )
 
 
-def slack_enabled(settings: Settings) -> bool:
-    """Whether Slack alerts are on (a webhook URL is set)."""
-    return receivers_of(settings).slack
-
-
-def email_enabled(settings: Settings) -> bool:
-    """Whether email alerts are on (smarthost, sender and recipient all set)."""
-    return receivers_of(settings).email
-
-
 def base_config(root: Path) -> dict[str, Any]:
     """The committed ``alertmanager/alertmanager.yml``."""
     loaded: dict[str, Any] = loader.safe_load(

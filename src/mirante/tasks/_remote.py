@@ -65,5 +65,5 @@ def execute(build: PlanBuilder, env: str, dry_run: bool, yes: bool) -> None:
         confirm(f"{plan.task}: {step.title} in {chosen.name}, as planned above?", yes,
                 type_name=chosen.name)  # fmt: skip
 
-    plan.run(settings.root, ask, _before, _after)
+    plan.execute(settings.root, ask, _before, _after)
     print(plan.done or f"{plan.task}: done")

@@ -54,7 +54,7 @@ def healthcheck(c: Context, env: str = "local") -> None:
 def _seed(env: str) -> None:
     from mirante.db import seed as seed_mod
 
-    report = seed_mod.run(settings_mod.load(), env)
+    report = seed_mod.run_seed(settings_mod.load(), env)
     table(
         f"seed of {env} ({', '.join(report.files)})",
         ("table", "rows"),

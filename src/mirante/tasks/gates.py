@@ -21,7 +21,7 @@ from mirante.tasks._cli import exits_cleanly, split_names, table
     },
 )
 @exits_cleanly
-def run(
+def run_gates(
     c: Context, only: str = "", list_: bool = False, strict: bool = False, reuse: bool = False
 ) -> None:
     """Run the quality gates and write their evidence."""
@@ -35,7 +35,7 @@ def run(
         )
         return
     settings = settings_mod.load()
-    report = gates_mod.run(settings, split_names([only]), strict=strict, reuse=reuse)
+    report = gates_mod.run_gates(settings, split_names([only]), strict=strict, reuse=reuse)
     manifest = gates_mod.write_manifest(settings, report)
     table(
         "quality gates",
@@ -59,4 +59,4 @@ def run(
     print(f"gates: {summary}")
 
 
-namespace = Collection("gates", run)
+namespace = Collection("gates", run_gates)

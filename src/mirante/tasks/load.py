@@ -53,7 +53,7 @@ def load(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     directory = Path(report) if report else settings.root / load_mod.REPORTS / stamp
     with _Progress() as progress:
-        result = load_mod.run(settings, options, progress.tick, progress.step)
+        result = load_mod.run_load(settings, options, progress.tick, progress.step)
     paths = report_mod.write(result, directory)
     _render(result)
     print(f"report: {paths[-1]} (and report.json, {len(paths) - 2} plots beside it)")

@@ -1,8 +1,8 @@
-"""The tool wrappers for kubectl and helm: argv builders, one ``run``, typed errors.
+"""The tool wrapper for kubectl and helm: argv builders around the runner, typed errors.
 
 In the manner of python-on-whales: :class:`Kubectl` and :class:`Helm` build
 :class:`Command` objects (always naming the kube context on anything that talks to a
-cluster); :func:`run` executes one. A plan prints exactly the commands it will run,
+cluster); :func:`run_kube` executes one. A plan prints exactly the commands it will run,
 because printing and running use the same objects.
 """
 

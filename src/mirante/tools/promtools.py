@@ -94,7 +94,7 @@ class Tools:
             raise missing(tool, f"no image could be had ({exc})") from None
         return self._images[tool]
 
-    def run(self, tool: str, args: Sequence[str | Path], cwd: Path | None = None) -> Outcome:
+    def run_tool(self, tool: str, args: Sequence[str | Path], cwd: Path | None = None) -> Outcome:
         """Run promtool or amtool (the host's, or the image's); its outcome."""
         cwd = cwd or self.root
         host = shutil.which(tool)
@@ -120,30 +120,32 @@ class Tools:
 
     def version(self, tool: str) -> str:
         """The tool's ``--version`` line."""
-        first = self.run(tool, ["--version"]).output.splitlines()
+        first = self.run_tool(tool, ["--version"]).output.splitlines()
         return first[0] if first else "unknown"
 
 
 def check_config(tools: Tools) -> Outcome:
     """``promtool check config --syntax-only`` of prometheus/prometheus.yml."""
-    return tools.run("promtool", ["check", "config", "--syntax-only", "prometheus/prometheus.yml"])
+    return tools.run_tool(
+        "promtool", ["check", "config", "--syntax-only", "prometheus/prometheus.yml"]
+    )
 
 
 def check_rules(tools: Tools) -> Outcome:
     """``promtool check rules`` over every rule file."""
     files = sorted((tools.root / "prometheus" / "rules").glob("*.yml"))
-    return tools.run("promtool", ["check", "rules", *files])
+    return tools.run_tool("promtool", ["check", "rules", *files])
 
 
 def test_rules(tools: Tools) -> Outcome:
     """``promtool test rules`` over every test file (paths inside are relative to each file)."""
     tests = tools.root / "prometheus" / "tests"
-    return tools.run("promtool", ["test", "rules", *sorted(tests.glob("*.yml"))], cwd=tests)
+    return tools.run_tool("promtool", ["test", "rules", *sorted(tests.glob("*.yml"))], cwd=tests)
 
 
 def check_alertmanager(tools: Tools, config: Path) -> Outcome:
     """``amtool check-config`` of an Alertmanager configuration file."""
-    return tools.run("amtool", ["check-config", config])
+    return tools.run_tool("amtool", ["check-config", config])
 
 
 def route_cases(tools: Tools, config: Path) -> list[RouteCase]:
@@ -155,7 +157,7 @@ def route_cases(tools: Tools, config: Path) -> list[RouteCase]:
     for case in cases:
         labels = {str(k): str(v) for k, v in case["labels"].items()}
         args = ["config", "routes", "test", f"--config.file={config}"]
-        answer = tools.run("amtool", [*args, *(f"{k}={v}" for k, v in labels.items())])
+        answer = tools.run_tool("amtool", [*args, *(f"{k}={v}" for k, v in labels.items())])
         results.append(
             RouteCase(
                 labels,

@@ -173,7 +173,7 @@ def test_yaml_broken_by_the_expanded_value_is_named_by_line(tmp_path: Path) -> N
 @NEEDS_COMPOSE
 @pytest.mark.parametrize("gate", ["expand-env", "image-tools", "stand-in-parity"])
 def test_the_new_static_gates_pass_on_the_committed_files(repo: Path, gate: str) -> None:
-    report = gates.run(settings.load(repo, environ={}), only=[gate])
+    report = gates.run_gates(settings.load(repo, environ={}), only=[gate])
     (result,) = report.results
     assert result.status == gates.PASS, (result.reason, result.evidence)
 
@@ -182,7 +182,7 @@ def test_the_new_static_gates_pass_on_the_committed_files(repo: Path, gate: str)
 def test_the_expand_env_gate_reads_loki_and_tempo_with_the_environment_compose_gives(
     repo: Path,
 ) -> None:
-    (result,) = gates.run(settings.load(repo, environ={}), only=["expand-env"]).results
+    (result,) = gates.run_gates(settings.load(repo, environ={}), only=["expand-env"]).results
     assert "/etc/loki/loki.yml (loki, 1 variables)" in result.reason
     assert "/etc/tempo/tempo.yml (tempo, 1 variables)" in result.reason
 

@@ -86,7 +86,7 @@ def test_unknown_credentials_let_a_dry_run_print_and_refuse_a_real_run(
     with pytest.raises(GuardRefused, match="no usable AWS credentials"):
         plans.plan_plan(config, env, dry_run=False)
     with pytest.raises(GuardRefused, match=r"infra\.plan: no usable AWS credentials"):
-        plan.run(config.root, ask=lambda step: None)  # the dry run's plan never runs
+        plan.execute(config.root, ask=lambda step: None)  # the dry run's plan never runs
 
 
 def test_destroy_is_refused_for_prod_before_anything_else(
@@ -299,7 +299,7 @@ def test_a_plan_asks_before_its_confirmed_step_and_stops_at_the_first_failure(
     ]
     plan = plans.terraform_plan(config, "infra.apply", env, Guard("ok", "checked"), steps)
     with pytest.raises(InfraError) as failed:
-        plan.run(
+        plan.execute(
             config.root,
             ask=lambda step: said.append(f"ask {step.title}"),
             before=lambda step: said.append(f"before {step.title}"),
