@@ -47,8 +47,9 @@ def tests(session: nox.Session) -> None:
     install_groups(session, "test")
     session.install("-r", "app/requirements.txt")  # the sample app's own units are tested too
     session.install("-e", ".")
-    # Two workers: the integration tests (one stack) in one, the others beside them.
-    session.run("pytest", "-n", "2", "--dist", "loadgroup", *session.posargs)
+    # Three workers: the integration tests' two groups, each with a stack of its own, in
+    # two (most of their time is spent waiting on the stack), the others in the third.
+    session.run("pytest", "-n", "3", "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session(python=PYTHON)

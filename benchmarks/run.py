@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from mirante.files import linked_checkout
-from mirante.stack.services import compose_names, select
+from mirante.services import compose_names, select
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -60,8 +60,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Refuse ``--dist loadgroup`` where it cannot group (pytest 9.2, pytest-xdist#1386).
 
-    The integration tests share one compose project: ungrouped, two workers would start
-    two stacks of it and fail in confusing ways.
+    Each group of integration tests shares its worker's stack, in order: ungrouped, every
+    worker would start one, and the tests that need a minute of a stack's data or follow
+    one another on it would fail in confusing ways.
     """
     if getattr(config.option, "dist", "no") != "loadgroup":
         return
@@ -69,6 +70,6 @@ def pytest_configure(config: pytest.Config) -> None:
     if version >= (9, 2):
         raise pytest.UsageError(
             f"pytest {pytest.__version__} drops pytest-xdist's groups (pytest-dev/pytest-xdist"
-            "#1386), and the integration tests must share one worker: install the test "
+            "#1386), and each group of integration tests must share a worker: install the test "
             "group's pytest (<9.2), or run without -n"
         )

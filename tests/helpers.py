@@ -161,24 +161,37 @@ def write_kubeconfig(path: Path, current: str, servers: dict[str, str] | None = 
     return path
 
 
-# Integration tests: each project of the real stack runs on these ports (1xxxx).
+def worker_index() -> int:
+    """0 in a plain run; N in pytest-xdist's worker gwN."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name.removeprefix("gw")) if name.startswith("gw") and name[2:].isdigit() else 0
+
+
+# Integration tests: each project of the real stack runs on these ports (1xxxx). Under
+# pytest-xdist each worker runs its own stack: worker N's ports are these plus 2000 * N.
 TEST_PORTS = {
-    "PROMETHEUS": 19090,
-    "ALERTMANAGER": 19093,
-    "GRAFANA": 13000,
-    "LOKI": 13100,
-    "TEMPO": 13200,
-    "OTLP_GRPC": 14317,
-    "OTLP_HTTP": 14318,
-    "NODE_EXPORTER": 19100,
-    "POSTGRES": 15432,
-    "APP": 18000,
-    "TEMPO_OTLP": 14418,
+    name: port + 2000 * worker_index()
+    for name, port in {
+        "PROMETHEUS": 19090,
+        "ALERTMANAGER": 19093,
+        "GRAFANA": 13000,
+        "LOKI": 13100,
+        "TEMPO": 13200,
+        "OTLP_GRPC": 14317,
+        "OTLP_HTTP": 14318,
+        "NODE_EXPORTER": 19100,
+        "POSTGRES": 15432,
+        "APP": 18000,
+        "TEMPO_OTLP": 14418,
+    }.items()
 }
 
 
 def project_env(project: str, root: Path, **extra: str) -> dict[str, str]:
+    """The variables of compose project ``project`` (this worker's own) from ``root``."""
     env = {f"MIRANTE_{k}_PORT": str(v) for k, v in TEST_PORTS.items()}
+    if worker_index():
+        project = f"{project}{worker_index()}"
     env.update(MIRANTE_PROJECT_NAME=project, MIRANTE_ROOT=str(root), MIRANTE_STACK_TIMEOUT="240")
     env.update(extra)
     return env

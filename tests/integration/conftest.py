@@ -17,6 +17,13 @@ import pytest
 from mirante import settings, stack
 from tests.helpers import gate_suite, project_env, scratch_checkout
 
+# The data tests (backups, restores, faults, images) in one group, the signal tests (alerts,
+# traces, load, health, observed services) in the other: about as long as each other.
+FIRST_GROUP = {
+    "test_faults.py", "test_backup.py", "test_interrupted_swap.py", "test_db.py",
+    "test_bundle.py", "test_stand_ins.py", "test_gates.py",
+}  # fmt: skip
+
 
 def docker_answers() -> str:
     """'' when a daemon answers, else why not."""
@@ -42,12 +49,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         lambda: f"no Docker daemon answers ({reason})" if (reason := docker_answers()) else "",
         "MIRANTE_REQUIRE_DOCKER",
     )
-    # One stack for the session: every integration test runs in one worker (pytest-xdist
-    # --dist loadgroup), in this order, while the other tests run beside them.
+    # Two groups of integration tests, each in one worker (pytest-xdist --dist loadgroup)
+    # with a stack of its own (tests.helpers.project_env), while the other tests run in a
+    # third; without xdist, one stack serves them all.
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.xdist_group("stack"))
+            group = "stack" if Path(str(item.fspath)).name in FIRST_GROUP else "stack-b"
+            item.add_marker(pytest.mark.xdist_group(group))
     # The round trip needs a minute of the session stack's data: run it once that exists.
     items.sort(key=lambda item: item.get_closest_marker("late") is not None)
 

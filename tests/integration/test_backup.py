@@ -16,12 +16,11 @@ import pytest
 import requests
 
 from mirante import backup, settings, stack, waits
-from mirante.gates import otlp
+from mirante.observe import otlp
 from mirante.tools.docker import docker_errors
 from tests.helpers import docker_out, invoke
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 ROWS = "select md5(string_agg(id::text || ':' || note, ',' order by id)) from mirante_backup_probe"
 

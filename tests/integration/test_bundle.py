@@ -17,7 +17,6 @@ from mirante.tools.docker import docker_errors
 from tests.helpers import invoke
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 
 @pytest.fixture

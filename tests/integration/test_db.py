@@ -13,7 +13,6 @@ from mirante import files, stack
 from tests.helpers import invoke
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 
 def test_db_backup_writes_a_private_readable_dump(
@@ -188,7 +187,8 @@ def test_seed_twice_changes_nothing(
 def test_seed_of_prod_loads_reference_values_only(
     running_stack: stack.UpReport, stack_env: dict[str, str], stack_root: Path
 ) -> None:
-    from mirante import db, settings
+    from mirante import settings
+    from mirante.db import databases as db
 
     local = db.database_url(settings.load(stack_root, environ=stack_env), "local")
     env = {**stack_env, "PROD_DATABASE_URL": local}

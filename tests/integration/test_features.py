@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import requests
 
 from mirante import stack
@@ -11,7 +10,6 @@ from tests.helpers import TEST_PORTS, invoke
 from .test_stack import wait_for
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 APP = f"http://127.0.0.1:{TEST_PORTS['APP']}"
 

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import requests
 import yaml
 
@@ -19,7 +18,6 @@ from tests.helpers import docker_out
 from .test_stack import url
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gates"
 

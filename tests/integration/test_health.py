@@ -21,7 +21,6 @@ from mirante import settings, stack, waits
 from tests.helpers import TEST_PORTS, invoke
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 APP = f"http://127.0.0.1:{TEST_PORTS['APP']}"
 # Statuses are what these tests check, not this machine's speed: a busy CI host must not

@@ -1,7 +1,7 @@
 """A restore killed while it swapped a volume's data: the next command puts it right.
 
 Each state a kill -9 can leave (some entries moved aside, all moved and the copy half
-done, the new data accepted) is made on a real volume; ``interrupted.repair`` must give
+done, the new data accepted) is made on a real volume; ``journals.repair`` must give
 back the volume's data from before the restore, or keep the accepted new data, and leave
 no previous copy behind.
 """
@@ -15,13 +15,12 @@ from dataclasses import replace
 import pytest
 
 from mirante import settings, stack
-from mirante.backup import journal as interrupted
-from mirante.backup import restore
-from mirante.backup.create import helper
+from mirante.backup import journal as journals
+from mirante.backup import volumes
 from mirante.backup.sets import volume_name
+from mirante.backup.volumes import helper
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 OLD = {"wal/000001": "old wal", "chunks/1": "old chunk", "meta.json": "old meta"}
 NEW = {"wal/000009": "new wal", "meta.json": "new meta"}
@@ -62,9 +61,9 @@ def journal(config: settings.Settings, kept: bool) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
     volume = volume_name(config, "grafana")
-    record = interrupted.Journal(
+    record = journals.Journal(
         "restore", dead.pid, swapped=[volume], kept=[volume] if kept else [],
-        path=config.state_dir / interrupted.DIRECTORY / f"restore-{dead.pid}.json",
+        path=config.state_dir / journals.DIRECTORY / f"restore-{dead.pid}.json",
     )  # fmt: skip
     record.path.parent.mkdir(parents=True, exist_ok=True)
     record.save()
@@ -72,8 +71,8 @@ def journal(config: settings.Settings, kept: bool) -> None:
 
 def repair(config: settings.Settings) -> list[str]:
     """What the repair says, shown once (as a command prints it, then forgets it)."""
-    notes = interrupted.repair(config, lambda: stack.write_project_files(config).docker)
-    interrupted.acknowledge(config)
+    notes = journals.repair(config, lambda: stack.write_project_files(config).docker)
+    journals.acknowledge(config)
     return notes
 
 
@@ -81,7 +80,7 @@ def test_killed_while_moving_aside_gives_every_entry_back(swap_settings: setting
     put(swap_settings, OLD)
     docker = stack.write_project_files(swap_settings).docker
     helper(swap_settings, docker, MOVE, [(volume_name(swap_settings, "grafana"), "/data", "rw")],
-                  as_root=True, args=("wal", restore.MOVING))  # fmt: skip
+                  as_root=True, args=("wal", volumes.MOVING))  # fmt: skip
     journal(swap_settings, kept=False)
     (note,) = repair(swap_settings)
     assert "its data from before that restore is back" in note
@@ -89,7 +88,7 @@ def test_killed_while_moving_aside_gives_every_entry_back(swap_settings: setting
 
 
 def test_killed_while_copying_in_drops_the_half_copy(swap_settings: settings.Settings) -> None:
-    put(swap_settings, OLD, restore.PREVIOUS)
+    put(swap_settings, OLD, volumes.PREVIOUS)
     put(swap_settings, {"wal/000009": "new w"})  # a copy cut short
     journal(swap_settings, kept=False)
     (note,) = repair(swap_settings)
@@ -98,7 +97,7 @@ def test_killed_while_copying_in_drops_the_half_copy(swap_settings: settings.Set
 
 
 def test_killed_after_the_new_data_was_accepted_keeps_it(swap_settings: settings.Settings) -> None:
-    put(swap_settings, OLD, restore.PREVIOUS)
+    put(swap_settings, OLD, volumes.PREVIOUS)
     put(swap_settings, NEW)
     journal(swap_settings, kept=True)
     (note,) = repair(swap_settings)
@@ -112,4 +111,4 @@ def test_killed_before_anything_moved_changes_nothing(swap_settings: settings.Se
     (note,) = repair(swap_settings)
     assert "nothing had changed yet" in note
     assert content(swap_settings) == OLD
-    assert interrupted.left_behind(swap_settings) == []
+    assert journals.left_behind(swap_settings) == []

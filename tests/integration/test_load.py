@@ -15,8 +15,6 @@ from tests.helpers import invoke
 
 from .test_stack import prom_query, url
 
-pytestmark = pytest.mark.xdist_group("stack")
-
 RPS, SECONDS = 20, 15
 ERRORS_ROUTE = 'http_requests_total{job="app",route="/error",status="500"}'
 

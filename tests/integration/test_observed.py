@@ -22,10 +22,8 @@ import pytest
 import requests
 
 from mirante import settings, stack, waits
-from mirante.gates import otlp
+from mirante.observe import otlp
 from tests.helpers import REPO, build_example_shop, invoke
-
-pytestmark = pytest.mark.xdist_group("stack")
 
 
 def free_port() -> int:

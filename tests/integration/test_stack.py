@@ -13,12 +13,11 @@ import pytest
 import requests
 
 from mirante import settings, stack, waits
-from mirante.stack.services import INTERNAL
+from mirante.services import INTERNAL
 from mirante.tools import docker as docker_cli
-from tests.helpers import invoke, leftovers, project_env
+from tests.helpers import TEST_PORTS, invoke, leftovers, project_env
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 BUILDABLE = ("prometheus", "alertmanager", "node-exporter", "postgres", "app")
 NO_DEBIAN_PACKAGE = ("grafana", "loki", "tempo", "otel-collector")
@@ -195,8 +194,9 @@ def test_status_and_logs_tasks(running_stack: stack.UpReport, stack_env: dict[st
     status = invoke(stack_env, "stack.status")
     assert status.returncode == 0, status.stderr
     assert re.search(r"^prometheus\s.*healthy", status.stdout, re.M)
+    app = TEST_PORTS["APP"]
     assert re.search(
-        r"^app\s.*healthy\s.*http://127\.0\.0\.1:18000/healthcheck", status.stdout, re.M
+        rf"^app\s.*healthy\s.*http://127\.0\.0\.1:{app}/healthcheck", status.stdout, re.M
     )
     logs = invoke(stack_env, "stack.logs", "app", "--tail", "5")
     assert logs.returncode == 0, logs.stderr
@@ -235,7 +235,7 @@ def test_restarting_tempo_flushes_it_first_and_loses_no_trace(
     running_stack: stack.UpReport, stack_settings: settings.Settings
 ) -> None:
     """Once, stack.restart and stack.down killed Tempo at its grace period, unflushed."""
-    from mirante.gates import otlp
+    from mirante.observe import otlp
 
     rows = {row.service: row for row in running_stack.rows}
     if rows["tempo"].state != "healthy":

@@ -16,7 +16,6 @@ from mirante.images import official
 from mirante.tools.docker import docker_errors, run_container
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 FACTS = official.load(settings.load().root)
 

@@ -11,13 +11,12 @@ import requests
 import yaml
 
 from mirante import settings, stack, waits
-from mirante.gates import otlp
+from mirante.observe import otlp
 from mirante.tools import promtools
 
 from .test_stack import prom_query, url, wait_for
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 LLM_FAMILIES = (
     "llm_request_latency_seconds_count",

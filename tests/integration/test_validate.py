@@ -10,14 +10,12 @@ import pytest
 import requests
 
 from mirante import stack
-from mirante.gates import otlp
-from mirante.observe import contract
+from mirante.observe import contract, otlp
 from tests.helpers import TEST_PORTS, invoke
 
 from .test_stack import wait_for
 
 # One stack for the session: these tests run in one xdist worker, in order.
-pytestmark = pytest.mark.xdist_group("stack")
 
 APP = f"http://127.0.0.1:{TEST_PORTS['APP']}"
 PLAIN_PORT = 18099

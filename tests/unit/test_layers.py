@@ -3,14 +3,15 @@
 The layer of a module is where it lives:
 
 - a module at the top of ``mirante/`` is ground (settings, errors, files, waits, loader,
-  environments, the runner, the plan engine);
+  environments, services (what compose defines), the runner, the plan engine);
 - ``mirante/tools/`` holds the tool wrappers (docker, kubectl and helm, terraform, promtool);
 - ``mirante/tasks/`` is the task layer, the only one that uses invoke;
 - every other package is a domain topic (stack, images, backup, db, gates, ...).
 
 A module may import its own layer and the layers below it, never one above. Imports
 inside functions count too (a lazy import is still a dependency). No module imports one
-that imports it back, however long the way round; and none reaches for another module's
+that imports it back, however long the way round (importing ``a.b`` runs package ``a``
+first, so that counts as importing ``a``); and none reaches for another module's
 private (``_``) names. Only :mod:`mirante.runner` starts programs (tests/unit/test_runner.py).
 """
 
@@ -83,12 +84,23 @@ def imports(path: Path, known: dict[str, Path]) -> Iterator[tuple[int, str, str]
 
 
 def graph(src: Path = SRC) -> dict[str, set[str]]:
-    """Each module and the mirante modules it imports."""
+    """Each module and the mirante modules importing it runs.
+
+    Importing ``mirante.a.b`` runs ``mirante/a/__init__.py`` first: a module depends on
+    the packages above what it imports too, except on the packages it is itself inside.
+    """
     known = modules(src)
-    return {
-        name: {m for _, m, _ in imports(path, known) if m in known and m != name}
-        for name, path in known.items()
-    }
+    edges: dict[str, set[str]] = {}
+    for name, path in known.items():
+        found = set()
+        for _, module, _ in imports(path, known):
+            parts = module.split(".")
+            for end in range(2, len(parts) + 1):
+                above = ".".join(parts[:end])
+                if above in known and not name.startswith(above + "."):
+                    found.add(above)
+        edges[name] = found - {name}
+    return edges
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -164,7 +176,8 @@ def test_no_module_imports_a_layer_above_its_own(path: Path) -> None:
 def test_the_top_level_holds_only_ground_and_shared_pieces() -> None:
     top = sorted(p.stem for p in SRC.glob("*.py") if p.stem != "__init__")
     assert top == [
-        "environments", "errors", "files", "loader", "plans", "runner", "settings", "waits"
+        "environments", "errors", "files", "loader", "plans", "runner", "services", "settings",
+        "waits",
     ]  # fmt: skip
 
 
@@ -197,6 +210,10 @@ def test_the_rules_see_lazy_imports_cycles_and_private_names(tmp_path: Path) -> 
     (src / "stack" / "down.py").write_text(
         "from mirante.stack import up\n_secret = 1\ndef f():\n    return up._hidden\n"
     )
+    (src / "images").mkdir()
+    (src / "images" / "__init__.py").write_text("from mirante.stack import catalog\n")
+    (src / "stack" / "catalog.py").write_text("")
+    (src / "stack" / "__init__.py").write_text("from mirante import images\n")
     known = modules(src)
     seen = list(imports(src / "tools" / "docker.py", known))
     assert seen == [(1, "mirante.errors", "ToolError"), (3, "mirante.stack", ""), (4, "invoke", "")]
@@ -205,6 +222,9 @@ def test_the_rules_see_lazy_imports_cycles_and_private_names(tmp_path: Path) -> 
     ]  # fmt: skip
     assert layer_of("mirante.stack.up", src) == "domain"
     assert layer_of("mirante.tasks.stack", src) == "tasks"
-    assert cycles(graph(src)) == [["mirante.stack.down", "mirante.stack.up"]]
+    assert cycles(graph(src)) == [
+        ["mirante.images", "mirante.stack"],  # images imports stack.catalog: stack runs first
+        ["mirante.stack.down", "mirante.stack.up"],
+    ]
     assert private_uses(src / "stack" / "up.py", known) == ["line 2: mirante.stack.down._secret"]
     assert private_uses(src / "stack" / "down.py", known) == ["line 4: mirante.stack.up._hidden"]

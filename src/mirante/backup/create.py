@@ -44,8 +44,8 @@ from mirante.backup.volumes import helper
 from mirante.db.postgres import StackPostgres
 from mirante.errors import BackupError, MiranteError
 from mirante.files import CHUNK, atomic_write, finalise, fsync_dir, sha256_of
+from mirante.services import BY_NAME
 from mirante.settings import Settings
-from mirante.stack.services import BY_NAME
 from mirante.tools.docker import docker_errors
 
 if TYPE_CHECKING:

@@ -31,8 +31,8 @@ from mirante.backup.volumes import DROP_PREVIOUS, RESTORING_SUFFIX, UNDO, helper
 from mirante.db.postgres import StackPostgres, quote_identifier, quote_literal
 from mirante.errors import MiranteError
 from mirante.files import alive, atomic_write
+from mirante.services import SERVICES
 from mirante.settings import Settings
-from mirante.stack.services import SERVICES
 from mirante.tools.docker import docker_errors
 
 if TYPE_CHECKING:

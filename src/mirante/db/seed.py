@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mirante import db
+from mirante.db import databases as db
 from mirante.db.postgres import pg_tool
 from mirante.errors import DatabaseError, ToolError
 from mirante.settings import Settings

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirante import images, stack
+from mirante import images, services, stack
 from mirante.settings import Settings
-from mirante.stack import services
 from mirante.tools import promtools
 
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"

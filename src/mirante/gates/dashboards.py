@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mirante import loader
-from mirante.gates import promql
+from mirante.observe import promql
 
 # Values that stand in for dashboard variables when a query is sent to Prometheus as is
 # (the compose stack's series carry env="local").

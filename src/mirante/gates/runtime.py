@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from mirante import loader, stack, waits
+from mirante import loader, services, stack, waits
 from mirante.files import atomic_write
-from mirante.gates import dashboards, otlp, promql
+from mirante.gates import dashboards
 from mirante.gates.base import (
     FAIL,
     PASS,
@@ -25,9 +25,8 @@ from mirante.gates.base import (
     Verdict,
     verdict_of,
 )
-from mirante.observe import contract
+from mirante.observe import contract, otlp, promql
 from mirante.settings import read_env_file
-from mirante.stack import services
 from mirante.tools import promtools
 from mirante.tools.docker import side_container
 

@@ -25,8 +25,8 @@ from mirante import stack
 from mirante.errors import ToolError
 from mirante.files import alive, linked_checkout
 from mirante.runner import run
+from mirante.services import ONESHOTS, published_ports
 from mirante.settings import Settings
-from mirante.stack.services import ONESHOTS, published_ports
 from mirante.tools.docker import (
     compose_environment,
     remove_compose,

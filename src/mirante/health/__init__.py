@@ -28,14 +28,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
-from mirante import backup, db, images, stack
+from mirante import backup, images, stack
+from mirante.db import databases as db
 from mirante.db import seed
 from mirante.db.postgres import StackPostgres, pg_tool
 from mirante.environments import Environment
 from mirante.errors import HealthSettingsError, MiranteError
 from mirante.files import human_size
+from mirante.services import BY_NAME, SERVICES, Service
 from mirante.settings import Settings
-from mirante.stack.services import BY_NAME, SERVICES, Service
 from mirante.tools.docker import client, docker_errors
 
 if TYPE_CHECKING:

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mirante import files
 from mirante.errors import ImageUnavailable
 from mirante.images import official
 from mirante.runner import run
+from mirante.services import BY_NAME, Service
 from mirante.settings import Settings
-from mirante.stack.services import BY_NAME, Service
 from mirante.tools.docker import client, docker_errors
 
 if TYPE_CHECKING:
@@ -443,9 +444,20 @@ def ensure_wheelhouse(settings: Settings, docker: DockerClient) -> Path:
     container cannot verify.
     """
     app_dir = recipe_dir(settings, APP_RECIPE)
+    platforms = daemon_platforms(docker)
+    # Checkouts linked to one app/ (a second compose project, the gates' copy) share its
+    # wheelhouse: one download at a time, the others wait for it and find it done.
+    lock = app_dir.resolve().parent / ".mirante" / "wheelhouse.lock"
+    with files.locked(lock, WHEELHOUSE_SECONDS, "wheelhouse download"):
+        return _download_wheels(app_dir, platforms)
+
+
+WHEELHOUSE_SECONDS = 900  # how long a download may take, and another command wait for it
+
+
+def _download_wheels(app_dir: Path, platforms: list[str]) -> Path:
     wheelhouse = app_dir / "wheelhouse"
     requirements = app_dir / "requirements.txt"
-    platforms = daemon_platforms(docker)
     stamp_text = hashlib.sha256(
         requirements.read_bytes() + " ".join(platforms).encode()
     ).hexdigest()
@@ -471,7 +483,7 @@ def ensure_wheelhouse(settings: Settings, docker: DockerClient) -> Path:
     ]
     for tag in platforms:
         argv += ["--platform", tag]
-    run(argv, timeout=900)
+    run(argv, timeout=WHEELHOUSE_SECONDS)
     (partial / ".stamp").write_text(stamp_text)
     shutil.rmtree(wheelhouse, ignore_errors=True)
     partial.rename(wheelhouse)

@@ -28,8 +28,8 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from mirante import images
 from mirante.errors import BundleError
+from mirante.services import select
 from mirante.settings import Settings
-from mirante.stack.services import select
 from mirante.tools.docker import docker_errors, load_stream, save_stream
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ from mirante import waits
 from mirante.errors import BadArgument, ServiceUnreachable
 from mirante.load import generator, projection, signals
 from mirante.load.generator import Tick
+from mirante.services import BY_NAME
 from mirante.settings import Settings
-from mirante.stack.services import BY_NAME
 
 PRICING_FILE = Path("config") / "pricing.yaml"
 REPORTS = Path("artifacts") / "load"

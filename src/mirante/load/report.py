@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mirante.load import Result
 
+
 def write(result: Result, directory: Path) -> list[Path]:
     """Write report.json, the plots and report.html into ``directory``; their paths.
 

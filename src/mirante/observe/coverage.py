@@ -26,8 +26,8 @@ from mirante.errors import MiranteError, ServiceUnreachable
 from mirante.observe import contract
 from mirante.observe import registry as observed
 from mirante.observe.registry import Observed
+from mirante.services import BY_NAME
 from mirante.settings import Settings
-from mirante.stack.services import BY_NAME
 
 OK, MISSING, SKIPPED = "ok", "missing", "skipped"
 WINDOW = 300.0  # seconds: "the last 5 minutes"

@@ -332,7 +332,7 @@ def write_targets(settings: Settings, running: Iterable[str]) -> list[str]:
     container of the stack (the sample app) only while that container runs. A file of a
     service no longer observed is removed: Prometheus stops scraping it.
     """
-    from mirante.stack.services import BY_NAME
+    from mirante.services import BY_NAME
 
     running = set(running)
     directory = settings.state_dir / "targets" / TARGETS_DIR

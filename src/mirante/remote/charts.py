@@ -21,7 +21,7 @@ import yaml
 
 from mirante import loader
 from mirante.errors import ManifestError
-from mirante.gates import promql
+from mirante.observe import promql
 
 FACTS_FILE = Path("k8s") / "helm" / "chart-rules.yaml"
 CHART = "kube-prometheus-stack"

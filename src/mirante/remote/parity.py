@@ -32,7 +32,7 @@ import yaml
 
 from mirante import loader
 from mirante.environments import Environment
-from mirante.gates import promql
+from mirante.observe import promql
 from mirante.remote import charts, generated
 from mirante.settings import Settings
 from mirante.stack import alerting

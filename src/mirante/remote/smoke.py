@@ -20,8 +20,7 @@ from pathlib import Path
 from mirante.environments import Environment
 from mirante.errors import ClusterNotReady, KubeCommandError, MiranteError
 from mirante.files import atomic_write
-from mirante.gates import otlp
-from mirante.observe import contract
+from mirante.observe import contract, otlp
 from mirante.remote import generated
 from mirante.settings import Settings
 

@@ -119,7 +119,7 @@ def staging_reset_plan(
 
     Only when ``STAGE_DATABASE_URL`` names that database.
     """
-    from mirante import db
+    from mirante.db import databases as db
     from mirante.db import seed
 
     if not settings.database_urls.get(env.name):

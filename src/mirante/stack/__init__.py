@@ -37,15 +37,7 @@ from mirante.errors import (
 from mirante.files import atomic_write
 from mirante.files import locked as file_lock
 from mirante.images import official
-from mirante.settings import (
-    SECRET_VARIABLES,
-    VARIABLES,
-    Settings,
-    ensure_secrets,
-    read_env_file,
-)
-from mirante.stack import alerting
-from mirante.stack.services import (
+from mirante.services import (
     BY_NAME,
     ONESHOTS,
     SERVICES,
@@ -55,6 +47,14 @@ from mirante.stack.services import (
     published_ports,
     select,
 )
+from mirante.settings import (
+    SECRET_VARIABLES,
+    VARIABLES,
+    Settings,
+    ensure_secrets,
+    read_env_file,
+)
+from mirante.stack import alerting
 from mirante.tools.docker import (
     cli,
     client,

@@ -18,7 +18,7 @@ ENV_HELP = "local (the stack's Postgres), dev, staging or prod"
 @exits_cleanly
 def backup_(c: Context, env: str = "local") -> None:
     """pg_dump an environment's database into the backup directory (and S3 when configured)."""
-    from mirante import db
+    from mirante.db import databases as db
 
     made = db.dump(settings_mod.load(), env)
     where = made.uploaded_to or str(made.path)
@@ -33,7 +33,7 @@ def backup_(c: Context, env: str = "local") -> None:
 @exits_cleanly
 def healthcheck(c: Context, env: str = "local") -> None:
     """Connect to an environment's database: version, size, connections; exit 1 when down."""
-    from mirante import db
+    from mirante.db import databases as db
 
     health = db.healthcheck(settings_mod.load(), env)
     table(

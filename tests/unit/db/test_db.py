@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mirante import db, settings
+from mirante import settings
+from mirante.db import databases as db
 from mirante.db import postgres
 
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -19,7 +20,7 @@ def test_s3_needs_boto3_before_anything_is_dumped(
 ) -> None:
     import sys
 
-    from mirante import db
+    from mirante.db import databases as db
     from mirante.errors import MiranteError
 
     monkeypatch.setitem(sys.modules, "boto3", None)  # as if it were not installed
@@ -30,7 +31,7 @@ def test_s3_needs_boto3_before_anything_is_dumped(
 
 
 def test_s3_keys_and_urls_without_passwords(backup_settings: settings.Settings) -> None:
-    from mirante import db
+    from mirante.db import databases as db
 
     made = db.Dump("staging", Path("/b/db/staging/backup_staging_20260101T000000Z.dump"), 1, "x", 0)
     assert (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mirante.gates import promql
-from mirante.gates.promql import metric_names
+from mirante.observe import promql
+from mirante.observe.promql import metric_names
 
 CASES = [
     ("up", {"up"}),

@@ -14,7 +14,7 @@ import pytest
 
 from mirante import files
 from mirante.gates import sandbox
-from mirante.stack.services import SERVICES, published_ports
+from mirante.services import SERVICES, published_ports
 from mirante.tools import docker
 
 

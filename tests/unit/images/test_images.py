@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mirante import images, settings
-from mirante.stack import services
+from mirante import images, services, settings
 
 
 def plan(

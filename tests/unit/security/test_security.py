@@ -122,6 +122,8 @@ def test_the_nightly_job_runs_the_gates_and_a_backup_round_trip_and_keeps_the_ev
     ]
     for command in wanted:
         assert command in runs, command
+    (faults,) = [s for s in nightly["steps"] if "test_faults.py" in s.get("run", "")]
+    assert int(faults["env"]["MIRANTE_FAULT_TRIALS"]) > 1  # the ci job runs one per signal
     (upload,) = [s for s in nightly["steps"] if "upload-artifact" in s.get("uses", "")]
     assert upload["if"] == "always()"  # kept whether the night passed or not
     assert upload["with"]["path"] == "artifacts/"

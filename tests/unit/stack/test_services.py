@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
+from mirante import services
 from mirante.errors import UnknownService
-from mirante.stack import services
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,8 @@ from python_on_whales.components.container import cli_wrapper as container_cli
 from python_on_whales.components.network import cli_wrapper as network_cli
 from python_on_whales.components.volume import cli_wrapper as volume_cli
 
-from mirante import images, runner, settings, stack
+from mirante import images, runner, services, settings, stack
 from mirante.errors import PortInUse
-from mirante.stack import services
 from mirante.tools import docker
 
 

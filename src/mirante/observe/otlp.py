@@ -13,8 +13,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from mirante.services import reachable_host
 from mirante.settings import Settings
-from mirante.stack.services import reachable_host
 
 
 @dataclass(frozen=True)
