@@ -128,7 +128,7 @@ def select(names: Iterable[str] = ()) -> list[Service]:
 def port_variable(port_key: str) -> str:
     """The settings variable that sets one of the ``Settings.ports`` keys."""
     for variable in VARIABLES:
-        if variable.field == "ports" and variable.key == port_key:
+        if variable.path == ("ports", port_key):
             return variable.name
     raise KeyError(port_key)
 

@@ -1,9 +1,11 @@
 """Typed settings for mirante, read from the environment and ``.env``, validated on load.
 
-Precedence: environment > ``.env`` > the defaults in :data:`VARIABLES`. Every variable is
-declared once, in :data:`VARIABLES`; ``.env.example`` is rendered from that table
-(:func:`render_env_example`) and a test keeps the committed file equal to it.
-Passwords have no default: :func:`ensure_secrets` generates them into ``.env`` (mode 0600).
+Precedence: the command line (``overrides``) > environment > ``.env`` > the defaults.
+Every variable is declared once, on the field of :class:`Settings` (or of one of its
+groups: ``app``, ``backup``, ``alerting``, ``health``) that it sets; :data:`VARIABLES`
+collects them, in that order. ``.env.example`` is rendered from them
+(:func:`render_env_example`) and a test keeps the committed file equal to it. Passwords
+have no default: :func:`ensure_secrets` generates them into ``.env`` (mode 0600).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,20 +34,41 @@ COMPOSE_FILE = Path("compose") / "docker-compose.yml"
 
 @dataclass(frozen=True)
 class Variable:
-    """One setting: its variable name, default, form, and where it lands in :class:`Settings`.
+    """One setting: its variable name, default, form and meaning.
 
-    ``field`` names the Settings attribute; when ``key`` is set the attribute is a mapping
-    and the value is stored under that key (images and ports, keyed by service).
+    Declared on the :class:`Settings` field it sets (:func:`_setting`, :func:`_keyed`);
+    ``path`` is where that field is, from :class:`Settings` down (filled in when the fields
+    are collected into :data:`VARIABLES`): ``("health", "probes")``, ``("ports", "app")``.
     """
 
     name: str
     default: str
     form: str
     doc: str
-    field: str
-    key: str = ""
     secret: bool = False  # never printed; commented out in .env.example
     generate: bool = False  # generated into .env on first use when unset
+    path: tuple[str, ...] = ()
+
+
+_VARIABLE, _KEYED, _GROUP = "mirante.variable", "mirante.keyed", "mirante.group"
+
+
+def _setting(
+    name: str, default: str, form: str, doc: str, *, secret: bool = False, generate: bool = False
+) -> Any:
+    """A settings field, declared with the variable that sets it."""
+    variable = Variable(name, default, form, doc, secret=secret, generate=generate)
+    return field(metadata={_VARIABLE: variable})
+
+
+def _keyed(variables: Mapping[str, Variable]) -> Any:
+    """A mapping field (images, ports, database URLs), one variable per key."""
+    return field(metadata={_KEYED: dict(variables)})
+
+
+def _group(cls: type) -> Any:
+    """A field holding a group of settings (its own dataclass)."""
+    return field(metadata={_GROUP: cls})
 
 
 def _image(service: str, ref: str) -> Variable:
@@ -54,8 +77,6 @@ def _image(service: str, ref: str) -> Variable:
         ref,
         "image",
         f"{service} image from the registry, pinned (name:tag or name@sha256:...)",
-        "images",
-        service,
     )
 
 
@@ -65,481 +86,431 @@ def _port(name: str, default: int, what: str) -> Variable:
         str(default),
         "port",
         f"host port for {what}",
-        "ports",
-        name,
     )
 
 
-# The one place where image tags are pinned.
-VARIABLES: tuple[Variable, ...] = (
-    Variable(
+# The one place where image tags are pinned: the images field of Settings.
+
+
+@dataclass(frozen=True)
+class App:
+    """The sample app's settings, passed to its container: breaker, traffic, exports."""
+
+    image: str = _setting(
+        "MIRANTE_APP_IMAGE",
+        "",
+        "image-or-empty",
+        "sample app image; empty = built from app/ and tagged by its content",
+    )
+    cb_threshold: int = _setting(
+        "MIRANTE_CB_THRESHOLD",
+        "3",
+        "positive-int",
+        "app circuit breaker: consecutive failures that open it",
+    )
+    cb_timeout: float = _setting(
+        "MIRANTE_CB_TIMEOUT",
+        "60",
+        "positive-number",
+        "app circuit breaker: seconds open before a half-open trial",
+    )
+    traffic_rps: float = _setting(
+        "MIRANTE_TRAFFIC_RPS",
+        "2",
+        "non-negative-number",
+        "app traffic generator: requests per second (0 turns it off)",
+    )
+    llm_latency: float = _setting(
+        "MIRANTE_LLM_LATENCY",
+        "0.3",
+        "non-negative-number",
+        "simulated LLM provider: mean seconds per healthy call",
+    )
+    llm_error_rate: float = _setting(
+        "MIRANTE_LLM_ERROR_RATE",
+        "0.02",
+        "fraction",
+        "simulated LLM provider: share of calls that fail in healthy mode (0 to 1)",
+    )
+    otlp_export_timeout: float = _setting(
+        "MIRANTE_OTLP_EXPORT_TIMEOUT",
+        "2",
+        "positive-number",
+        "app: seconds an OTLP export may wait on the collector (it bounds the flush at exit)",
+    )
+    otlp_endpoint: str = _setting(
+        "MIRANTE_OTLP_ENDPOINT",
+        "http://otel-collector:4318",
+        "url",
+        "OTLP/HTTP endpoint the app exports to (as seen from inside the stack)",
+    )
+
+
+@dataclass(frozen=True)
+class Backup:
+    """Where backup sets go, what ``backup.prune`` keeps, where ``db.backup`` uploads."""
+
+    dir_setting: str = _setting(
+        "MIRANTE_BACKUP_DIR",
+        "backups",
+        "path",
+        "where backup sets are written (relative to the checkout, or absolute)",
+    )
+    keep_last: int = _setting(
+        "MIRANTE_BACKUP_KEEP_LAST",
+        "7",
+        "count",
+        "backup.prune keeps the newest N sets (and every set younger than KEEP_DAYS)",
+    )
+    keep_days: float = _setting(
+        "MIRANTE_BACKUP_KEEP_DAYS",
+        "30",
+        "days",
+        "backup.prune keeps every set younger than this many days",
+    )
+    s3_bucket: str = _setting(
+        "MIRANTE_S3_BUCKET",
+        "",
+        "bucket-or-empty",
+        "when set, db.backup also uploads each dump to this S3-compatible bucket",
+    )
+    s3_endpoint: str = _setting(
+        "MIRANTE_S3_ENDPOINT",
+        "",
+        "url-or-empty",
+        "S3-compatible endpoint, such as a MinIO URL (empty: AWS S3)",
+    )
+    s3_prefix: str = _setting(
+        "MIRANTE_S3_PREFIX",
+        "mirante/db",
+        "path",
+        "key prefix of uploaded dumps: <prefix>/<env>/<file>",
+    )
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """Where Alertmanager sends alerts besides the app's webhook: Slack, email."""
+
+    slack_webhook_url: str = _setting(
+        "MIRANTE_SLACK_WEBHOOK_URL",
+        "",
+        "url-or-empty",
+        "Slack incoming-webhook URL; when set, critical and warning alerts also go to Slack",
+        secret=True,
+    )
+    slack_channel: str = _setting(
+        "MIRANTE_SLACK_CHANNEL",
+        "#alerts",
+        "text",
+        "Slack channel for alerts",
+    )
+    smtp_smarthost: str = _setting(
+        "MIRANTE_SMTP_SMARTHOST",
+        "",
+        "host-or-empty",
+        "SMTP host:port; with MIRANTE_SMTP_FROM and MIRANTE_ALERT_EMAIL_TO: email critical alerts",
+    )
+    smtp_from: str = _setting(
+        "MIRANTE_SMTP_FROM",
+        "",
+        "email-or-empty",
+        "sender address of alert emails",
+    )
+    smtp_username: str = _setting(
+        "MIRANTE_SMTP_USERNAME",
+        "",
+        "text",
+        "SMTP user name (empty: no authentication)",
+    )
+    smtp_password: str = _setting(
+        "MIRANTE_SMTP_PASSWORD",
+        "",
+        "text",
+        "SMTP password",
+        secret=True,
+    )
+    email_to: str = _setting(
+        "MIRANTE_ALERT_EMAIL_TO",
+        "",
+        "email-or-empty",
+        "where critical alerts are emailed",
+    )
+
+
+@dataclass(frozen=True)
+class Health:
+    """The thresholds of ``invoke health``."""
+
+    probes: int = _setting(
+        "MIRANTE_HEALTH_PROBES",
+        "20",
+        "positive-int",
+        "health: requests sent to the app to measure its p95 latency",
+    )
+    p95_warn: float = _setting(
+        "MIRANTE_HEALTH_P95_WARN",
+        "0.25",
+        "positive-number",
+        "health: app p95 latency (seconds) above which the app is WARN",
+    )
+    p95_critical: float = _setting(
+        "MIRANTE_HEALTH_P95_CRITICAL",
+        "1",
+        "positive-number",
+        "health: app p95 latency (seconds) above which the app is CRITICAL",
+    )
+    disk_warn: float = _setting(
+        "MIRANTE_HEALTH_DISK_WARN",
+        "15",
+        "percent",
+        "health: free space (% of the disk) below which the Docker or backup disk is WARN",
+    )
+    disk_critical: float = _setting(
+        "MIRANTE_HEALTH_DISK_CRITICAL",
+        "5",
+        "percent",
+        "health: free space (% of the disk) below which it is CRITICAL",
+    )
+    backup_warn_hours: float = _setting(
+        "MIRANTE_HEALTH_BACKUP_WARN_HOURS",
+        "26",
+        "hours",
+        "health: age of the newest verified backup above which backups are WARN",
+    )
+    backup_critical_hours: float = _setting(
+        "MIRANTE_HEALTH_BACKUP_CRITICAL_HOURS",
+        "72",
+        "hours",
+        "health: age of the newest verified backup above which backups are CRITICAL",
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting mirante reads, validated, grouped by what reads it. Build it with :func:`load`.
+
+    The stack's own settings are at the top; ``app``, ``backup``, ``alerting`` and
+    ``health`` hold the others. Each field is declared with the variable that sets it.
+    """
+
+    root: Path
+    project_name: str = _setting(
         "MIRANTE_PROJECT_NAME",
         "mirante",
         "project",
         "compose project name: prefixes containers, volumes and the network",
-        "project_name",
-    ),
-    Variable(
+    )
+    bind: str = _setting(
         "MIRANTE_BIND",
         "127.0.0.1",
         "ip",
         "address every published port binds to; keep loopback unless you mean to expose the stack",
-        "bind",
-    ),
-    Variable(
+    )
+    expose: str = _setting(
         "MIRANTE_EXPOSE",
         "no",
         "yes-no",
         "yes: you mean a MIRANTE_BIND beyond loopback (the Prometheus admin API and Postgres "
         "are then reachable from the network)",
-        "expose",
-    ),
-    Variable(
+    )
+    image_source: str = _setting(
         "MIRANTE_IMAGE_SOURCE",
         "auto",
         "source",
         "registry | local | auto (= local when no registry answers)",
-        "image_source",
-    ),
-    Variable(
+    )
+    registry: str = _setting(
         "MIRANTE_REGISTRY",
         "registry-1.docker.io",
         "host",
         "registry probed by image source auto (https://HOST/v2/)",
-        "registry",
-    ),
-    Variable(
+    )
+    debian_mirror: str = _setting(
         "MIRANTE_DEBIAN_MIRROR",
         "http://deb.debian.org/debian",
         "url",
         "Debian mirror for locally built images (debootstrap and apt)",
-        "debian_mirror",
-    ),
-    _image("prometheus", "prom/prometheus:v3.15.0"),
-    _image("alertmanager", "prom/alertmanager:v0.34.1"),
-    _image("grafana", "grafana/grafana:13.2.2"),
-    _image("loki", "grafana/loki:3.7.8"),
-    _image("tempo", "grafana/tempo:2.10.0"),
-    _image("otel-collector", "otel/opentelemetry-collector-contrib:0.149.0"),
-    _image("node-exporter", "prom/node-exporter:v1.12.1"),
-    _image("postgres", "postgres:18.3"),
-    Variable(
-        "MIRANTE_APP_IMAGE",
-        "",
-        "image-or-empty",
-        "sample app image; empty = built from app/ and tagged by its content",
-        "app_image",
-    ),
-    _port("prometheus", 9090, "Prometheus"),
-    _port("alertmanager", 9093, "Alertmanager"),
-    _port("grafana", 3000, "Grafana"),
-    _port("loki", 3100, "Loki"),
-    _port("tempo", 3200, "Tempo"),
-    _port("tempo-otlp", 4418, "Tempo's own OTLP/HTTP receiver (traces that bypass the collector)"),
-    _port("otlp-grpc", 4317, "the collector's OTLP/gRPC receiver"),
-    _port("otlp-http", 4318, "the collector's OTLP/HTTP receiver"),
-    _port("node-exporter", 9100, "node-exporter"),
-    _port("postgres", 5432, "Postgres"),
-    _port("app", 8000, "the sample app"),
-    Variable(
+    )
+    images: Mapping[str, str] = _keyed(
+        {
+            "prometheus": _image("prometheus", "prom/prometheus:v3.15.0"),
+            "alertmanager": _image("alertmanager", "prom/alertmanager:v0.34.1"),
+            "grafana": _image("grafana", "grafana/grafana:13.2.2"),
+            "loki": _image("loki", "grafana/loki:3.7.8"),
+            "tempo": _image("tempo", "grafana/tempo:2.10.0"),
+            "otel-collector": _image(
+                "otel-collector", "otel/opentelemetry-collector-contrib:0.149.0"
+            ),
+            "node-exporter": _image("node-exporter", "prom/node-exporter:v1.12.1"),
+            "postgres": _image("postgres", "postgres:18.3"),
+        }
+    )
+    ports: Mapping[str, int] = _keyed(
+        {
+            "prometheus": _port("prometheus", 9090, "Prometheus"),
+            "alertmanager": _port("alertmanager", 9093, "Alertmanager"),
+            "grafana": _port("grafana", 3000, "Grafana"),
+            "loki": _port("loki", 3100, "Loki"),
+            "tempo": _port("tempo", 3200, "Tempo"),
+            "tempo-otlp": _port(
+                "tempo-otlp",
+                4418,
+                "Tempo's own OTLP/HTTP receiver (traces that bypass the collector)",
+            ),
+            "otlp-grpc": _port("otlp-grpc", 4317, "the collector's OTLP/gRPC receiver"),
+            "otlp-http": _port("otlp-http", 4318, "the collector's OTLP/HTTP receiver"),
+            "node-exporter": _port("node-exporter", 9100, "node-exporter"),
+            "postgres": _port("postgres", 5432, "Postgres"),
+            "app": _port("app", 8000, "the sample app"),
+        }
+    )
+    prometheus_retention: str = _setting(
         "MIRANTE_PROMETHEUS_RETENTION",
         "15d",
         "duration",
         "Prometheus TSDB retention (a Prometheus duration: 12h, 15d, 2w)",
-        "prometheus_retention",
-    ),
-    Variable(
+    )
+    loki_retention: str = _setting(
         "MIRANTE_LOKI_RETENTION",
         "168h",
         "duration",
         "Loki log retention (a duration: 72h, 168h)",
-        "loki_retention",
-    ),
-    Variable(
+    )
+    tempo_retention: str = _setting(
         "MIRANTE_TEMPO_RETENTION",
         "48h",
         "duration",
         "Tempo trace block retention (a duration: 24h, 48h)",
-        "tempo_retention",
-    ),
-    Variable(
+    )
+    grafana_admin_user: str = _setting(
         "MIRANTE_GRAFANA_ADMIN_USER",
         "admin",
         "name",
         "Grafana admin user name",
-        "grafana_admin_user",
-    ),
-    Variable(
+    )
+    grafana_admin_password: str = _setting(
         "MIRANTE_GRAFANA_ADMIN_PASSWORD",
         "",
         "secret",
         "Grafana admin password; generated into .env on the first stack.up",
-        "grafana_admin_password",
         secret=True,
         generate=True,
-    ),
-    Variable(
+    )
+    postgres_user: str = _setting(
         "MIRANTE_POSTGRES_USER",
         "mirante",
         "name",
         "Postgres superuser of the stack",
-        "postgres_user",
-    ),
-    Variable(
+    )
+    postgres_db: str = _setting(
         "MIRANTE_POSTGRES_DB",
         "mirante",
         "name",
         "Postgres database created on first start",
-        "postgres_db",
-    ),
-    Variable(
+    )
+    postgres_password: str = _setting(
         "MIRANTE_POSTGRES_PASSWORD",
         "",
         "secret",
         "Postgres password; generated into .env on the first stack.up",
-        "postgres_password",
         secret=True,
         generate=True,
-    ),
-    Variable(
+    )
+    postgres_app_user: str = _setting(
         "MIRANTE_POSTGRES_APP_USER",
         "mirante_app",
         "name",
         "Postgres role the app reads the catalog as (login, read-only, no superuser)",
-        "postgres_app_user",
-    ),
-    Variable(
+    )
+    postgres_app_password: str = _setting(
         "MIRANTE_POSTGRES_APP_PASSWORD",
         "",
         "secret",
         "password of the app's Postgres role; generated into .env on the first stack.up",
-        "postgres_app_password",
         secret=True,
         generate=True,
-    ),
-    Variable(
-        "MIRANTE_BACKUP_DIR",
-        "backups",
-        "path",
-        "where backup sets are written (relative to the checkout, or absolute)",
-        "backup_dir_setting",
-    ),
-    Variable(
+    )
+    lock_timeout: float = _setting(
         "MIRANTE_LOCK_TIMEOUT",
         "30",
         "positive-number",
         "seconds a backup, restore, prune or flag toggle waits for another one to finish",
-        "lock_timeout",
-    ),
-    Variable(
-        "MIRANTE_BACKUP_KEEP_LAST",
-        "7",
-        "count",
-        "backup.prune keeps the newest N sets (and every set younger than KEEP_DAYS)",
-        "backup_keep_last",
-    ),
-    Variable(
-        "MIRANTE_BACKUP_KEEP_DAYS",
-        "30",
-        "days",
-        "backup.prune keeps every set younger than this many days",
-        "backup_keep_days",
-    ),
-    Variable(
+    )
+    environments_file: str = _setting(
         "MIRANTE_ENVIRONMENTS_FILE",
         "config/environments.yaml",
         "path",
         "the remote environments (kube context, API server, namespaces, protection)",
-        "environments_file",
-    ),
-    Variable(
+    )
+    k8s_timeout: float = _setting(
         "MIRANTE_K8S_TIMEOUT",
         "600",
         "positive-number",
         "seconds helm --wait and kubectl rollout status wait on a remote environment",
-        "k8s_timeout",
-    ),
-    Variable(
-        "DEV_DATABASE_URL",
-        "",
-        "postgres-url-or-empty",
-        "db.backup / db.healthcheck --env dev: postgresql://user:password@host:port/db",
-        "database_urls",
-        key="dev",
-        secret=True,
-    ),
-    Variable(
-        "STAGE_DATABASE_URL",
-        "",
-        "postgres-url-or-empty",
-        "idem for --env staging",
-        "database_urls",
-        key="staging",
-        secret=True,
-    ),
-    Variable(
-        "PROD_DATABASE_URL",
-        "",
-        "postgres-url-or-empty",
-        "idem for --env prod",
-        "database_urls",
-        key="prod",
-        secret=True,
-    ),
-    Variable(
-        "DEV_GRAFANA_DATABASE_URL",
-        "",
-        "postgres-url-or-empty",
-        "k8s.install dev: a Postgres database Grafana shares between its replicas (needed "
-        "when the environment runs more than one)",
-        "grafana_database_urls",
-        key="dev",
-        secret=True,
-    ),
-    Variable(
-        "STAGE_GRAFANA_DATABASE_URL",
-        "",
-        "postgres-url-or-empty",
-        "idem for k8s.install staging",
-        "grafana_database_urls",
-        key="staging",
-        secret=True,
-    ),
-    Variable(
-        "PROD_GRAFANA_DATABASE_URL",
-        "",
-        "postgres-url-or-empty",
-        "idem for k8s.install prod (two Grafanas: required, or the Secret grafana-db made by hand)",
-        "grafana_database_urls",
-        key="prod",
-        secret=True,
-    ),
-    Variable(
-        "MIRANTE_S3_BUCKET",
-        "",
-        "bucket-or-empty",
-        "when set, db.backup also uploads each dump to this S3-compatible bucket",
-        "s3_bucket",
-    ),
-    Variable(
-        "MIRANTE_S3_ENDPOINT",
-        "",
-        "url-or-empty",
-        "S3-compatible endpoint, such as a MinIO URL (empty: AWS S3)",
-        "s3_endpoint",
-    ),
-    Variable(
-        "MIRANTE_S3_PREFIX",
-        "mirante/db",
-        "path",
-        "key prefix of uploaded dumps: <prefix>/<env>/<file>",
-        "s3_prefix",
-    ),
-    Variable(
-        "MIRANTE_SLACK_WEBHOOK_URL",
-        "",
-        "url-or-empty",
-        "Slack incoming-webhook URL; when set, critical and warning alerts also go to Slack",
-        "slack_webhook_url",
-        secret=True,
-    ),
-    Variable(
-        "MIRANTE_SLACK_CHANNEL", "#alerts", "text", "Slack channel for alerts", "slack_channel"
-    ),
-    Variable(
-        "MIRANTE_SMTP_SMARTHOST",
-        "",
-        "host-or-empty",
-        "SMTP host:port; with MIRANTE_SMTP_FROM and MIRANTE_ALERT_EMAIL_TO: email critical alerts",
-        "smtp_smarthost",
-    ),
-    Variable(
-        "MIRANTE_SMTP_FROM", "", "email-or-empty", "sender address of alert emails", "smtp_from"
-    ),
-    Variable(
-        "MIRANTE_SMTP_USERNAME",
-        "",
-        "text",
-        "SMTP user name (empty: no authentication)",
-        "smtp_username",
-    ),
-    Variable("MIRANTE_SMTP_PASSWORD", "", "text", "SMTP password", "smtp_password", secret=True),
-    Variable(
-        "MIRANTE_ALERT_EMAIL_TO",
-        "",
-        "email-or-empty",
-        "where critical alerts are emailed",
-        "alert_email_to",
-    ),
-    Variable(
-        "MIRANTE_CB_THRESHOLD",
-        "3",
-        "positive-int",
-        "app circuit breaker: consecutive failures that open it",
-        "cb_threshold",
-    ),
-    Variable(
-        "MIRANTE_CB_TIMEOUT",
-        "60",
-        "positive-number",
-        "app circuit breaker: seconds open before a half-open trial",
-        "cb_timeout",
-    ),
-    Variable(
-        "MIRANTE_TRAFFIC_RPS",
-        "2",
-        "non-negative-number",
-        "app traffic generator: requests per second (0 turns it off)",
-        "traffic_rps",
-    ),
-    Variable(
-        "MIRANTE_LLM_LATENCY",
-        "0.3",
-        "non-negative-number",
-        "simulated LLM provider: mean seconds per healthy call",
-        "llm_latency",
-    ),
-    Variable(
-        "MIRANTE_LLM_ERROR_RATE",
-        "0.02",
-        "fraction",
-        "simulated LLM provider: share of calls that fail in healthy mode (0 to 1)",
-        "llm_error_rate",
-    ),
-    Variable(
-        "MIRANTE_OTLP_EXPORT_TIMEOUT",
-        "2",
-        "positive-number",
-        "app: seconds an OTLP export may wait on the collector (it bounds the flush at exit)",
-        "otlp_export_timeout",
-    ),
-    Variable(
-        "MIRANTE_OTLP_ENDPOINT",
-        "http://otel-collector:4318",
-        "url",
-        "OTLP/HTTP endpoint the app exports to (as seen from inside the stack)",
-        "otlp_endpoint",
-    ),
-    Variable(
+    )
+    database_urls: Mapping[str, str] = _keyed(
+        {
+            "dev": Variable(
+                "DEV_DATABASE_URL",
+                "",
+                "postgres-url-or-empty",
+                "db.backup / db.healthcheck --env dev: postgresql://user:password@host:port/db",
+                secret=True,
+            ),
+            "staging": Variable(
+                "STAGE_DATABASE_URL",
+                "",
+                "postgres-url-or-empty",
+                "idem for --env staging",
+                secret=True,
+            ),
+            "prod": Variable(
+                "PROD_DATABASE_URL",
+                "",
+                "postgres-url-or-empty",
+                "idem for --env prod",
+                secret=True,
+            ),
+        }
+    )
+    grafana_database_urls: Mapping[str, str] = _keyed(
+        {
+            "dev": Variable(
+                "DEV_GRAFANA_DATABASE_URL",
+                "",
+                "postgres-url-or-empty",
+                "k8s.install dev: a Postgres database Grafana shares between its replicas (needed "
+                "when the environment runs more than one)",
+                secret=True,
+            ),
+            "staging": Variable(
+                "STAGE_GRAFANA_DATABASE_URL",
+                "",
+                "postgres-url-or-empty",
+                "idem for k8s.install staging",
+                secret=True,
+            ),
+            "prod": Variable(
+                "PROD_GRAFANA_DATABASE_URL",
+                "",
+                "postgres-url-or-empty",
+                "idem for k8s.install prod (two Grafanas: required, or the Secret grafana-db made "
+                "by hand)",
+                secret=True,
+            ),
+        }
+    )
+    stack_timeout: float = _setting(
         "MIRANTE_STACK_TIMEOUT",
         "180",
         "positive-number",
         "seconds stack.up waits for services to become healthy",
-        "stack_timeout",
-    ),
-    Variable(
-        "MIRANTE_HEALTH_PROBES",
-        "20",
-        "positive-int",
-        "health: requests sent to the app to measure its p95 latency",
-        "health_probes",
-    ),
-    Variable(
-        "MIRANTE_HEALTH_P95_WARN",
-        "0.25",
-        "positive-number",
-        "health: app p95 latency (seconds) above which the app is WARN",
-        "health_p95_warn",
-    ),
-    Variable(
-        "MIRANTE_HEALTH_P95_CRITICAL",
-        "1",
-        "positive-number",
-        "health: app p95 latency (seconds) above which the app is CRITICAL",
-        "health_p95_critical",
-    ),
-    Variable(
-        "MIRANTE_HEALTH_DISK_WARN",
-        "15",
-        "percent",
-        "health: free space (% of the disk) below which the Docker or backup disk is WARN",
-        "health_disk_warn",
-    ),
-    Variable(
-        "MIRANTE_HEALTH_DISK_CRITICAL",
-        "5",
-        "percent",
-        "health: free space (% of the disk) below which it is CRITICAL",
-        "health_disk_critical",
-    ),
-    Variable(
-        "MIRANTE_HEALTH_BACKUP_WARN_HOURS",
-        "26",
-        "hours",
-        "health: age of the newest verified backup above which backups are WARN",
-        "health_backup_warn_hours",
-    ),
-    Variable(
-        "MIRANTE_HEALTH_BACKUP_CRITICAL_HOURS",
-        "72",
-        "hours",
-        "health: age of the newest verified backup above which backups are CRITICAL",
-        "health_backup_critical_hours",
-    ),
-)
-
-SECRET_VARIABLES = tuple(v for v in VARIABLES if v.secret)
-HIDDEN = "<secret, not shown>"
-GENERATED_VARIABLES = tuple(v for v in VARIABLES if v.generate)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Every setting mirante reads, validated. Build it with :func:`load`."""
-
-    root: Path
-    project_name: str
-    bind: str
-    expose: str
-    image_source: str
-    registry: str
-    debian_mirror: str
-    images: Mapping[str, str]
-    app_image: str
-    ports: Mapping[str, int]
-    prometheus_retention: str
-    loki_retention: str
-    tempo_retention: str
-    grafana_admin_user: str
-    grafana_admin_password: str
-    postgres_user: str
-    postgres_db: str
-    postgres_password: str
-    postgres_app_user: str
-    postgres_app_password: str
-    backup_dir_setting: str
-    lock_timeout: float
-    backup_keep_last: int
-    backup_keep_days: float
-    database_urls: Mapping[str, str]
-    grafana_database_urls: Mapping[str, str]
-    environments_file: str
-    k8s_timeout: float
-    s3_bucket: str
-    s3_endpoint: str
-    s3_prefix: str
-    slack_webhook_url: str
-    slack_channel: str
-    smtp_smarthost: str
-    smtp_from: str
-    smtp_username: str
-    smtp_password: str
-    alert_email_to: str
-    cb_threshold: int
-    cb_timeout: float
-    traffic_rps: float
-    llm_latency: float
-    llm_error_rate: float
-    otlp_export_timeout: float
-    otlp_endpoint: str
-    stack_timeout: float
-    health_probes: int
-    health_p95_warn: float
-    health_p95_critical: float
-    health_disk_warn: float
-    health_disk_critical: float
-    health_backup_warn_hours: float
-    health_backup_critical_hours: float
+    )
+    app: App = _group(App)
+    backup: Backup = _group(Backup)
+    alerting: Alerting = _group(Alerting)
+    health: Health = _group(Health)
 
     @property
     def compose_file(self) -> Path:
@@ -549,7 +520,7 @@ class Settings:
     @property
     def backup_dir(self) -> Path:
         """Where backup sets are written (relative settings are under the checkout)."""
-        path = Path(self.backup_dir_setting)
+        path = Path(self.backup.dir_setting)
         return path if path.is_absolute() else self.root / path
 
     @property
@@ -573,10 +544,43 @@ class Settings:
 
     def value_of(self, variable: Variable) -> str:
         """The value of one variable, as text, as compose and .env files carry it."""
-        value = getattr(self, variable.field)
-        if variable.key:
-            value = value[variable.key]
+        value: Any = self
+        for part in variable.path:
+            value = value[part] if isinstance(value, Mapping) else getattr(value, part)
         return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _collect(cls: type, path: tuple[str, ...] = ()) -> Iterator[Variable]:
+    """Every variable declared on ``cls``'s fields and its groups', with its path."""
+    for item in fields(cls):
+        here = (*path, item.name)
+        if _VARIABLE in item.metadata:
+            yield replace(item.metadata[_VARIABLE], path=here)
+        elif _KEYED in item.metadata:
+            for key, variable in item.metadata[_KEYED].items():
+                yield replace(variable, path=(*here, key))
+        elif _GROUP in item.metadata:
+            yield from _collect(item.metadata[_GROUP], here)
+
+
+def _built(cls: type, values: Mapping[tuple[str, ...], Any], path: tuple[str, ...] = ()) -> Any:
+    """``cls`` (Settings or a group) from the parsed value of each variable, by path."""
+    given: dict[str, Any] = {}
+    for item in fields(cls):
+        here = (*path, item.name)
+        if _KEYED in item.metadata:
+            given[item.name] = {key: values[(*here, key)] for key in item.metadata[_KEYED]}
+        elif _GROUP in item.metadata:
+            given[item.name] = _built(item.metadata[_GROUP], values, here)
+        else:  # a variable's field, or root
+            given[item.name] = values[here]
+    return cls(**given)
+
+
+VARIABLES: tuple[Variable, ...] = tuple(_collect(Settings))
+SECRET_VARIABLES = tuple(v for v in VARIABLES if v.secret)
+HIDDEN = "<secret, not shown>"
+GENERATED_VARIABLES = tuple(v for v in VARIABLES if v.generate)
 
 
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -868,12 +872,19 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def load(root: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+def load(
+    root: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Settings:
     """Read and validate every setting.
 
     Args:
         root: the checkout; found with :func:`find_root` when omitted.
         environ: the environment to read (``os.environ`` when omitted).
+        overrides: values given on the command line, by variable name (``backup --dest``
+            is ``MIRANTE_BACKUP_DIR``); they win over the environment and are checked the
+            same way.
 
     Raises:
         SettingsError: naming the first invalid variable and the accepted form.
@@ -882,16 +893,11 @@ def load(root: Path | None = None, environ: Mapping[str, str] | None = None) -> 
     environ = os.environ if environ is None else environ
     root = root.resolve() if root else find_root(environ=environ)
     from_file = read_env_file(root / ENV_FILE)
-    fields: dict[str, Any] = {
-        "root": root,
-        "images": {},
-        "ports": {},
-        "database_urls": {},
-        "grafana_database_urls": {},
-    }
+    values: dict[tuple[str, ...], Any] = {("root",): root}
     port_owner: dict[int, str] = {}
     for variable in VARIABLES:
-        text = environ.get(variable.name, from_file.get(variable.name, variable.default)).strip()
+        text = environ.get(variable.name, from_file.get(variable.name, variable.default))
+        text = (overrides or {}).get(variable.name, text).strip()
         try:
             if "'" in text or "\n" in text:
                 raise SettingsError(
@@ -908,31 +914,29 @@ def load(root: Path | None = None, environ: Mapping[str, str] | None = None) -> 
                     variable.name, text, f"a port not already used by {port_owner[value]}"
                 )
             port_owner[value] = variable.name
-        if variable.key:
-            fields[variable.field][variable.key] = value
-        else:
-            fields[variable.field] = value
-    if not ipaddress.ip_address(fields["bind"]).is_loopback and fields["expose"] != "yes":
+        values[variable.path] = value
+    settings: Settings = _built(Settings, values)
+    if not ipaddress.ip_address(settings.bind).is_loopback and settings.expose != "yes":
         raise SettingsError(
             "MIRANTE_BIND",
-            fields["bind"],
+            settings.bind,
             "a loopback address, or MIRANTE_EXPOSE=yes as well: any other address publishes "
             "the Prometheus admin API and Postgres to the network",
         )
-    if fields["postgres_app_user"].startswith("pg_"):
+    if settings.postgres_app_user.startswith("pg_"):
         raise SettingsError(
             "MIRANTE_POSTGRES_APP_USER",
-            fields["postgres_app_user"],
+            settings.postgres_app_user,
             "a role name not starting with pg_ (Postgres reserves those)",
         )
-    if fields["postgres_app_user"] == fields["postgres_user"]:
+    if settings.postgres_app_user == settings.postgres_user:
         raise SettingsError(
             "MIRANTE_POSTGRES_APP_USER",
-            fields["postgres_app_user"],
-            f"a role other than MIRANTE_POSTGRES_USER ({fields['postgres_user']}): the app "
+            settings.postgres_app_user,
+            f"a role other than MIRANTE_POSTGRES_USER ({settings.postgres_user}): the app "
             "reads as its own read-only role, never as the superuser",
         )
-    return Settings(**fields)
+    return settings
 
 
 def ensure_secrets(settings: Settings) -> tuple[Settings, list[str]]:
@@ -942,7 +946,7 @@ def ensure_secrets(settings: Settings) -> tuple[Settings, list[str]]:
         The settings with the generated values, and the names of the variables generated
         (empty when every secret had a value already).
     """
-    unset = [v for v in GENERATED_VARIABLES if not getattr(settings, v.field)]
+    unset = [v for v in GENERATED_VARIABLES if not settings.value_of(v)]
     if not unset:
         env_file = settings.root / ENV_FILE
         if env_file.exists():
@@ -956,7 +960,7 @@ def ensure_secrets(settings: Settings) -> tuple[Settings, list[str]]:
 def _generate_secrets(settings: Settings, unset: list[Variable]) -> tuple[Settings, list[str]]:
     path = settings.root / ENV_FILE
     on_file = read_env_file(path)  # written since these settings were loaded
-    known: dict[str, Any] = {v.field: on_file[v.name] for v in unset if on_file.get(v.name)}
+    known: dict[str, Any] = {_top(v): on_file[v.name] for v in unset if on_file.get(v.name)}
     settings = replace(settings, **known)
     missing = [v for v in unset if not on_file.get(v.name)]
     if not missing:
@@ -970,9 +974,15 @@ def _generate_secrets(settings: Settings, unset: list[Variable]) -> tuple[Settin
     text += "# generated by mirante on first stack.up; keep this file private (mode 0600)\n"
     text += "".join(f"{name}={value}\n" for name, value in values.items())
     atomic_write(path, text, 0o600)
-    fresh: dict[str, Any] = {v.field: values[v.name] for v in missing}
+    fresh: dict[str, Any] = {_top(v): values[v.name] for v in missing}
     updated = replace(settings, **fresh)
     return updated, list(values)
+
+
+def _top(variable: Variable) -> str:
+    """The Settings field a generated secret is (they are all at the top)."""
+    (name,) = variable.path
+    return name
 
 
 def render_env_example() -> str:

@@ -98,7 +98,7 @@ def test_otel_health_reports_each_signal(
 def test_breaker_opens_and_the_outage_alert_reaches_the_webhook(
     running_stack: stack.UpReport, stack_settings: settings.Settings
 ) -> None:
-    if stack_settings.traffic_rps <= 0:
+    if stack_settings.app.traffic_rps <= 0:
         pytest.skip("MIRANTE_TRAFFIC_RPS=0: no traffic to trip the breaker")
     simulate(stack_settings, "alpha", "down")
     try:

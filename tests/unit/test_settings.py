@@ -35,8 +35,8 @@ def test_defaults_bind_loopback_and_pin_every_image(checkout: Path) -> None:
         assert ":" in ref.split("/")[-1]
         assert not ref.endswith(":latest")
     assert s.images["prometheus"].startswith("prom/prometheus:v3.")
-    assert s.cb_threshold == 3
-    assert s.cb_timeout == 60.0
+    assert s.app.cb_threshold == 3
+    assert s.app.cb_timeout == 60.0
     assert s.grafana_admin_password == ""  # no default password: generated on first up
 
 
@@ -195,3 +195,33 @@ def test_the_app_role_cannot_be_the_superuser(checkout: Path) -> None:
     with pytest.raises(SettingsError, match="Postgres reserves those"):
         settings.load(checkout, environ={"MIRANTE_POSTGRES_APP_USER": "pg_evil"})
     assert settings.load(checkout, environ={}).postgres_app_user == "mirante_app"
+
+
+def test_every_variable_is_declared_once_and_reads_back_from_its_field(checkout: Path) -> None:
+    """The table is the fields: each variable has one path, and value_of follows it."""
+    s = settings.load(checkout, environ={})
+    names = [v.name for v in settings.VARIABLES]
+    assert len(names) == len(set(names))
+    assert len({v.path for v in settings.VARIABLES}) == len(names)
+    for variable in settings.VARIABLES:
+        parsed = settings.PARSERS[variable.form](variable, variable.default)
+        expected = f"{parsed:g}" if isinstance(parsed, float) else str(parsed)
+        assert s.value_of(variable) == expected, variable.name
+    assert {v.path[0] for v in settings.VARIABLES} >= {"app", "backup", "alerting", "health"}
+
+
+def test_a_grouped_setting_is_read_into_its_group(checkout: Path) -> None:
+    s = load(checkout, MIRANTE_HEALTH_PROBES="7", MIRANTE_SLACK_CHANNEL="#ops")
+    assert (s.health.probes, s.alerting.slack_channel) == (7, "#ops")
+    assert s.backup_dir == checkout / "backups"
+
+
+def test_a_command_lines_override_is_checked_like_the_environment(checkout: Path) -> None:
+    """`backup --dest` and such go through the one loader: the same forms, the same errors."""
+    s = settings.load(
+        checkout, environ={"MIRANTE_BACKUP_DIR": "elsewhere"},
+        overrides={"MIRANTE_BACKUP_DIR": "/srv/sets"},
+    )  # fmt: skip
+    assert s.backup_dir == Path("/srv/sets")
+    with pytest.raises(SettingsError, match="MIRANTE_BACKUP_DIR="):
+        settings.load(checkout, environ={}, overrides={"MIRANTE_BACKUP_DIR": "a\0b"})

@@ -38,7 +38,6 @@ from mirante.backup.sets import (
     new_set_name,
     volume_name,
     wanted_services,
-    with_backup_dir,
 )
 from mirante.backup.volumes import helper
 from mirante.db.postgres import StackPostgres
@@ -265,7 +264,8 @@ def _backup_stopped(
 def create(
     settings: Settings,
     services: Sequence[str] = (),
-    dest: Path | None = None,
+    *,
+    elsewhere: bool = False,
     waiting: Callable[[str], None] | None = None,
 ) -> BackupSet:
     """Back up the stack's data into one new set.
@@ -276,23 +276,24 @@ def create(
     Args:
         settings: validated settings.
         services: services to back up (default: every stateful service with a volume).
-        dest: backup directory (default: ``settings.backup_dir``).
+        elsewhere: ``settings.backup_dir`` is a ``--dest``, not the configured directory:
+            the directories this run makes there go again if it fails, and the backup
+            metrics (which describe the configured directory) are not written.
         waiting: told when another command holds a lock this one needs.
 
     Raises:
         BackupError, LockBusy, UnknownService, MiranteError.
     """
     wanted = wanted_services(services)
-    root = (dest or settings.backup_dir).resolve()
+    root = settings.backup_dir.resolve()
     started = time.monotonic()
     project = stack.write_project_files(settings)
     settings, docker = project.settings, project.docker
-    lock_settings = settings if dest is None else with_backup_dir(settings, root)
     # The directories of a --dest that this run creates (deepest first): nothing of them
     # stays if it fails, their lock included.
-    made = [p for p in (root, *root.parents) if not p.exists()] if dest is not None else []
+    made = [p for p in (root, *root.parents) if not p.exists()] if elsewhere else []
     try:
-        backup_set = _create_locked(settings, docker, wanted, root, lock_settings, waiting, started)
+        backup_set = _create_locked(settings, docker, wanted, waiting, started)
     except BaseException:
         if made:
             (root / LOCK).unlink(missing_ok=True)
@@ -300,7 +301,7 @@ def create(
             with suppress(OSError):  # not empty: something else wrote there; it stays
                 directory.rmdir()
         raise
-    if dest is None:  # the metrics describe the configured backup directory
+    if not elsewhere:  # the metrics describe the configured backup directory
         write_metrics(settings)
     return backup_set
 
@@ -309,14 +310,13 @@ def _create_locked(
     settings: Settings,
     docker: DockerClient,
     wanted: Sequence[str],
-    root: Path,
-    lock_settings: Settings,
     waiting: Callable[[str], None] | None,
     started: float,
 ) -> BackupSet:
     """:func:`create` under its locks, with the journal that lets a killed run be repaired."""
+    root = settings.backup_dir.resolve()
     with (
-        locked(lock_settings, waiting),
+        locked(settings, waiting),
         stack.locked(settings, waiting),
         journals.recording(settings, "backup") as journal,
     ):

@@ -89,8 +89,8 @@ def prune(
     Raises:
         PolicyRefused, LockBusy.
     """
-    last = settings.backup_keep_last if keep_last is None else keep_last
-    days = settings.backup_keep_days if keep_days is None else keep_days
+    last = settings.backup.keep_last if keep_last is None else keep_last
+    days = settings.backup.keep_days if keep_days is None else keep_days
     if last < 0 or days < 0:
         raise PolicyRefused(
             f"--keep-last and --keep-days must be 0 or more (got {last:g} and {days:g})"

@@ -136,13 +136,6 @@ def new_set_name(root: Path) -> str:
     return name
 
 
-def with_backup_dir(settings: Settings, path: Path) -> Settings:
-    """The settings with another backup directory (``backup --dest``)."""
-    from dataclasses import replace
-
-    return replace(settings, backup_dir_setting=str(path))
-
-
 def manifest_of(backup_set: BackupSet) -> dict[str, Any]:
     """The set's ``manifest.json``, as a mapping."""
     return {

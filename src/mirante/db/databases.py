@@ -59,7 +59,7 @@ class Health:
 
 def url_variable(env: str) -> str:
     """The settings variable holding the database URL of an environment."""
-    return next(v.name for v in VARIABLES if v.field == "database_urls" and v.key == env)
+    return next(v.name for v in VARIABLES if v.path == ("database_urls", env))
 
 
 def database_url(settings: Settings, env: str) -> str:
@@ -111,7 +111,7 @@ def dump(settings: Settings, env: str, directory: Path | None = None) -> Dump:
         UnknownEnvironment, DatabaseError, MiranteError.
     """
     url = database_url(settings, env)
-    if settings.s3_bucket:
+    if settings.backup.s3_bucket:
         _boto3()  # before dumping: a missing client is known up front
     docker = client(settings)  # one-off containers: the compose project's files are not needed
     directory = directory or dump_directory(settings, env)
@@ -146,7 +146,7 @@ def dump(settings: Settings, env: str, directory: Path | None = None) -> Dump:
         digest = sha256_of(final)
         (directory / f"{name}.sha256").write_text(f"{digest}  {name}\n")
         made = Dump(env, final, final.stat().st_size, digest, round(time.monotonic() - began, 2))
-    if settings.s3_bucket:
+    if settings.backup.s3_bucket:
         made.uploaded_to = upload(settings, made)
     return made
 
@@ -175,7 +175,9 @@ def _boto3() -> Any:
 
 def s3_key(settings: Settings, made: Dump) -> str:
     """The S3 object key of a dump."""
-    return "/".join(p for p in (settings.s3_prefix.strip("/"), made.env, made.path.name) if p)
+    return "/".join(
+        p for p in (settings.backup.s3_prefix.strip("/"), made.env, made.path.name) if p
+    )
 
 
 def upload(settings: Settings, made: Dump) -> str:
@@ -187,12 +189,12 @@ def upload(settings: Settings, made: Dump) -> str:
     """
     boto3 = _boto3()
     key = s3_key(settings, made)
-    where = f"s3://{settings.s3_bucket}/{key}"
+    where = f"s3://{settings.backup.s3_bucket}/{key}"
     try:
-        client = boto3.client("s3", endpoint_url=settings.s3_endpoint or None)
+        client = boto3.client("s3", endpoint_url=settings.backup.s3_endpoint or None)
         client.upload_file(
             str(made.path),
-            settings.s3_bucket,
+            settings.backup.s3_bucket,
             key,
             ExtraArgs={"Metadata": {"sha256": made.sha256}},
         )

@@ -139,12 +139,12 @@ def _guarded(name: str, run: Callable[[], list[Row]]) -> list[Row]:
 
 def _check_thresholds(settings: Settings) -> None:
     pairs = (
-        ("MIRANTE_HEALTH_P95_WARN", settings.health_p95_warn, "MIRANTE_HEALTH_P95_CRITICAL",
-         settings.health_p95_critical),
-        ("MIRANTE_HEALTH_DISK_CRITICAL", settings.health_disk_critical,
-         "MIRANTE_HEALTH_DISK_WARN", settings.health_disk_warn),
-        ("MIRANTE_HEALTH_BACKUP_WARN_HOURS", settings.health_backup_warn_hours,
-         "MIRANTE_HEALTH_BACKUP_CRITICAL_HOURS", settings.health_backup_critical_hours),
+        ("MIRANTE_HEALTH_P95_WARN", settings.health.p95_warn, "MIRANTE_HEALTH_P95_CRITICAL",
+         settings.health.p95_critical),
+        ("MIRANTE_HEALTH_DISK_CRITICAL", settings.health.disk_critical,
+         "MIRANTE_HEALTH_DISK_WARN", settings.health.disk_warn),
+        ("MIRANTE_HEALTH_BACKUP_WARN_HOURS", settings.health.backup_warn_hours,
+         "MIRANTE_HEALTH_BACKUP_CRITICAL_HOURS", settings.health.backup_critical_hours),
     )  # fmt: skip
     for low_name, low, high_name, high in pairs:
         if low > high:
@@ -272,12 +272,12 @@ def latency(settings: Settings, url: str, deadline: float = 0) -> Row:
     :data:`DEADLINE` from now), and none outlasts it: the p95 is of those that fit.
     """
     deadline = deadline or time.monotonic() + DEADLINE
-    warn, critical = settings.health_p95_warn, settings.health_p95_critical
+    warn, critical = settings.health.p95_warn, settings.health.p95_critical
     seconds: list[float] = []
     failures: list[str] = []
     sent = 0
     with requests.Session() as session:
-        for _ in range(settings.health_probes):
+        for _ in range(settings.health.probes):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -301,7 +301,7 @@ def latency(settings: Settings, url: str, deadline: float = 0) -> Row:
         return Row("app latency", "CRITICAL", f"no request to {url} fit in {DEADLINE:g} s")
     seconds.sort()
     p95 = seconds[math.ceil(0.95 * len(seconds)) - 1]
-    cut = "" if len(seconds) == settings.health_probes else f" (all that fit in {DEADLINE:g} s)"
+    cut = "" if len(seconds) == settings.health.probes else f" (all that fit in {DEADLINE:g} s)"
     shown = f"p95 {p95 * 1000:.0f} ms over {len(seconds)} requests to {url}{cut}"
     if p95 > critical:
         return Row("app latency", "CRITICAL", f"{shown}, above {critical * 1000:.0f} ms")
@@ -334,10 +334,10 @@ def disk(component: str, path: Path, settings: Settings) -> Row:
     free = stats.f_bavail * stats.f_frsize
     percent = 100 * free / total if total else 0.0
     shown = f"{human_size(free)} free of {human_size(total)} ({percent:.0f}%) at {path}"
-    if percent < settings.health_disk_critical:
-        return Row(component, "CRITICAL", f"{shown}, below {settings.health_disk_critical:g}%")
-    if percent < settings.health_disk_warn:
-        return Row(component, "WARN", f"{shown}, below {settings.health_disk_warn:g}%")
+    if percent < settings.health.disk_critical:
+        return Row(component, "CRITICAL", f"{shown}, below {settings.health.disk_critical:g}%")
+    if percent < settings.health.disk_warn:
+        return Row(component, "WARN", f"{shown}, below {settings.health.disk_warn:g}%")
     return Row(component, "OK", shown)
 
 
@@ -361,11 +361,11 @@ def last_verified_backup(settings: Settings) -> Row:
 
 def _aged(name: str, hours: float, what: str, settings: Settings) -> Row:
     shown = f"{what}, {_duration(hours * 3600)} old"
-    if hours > settings.health_backup_critical_hours:
-        limit = settings.health_backup_critical_hours
+    if hours > settings.health.backup_critical_hours:
+        limit = settings.health.backup_critical_hours
         return Row(name, "CRITICAL", f"{shown}, older than {limit:g} h; run `invoke backup`")
-    if hours > settings.health_backup_warn_hours:
-        limit = settings.health_backup_warn_hours
+    if hours > settings.health.backup_warn_hours:
+        limit = settings.health.backup_warn_hours
         return Row(name, "WARN", f"{shown}, older than {limit:g} h; run `invoke backup`")
     return Row(name, "OK", shown)
 

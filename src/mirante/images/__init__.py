@@ -226,17 +226,17 @@ def plan(
 def _choose(settings: Settings, service: Service, source: str, present: set[str]) -> ImageChoice:
     name = service.name
     if name == APP_RECIPE:
-        if settings.app_image:
-            if source == "local" and settings.app_image not in present:
+        if settings.app.image:
+            if source == "local" and settings.app.image not in present:
                 return ImageChoice(
                     name,
-                    settings.app_image,
+                    settings.app.image,
                     "loaded",
                     False,
-                    f"MIRANTE_APP_IMAGE={settings.app_image} is not in the local daemon and no "
+                    f"MIRANTE_APP_IMAGE={settings.app.image} is not in the local daemon and no "
                     "registry answers; unset it to build the app from app/",
                 )
-            return ImageChoice(name, settings.app_image, source, True)
+            return ImageChoice(name, settings.app.image, source, True)
         return ImageChoice(
             name, built_tag(settings, APP_RECIPE, source), "local", True, recipe=APP_RECIPE
         )

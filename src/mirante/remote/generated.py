@@ -80,9 +80,9 @@ def pinned_tags() -> dict[str, str]:
     from mirante.settings import VARIABLES
 
     return {
-        v.key: v.default.rsplit(":", 1)[1]
+        v.path[1]: v.default.rsplit(":", 1)[1]
         for v in VARIABLES
-        if v.field == "images" and ":" in v.default
+        if v.path[0] == "images" and ":" in v.default
     }
 
 

@@ -363,7 +363,7 @@ def database_step(settings: Settings, env: Environment, kubectl: Kubectl) -> Ste
 
 def database_variable(env: str) -> str:
     """The setting that holds an environment's database URL."""
-    return next(v.name for v in VARIABLES if v.field == "database_urls" and v.key == env)
+    return next(v.name for v in VARIABLES if v.path == ("database_urls", env))
 
 
 @contextmanager
@@ -441,9 +441,7 @@ def grafana_database_steps(
         return [], []
     ns = env.observability_namespace
     scope = ("--namespace", ns)
-    variable = next(
-        v.name for v in VARIABLES if v.field == "grafana_database_urls" and v.key == env.name
-    )
+    variable = next(v.name for v in VARIABLES if v.path == ("grafana_database_urls", env.name))
     url = settings.grafana_database_urls.get(env.name, "")
     if url:
 

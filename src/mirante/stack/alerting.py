@@ -61,13 +61,13 @@ class Receivers:
 def receivers_of(settings: Settings) -> Receivers:
     """The compose stack's receivers: Slack when a webhook URL is set, email when complete."""
     return Receivers(
-        slack=bool(settings.slack_webhook_url),
-        slack_channel=settings.slack_channel,
-        smtp_smarthost=settings.smtp_smarthost,
-        smtp_from=settings.smtp_from,
-        smtp_username=settings.smtp_username,
-        smtp_password=bool(settings.smtp_password),
-        email_to=settings.alert_email_to,
+        slack=bool(settings.alerting.slack_webhook_url),
+        slack_channel=settings.alerting.slack_channel,
+        smtp_smarthost=settings.alerting.smtp_smarthost,
+        smtp_from=settings.alerting.smtp_from,
+        smtp_username=settings.alerting.smtp_username,
+        smtp_password=bool(settings.alerting.smtp_password),
+        email_to=settings.alerting.email_to,
     )
 
 
@@ -131,7 +131,7 @@ def digest(settings: Settings) -> str:
     receiver changed reaches the container, which reads both only at start.
     """
     hashed = hashlib.sha256(yaml.safe_dump(render(settings), sort_keys=False).encode())
-    for secret in (settings.slack_webhook_url, settings.smtp_password):
+    for secret in (settings.alerting.slack_webhook_url, settings.alerting.smtp_password):
         hashed.update(b"\0" + secret.encode())
     return hashed.hexdigest()[:16]
 

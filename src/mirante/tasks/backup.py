@@ -40,13 +40,10 @@ def create(c: Context, services: list[str] | None = None, dest: str = "") -> Non
     """Back up the stack's data into a new set."""
     from mirante import backup
 
-    config = settings_mod.load()
-    made = backup.create(
-        config,
-        split_names(services or []),
-        Path(dest) if dest else None,
-        waiting=tell,
-    )
+    # --dest is MIRANTE_BACKUP_DIR for this run (from where the command runs, as paths are).
+    given = {"MIRANTE_BACKUP_DIR": str(Path(dest).absolute())} if dest else None
+    config = settings_mod.load(overrides=given)
+    made = backup.create(config, split_names(services or []), elsewhere=bool(dest), waiting=tell)
     table(
         f"backup set {made.name} ({made.seconds:.1f} s)",
         ("service", "method", "file", "size", "sha256"),

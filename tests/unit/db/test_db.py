@@ -24,7 +24,10 @@ def test_s3_needs_boto3_before_anything_is_dumped(
     from mirante.errors import MiranteError
 
     monkeypatch.setitem(sys.modules, "boto3", None)  # as if it were not installed
-    with_bucket = dataclasses.replace(backup_settings, s3_bucket="mirante-backups")
+    with_bucket = dataclasses.replace(
+        backup_settings,
+        backup=dataclasses.replace(backup_settings.backup, s3_bucket="mirante-backups"),
+    )
     with pytest.raises(MiranteError, match=r"pip install 'mirante\[s3\]'"):
         db.dump(with_bucket, "local")
     assert not backup_settings.backup_dir.exists()

@@ -138,8 +138,18 @@ def test_the_config_digest_follows_secrets_and_receivers_but_never_shows_them(
     from mirante.stack import alerting
 
     base = settings.load(checkout, environ={})
-    slack = dataclasses.replace(base, slack_webhook_url="https://chat.example.org/hook/one")
-    rotated = dataclasses.replace(base, slack_webhook_url="https://chat.example.org/hook/two")
+    slack = dataclasses.replace(
+        base,
+        alerting=dataclasses.replace(
+            base.alerting, slack_webhook_url="https://chat.example.org/hook/one"
+        ),
+    )
+    rotated = dataclasses.replace(
+        base,
+        alerting=dataclasses.replace(
+            base.alerting, slack_webhook_url="https://chat.example.org/hook/two"
+        ),
+    )
     digests = {alerting.digest(c) for c in (base, slack, rotated)}
     assert len(digests) == 3
     assert alerting.digest(base) == alerting.digest(settings.load(checkout, environ={}))
