@@ -9,20 +9,23 @@ by one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from invoke.exceptions import Exit
 
 from mirante import settings as settings_mod
-from mirante.environments import Environment
-from mirante.plans import Plan, Step
-from mirante.settings import Settings
 from mirante.tasks._cli import confirm
+
+if TYPE_CHECKING:  # `invoke --list` loads this module: the plan engine only when one runs
+    from mirante.environments import Environment
+    from mirante.plans import Plan, Step
+    from mirante.settings import Settings
 
 ENV_HELP = "dev, staging or prod (config/environments.yaml)"
 DRY_HELP = "print the guarded plan, the exact commands, and run nothing"
 YES_HELP = "do not ask (the environment must still be named on the command line)"
 
-PlanBuilder = Callable[[Settings, Environment, bool], Plan]
+PlanBuilder = Callable[["Settings", "Environment", bool], "Plan"]
 
 
 def environment(name: str) -> tuple[Settings, Environment]:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke.collection import Collection
 from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import task
 
-from mirante.environments import Environment
-from mirante.plans import Plan
-from mirante.settings import Settings
 from mirante.tasks._cli import confirm, exits_cleanly
 from mirante.tasks._remote import DRY_HELP, execute
+
+if TYPE_CHECKING:
+    from mirante.environments import Environment
+    from mirante.plans import Plan
+    from mirante.settings import Settings
 
 
 @task(
