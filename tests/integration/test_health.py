@@ -157,10 +157,14 @@ def test_a_stopped_app_is_critical(stopped_app: None, env: dict[str, str]) -> No
     assert found["postgres data"] == "OK", report
 
 
-def test_thresholds_turn_rows_warn(env: dict[str, str]) -> None:
+def test_thresholds_turn_rows_warn(env: dict[str, str], tiny_disk: Path) -> None:
+    # The backups on a disk with some of it used (an empty tmpfs, as pytest's scratch space
+    # may be, is 100 % free: no threshold makes that WARN).
+    (tiny_disk / "filler").write_bytes(b"\0" * (100 * 1024))
     tight = {
         **env,
-        "MIRANTE_HEALTH_DISK_WARN": "99.99",  # any real disk has less free space than that
+        "MIRANTE_BACKUP_DIR": str(tiny_disk / "backups"),
+        "MIRANTE_HEALTH_DISK_WARN": "99.99",  # a disk in use has less free space than that
         "MIRANTE_HEALTH_P95_WARN": "0.000001",
     }
     code, report = health(tight)
