@@ -10,7 +10,7 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from invoke.collection import Collection
@@ -21,7 +21,7 @@ from invoke.program import Program
 from invoke.tasks import Task
 
 from mirante import settings as settings_mod
-from mirante.errors import BadArgument, MiranteError
+from mirante.errors import BadArgument, MiranteError, SettingsError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,6 +122,27 @@ def _print_help(root: Namespace, name: str) -> None:
 def tell(message: str) -> None:
     """Say at once, on stderr, what a command is waiting for (a lock another one holds)."""
     print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def load_settings(flags: Mapping[str, tuple[str, str]] | None = None) -> settings_mod.Settings:
+    """The settings, with the values of the flags that stand for a setting over the rest.
+
+    ``flags`` maps a variable to its flag and the text given (``"MIRANTE_STACK_TIMEOUT":
+    ("timeout", "30")``; empty text: not given). A given value goes through the loader as
+    the variable would; a bad one is named by its flag.
+
+    Raises:
+        BadArgument: a flag's value is not one its variable accepts.
+        SettingsError: a variable of the environment or .env is bad.
+    """
+    flags = flags or {}
+    given = {variable: text for variable, (_, text) in flags.items() if text}
+    try:
+        return settings_mod.load(overrides=given)
+    except SettingsError as exc:
+        if exc.variable in given:
+            raise BadArgument(flags[exc.variable][0], given[exc.variable], exc.accepted) from None
+        raise
 
 
 def flag_number(

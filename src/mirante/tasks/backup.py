@@ -19,7 +19,7 @@ from mirante.files import human_size as size
 from mirante.tasks._cli import (
     confirm,
     exits_cleanly,
-    flag_number,
+    load_settings,
     show_notes,
     split_names,
     table,
@@ -41,8 +41,9 @@ def create(c: Context, services: list[str] | None = None, dest: str = "") -> Non
     from mirante import backup
 
     # --dest is MIRANTE_BACKUP_DIR for this run (from where the command runs, as paths are).
-    given = {"MIRANTE_BACKUP_DIR": str(Path(dest).absolute())} if dest else None
-    config = settings_mod.load(overrides=given)
+    config = load_settings(
+        {"MIRANTE_BACKUP_DIR": ("dest", str(Path(dest).absolute()) if dest else "")}
+    )
     made = backup.create(config, split_names(services or []), elsewhere=bool(dest), waiting=tell)
     table(
         f"backup set {made.name} ({made.seconds:.1f} s)",
@@ -162,14 +163,13 @@ def prune(c: Context, keep_last: str = "", keep_days: str = "", yes: bool = Fals
     """List which sets a keep policy keeps and why; delete the others with --yes."""
     from mirante.backup import retention
 
-    last = flag_number("keep-last", keep_last, 0, 1e6, "a whole number, 0 or more", integer=True)
-    days = flag_number("keep-days", keep_days, 0, 3650, "a number of days, 0 to 3650")
-    decisions = retention.prune(
-        settings_mod.load(),
-        int(last) if keep_last else None,
-        days if keep_days else None,
-        delete=yes,
+    config = load_settings(
+        {
+            "MIRANTE_BACKUP_KEEP_LAST": ("keep-last", keep_last),
+            "MIRANTE_BACKUP_KEEP_DAYS": ("keep-days", keep_days),
+        }
     )
+    decisions = retention.prune(config, delete=yes)
     if not decisions:
         print("no backup sets; nothing to prune")
         return

@@ -16,6 +16,7 @@ from mirante.tasks._cli import (
     confirm,
     exits_cleanly,
     flag_number,
+    load_settings,
     show_notes,
     split_names,
     table,
@@ -57,23 +58,13 @@ def up(
     threading.Thread(target=importlib.import_module, args=("rich.table",), daemon=True).start()
     from mirante.backup import journal  # what an interrupted backup or restore left
 
-    config = settings_mod.load()
+    config = load_settings({"MIRANTE_STACK_TIMEOUT": ("timeout", timeout)})
     show_up(
         config,
         stack.up(
-            config,
-            split_names(services or []),
-            seconds_flag(timeout),
-            strict,
-            waiting=tell,
-            repair=journal.repair,
+            config, split_names(services or []), strict=strict, waiting=tell, repair=journal.repair
         ),
     )
-
-
-def seconds_flag(text: str) -> float:
-    """``--timeout``: seconds, more than 0 (empty: MIRANTE_STACK_TIMEOUT)."""
-    return flag_number("timeout", text, 0, 86400, "a number of seconds above 0", above_low=True)
 
 
 def show_up(config: settings_mod.Settings, report: stack.UpReport) -> None:
@@ -157,9 +148,8 @@ def logs(c: Context, service: str, follow: bool = False, tail: str = "") -> None
 def restart(c: Context, service: str, timeout: str = "") -> None:
     """Restart services and wait until they are healthy again."""
     done = stack.restart(
-        settings_mod.load(),
+        load_settings({"MIRANTE_STACK_TIMEOUT": ("timeout", timeout)}),
         [] if service == "all" else [service],
-        seconds_flag(timeout),
         waiting=tell,
     )
     for note in done.notes:

@@ -153,3 +153,21 @@ def test_a_task_with_positionals_still_takes_them() -> None:
     said = cli({}, "features.toggle", "llm_beta_provider")
     assert said.returncode == 1
     assert "did not receive required positional arguments: 'state'" in said.stderr
+
+
+def test_a_flag_standing_for_a_setting_goes_through_the_loader(
+    in_checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--keep-last over MIRANTE_BACKUP_KEEP_LAST: the flag wins, each is named when bad."""
+    from mirante.errors import BadArgument, SettingsError
+    from mirante.tasks._cli import load_settings
+
+    monkeypatch.setenv("MIRANTE_BACKUP_KEEP_LAST", "4")
+    flag = {"MIRANTE_BACKUP_KEEP_LAST": ("keep-last", "9")}
+    assert load_settings(flag).backup.keep_last == 9
+    assert load_settings({"MIRANTE_BACKUP_KEEP_LAST": ("keep-last", "")}).backup.keep_last == 4
+    with pytest.raises(BadArgument, match=r"^--keep-last 'x': expected a whole number"):
+        load_settings({"MIRANTE_BACKUP_KEEP_LAST": ("keep-last", "x")})
+    monkeypatch.setenv("MIRANTE_BACKUP_KEEP_DAYS", "many")
+    with pytest.raises(SettingsError, match="MIRANTE_BACKUP_KEEP_DAYS='many'"):
+        load_settings(flag)
