@@ -18,7 +18,7 @@ from tests.helpers import REPO, make_set
 def config(checkout: Path, tmp_path: Path) -> settings.Settings:
     return settings.load(
         checkout,
-        environ={"MIRANTE_BACKUP_DIR": str(tmp_path / "backups"), "MIRANTE_LOCK_TIMEOUT": "0.2"},
+        environ={"MIRANTE_BACKUP_DIR": str(tmp_path / "backups"), "MIRANTE_LOCK_TIMEOUT": "0.05"},
     )
 
 
@@ -91,7 +91,7 @@ def test_a_second_holder_waits_then_fails_clearly(config: settings.Settings) -> 
     try:
         with (
             pytest.raises(
-                errors.LockBusy, match=r"another backup, restore or prune holds .*waited 0.2 s"
+                errors.LockBusy, match=r"another backup, restore or prune holds .*waited 0.05 s"
             ),
             backup.locked(config),
         ):

@@ -314,7 +314,7 @@ def test_two_checkouts_of_one_project_share_one_stack_lock(tmp_path: Path) -> No
 
     first, second, other = (
         settings.load(scratch_checkout(tmp_path / n), environ={"MIRANTE_PROJECT_NAME": p,
-                      "MIRANTE_LOCK_TIMEOUT": "0.2", "MIRANTE_STACK_TIMEOUT": "0.2"})
+                      "MIRANTE_LOCK_TIMEOUT": "0.05", "MIRANTE_STACK_TIMEOUT": "0.05"})
         for n, p in (("a", "shared"), ("b", "shared"), ("c", "mine"))
     )  # fmt: skip
     assert stack.project_lock(first) == stack.project_lock(second)
