@@ -129,26 +129,28 @@ def load_json(path: Path, limit: int = MAX_BYTES) -> Any:
     return value
 
 
-def safe_load(text: str) -> Any:
-    """``yaml.safe_load``, with libyaml's parser where PyYAML was built with it (~10x faster)."""
-    import yaml
-
+def _safe_loader() -> Any:
+    """PyYAML's safe loader, libyaml's where PyYAML was built with it (~10x faster)."""
     try:
         from yaml import CSafeLoader as SafeLoader
     except ImportError:  # a PyYAML without libyaml
         from yaml import SafeLoader  # type: ignore[assignment]
-    return yaml.load(text, Loader=SafeLoader)
+    return SafeLoader
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load``, through :func:`_safe_loader`."""
+    import yaml
+
+    SafeLoader = _safe_loader()
+    return yaml.load(text, Loader=SafeLoader)  # noqa: S506 (CSafeLoader, or SafeLoader)
 
 
 def safe_load_all(text: str) -> list[Any]:
     """Every document of a YAML stream, as :func:`safe_load` reads one."""
     import yaml
 
-    try:
-        from yaml import CSafeLoader as SafeLoader
-    except ImportError:
-        from yaml import SafeLoader  # type: ignore[assignment]
-    return list(yaml.load_all(text, Loader=SafeLoader))
+    return list(yaml.load_all(text, Loader=_safe_loader()))
 
 
 def parse_yaml(text: str, path: Path) -> Any:

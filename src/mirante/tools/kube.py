@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -82,8 +81,6 @@ def tool_version(binary: str) -> tuple[int, int]:
     Raises:
         ToolNotFound: absent, unreadable version, or too old.
     """
-    if shutil.which(binary) is None:
-        raise ToolNotFound(binary, INSTALL_HINT)
     argv: tuple[str, ...] = ("kubectl", "version", "--client", "-o", "json")
     minimum = KUBECTL_MIN
     if binary == "helm":

@@ -58,8 +58,6 @@ def run_terraform(command: Command, env: str, cwd: Path, timeout: float = 3600) 
         ToolNotFound: terraform is not on PATH.
         InfraError: it failed, or ran out of time; the message is :func:`explain`'s one line.
     """
-    if shutil.which(command.argv[0]) is None:
-        raise ToolNotFound(command.argv[0], INSTALL_HINT)
     try:
         done = run(command, check=False, timeout=timeout, cwd=cwd, hint=INSTALL_HINT)
     except ToolNotFound:
