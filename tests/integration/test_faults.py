@@ -73,11 +73,18 @@ def services_down(config: settings.Settings) -> list[str]:
 
 
 def helpers_running(config: settings.Settings) -> list[str]:
-    """This project's helper containers (backup-tools) still at work: a kill leaves them."""
-    label = f"label=com.docker.compose.project={config.project_name}"
+    """This project's helper containers (backup-tools) still at work: a kill leaves them.
+
+    By the volumes they mount: the project's own and a restore's fresh ones, all named
+    ``<project>_...`` (a fresh volume has no compose label).
+    """
+    prefix = f"{config.project_name}_"
     found = []
-    for volume in docker_out("volume", "ls", "-q", "--filter", label).split():
-        found += docker_out("ps", "--filter", f"volume={volume}", "--format", "{{.Image}}").split()
+    for volume in docker_out("volume", "ls", "-q").split():
+        if volume.startswith(prefix):
+            found += docker_out(
+                "ps", "--filter", f"volume={volume}", "--format", "{{.Image}}"
+            ).split()
     return [image for image in found if "backup-tools" in image]
 
 
